@@ -1,0 +1,73 @@
+// Batched packet I/O over one file descriptor (TAP/TUN device or socket).
+//
+// The contract is batch-shaped: JS hands in caller-owned Buffers and typed
+// arrays once, native code fills or drains them one whole batch per call.
+// There is no per-packet crossing between JS and C++.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <vector>
+
+namespace vxtap {
+
+// What kind of descriptor an Endpoint wraps decides the syscalls it uses.
+enum class Kind : int {
+  kDevice = 0,    // TAP/TUN: one frame per read()/write()
+  kDatagram = 1,  // UDP socket: recvmmsg()/sendmmsg()
+  kRaw = 2,       // raw IPv4 socket with IP_HDRINCL: sendmmsg() only
+};
+
+class Endpoint : public Napi::ObjectWrap<Endpoint> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Endpoint(const Napi::CallbackInfo& info);
+  ~Endpoint() override;
+
+ private:
+  // startRx(slab, slotSize, headroom, budget, lens, addrs|null, ports|null, cb)
+  Napi::Value StartRx(const Napi::CallbackInfo& info);
+  Napi::Value StopRx(const Napi::CallbackInfo& info);
+  // writeFrames(buf, offs, lens, n) -> frames written (devices)
+  Napi::Value WriteFrames(const Napi::CallbackInfo& info);
+  // sendDatagrams(hdr|null, hdrStride, hdrLen, payload, offs, lens, addrs, ports, n, status) -> sent
+  Napi::Value SendDatagrams(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnClosed(uv_handle_t* handle);
+  int Drain();
+  void ReleaseRx();
+
+  int fd_ = -1;
+  Kind kind_ = Kind::kDevice;
+  bool polling_ = false;
+
+  // Receive side, valid while polling_.
+  uv_poll_t* poll_ = nullptr;
+  Napi::ObjectReference rx_refs_;
+  Napi::FunctionReference rx_cb_;
+  Napi::AsyncContext* rx_ctx_ = nullptr;
+  uint8_t* slab_ = nullptr;
+  size_t slab_len_ = 0;
+  uint32_t slot_size_ = 0;
+  uint32_t headroom_ = 0;
+  uint32_t budget_ = 0;
+  uint32_t* lens_ = nullptr;
+  uint32_t* addrs_ = nullptr;
+  uint16_t* ports_ = nullptr;
+  std::vector<mmsghdr> rx_msgs_;
+  std::vector<iovec> rx_iov_;
+  std::vector<sockaddr_in> rx_names_;
+
+  // Send side scratch, grown on demand and then reused.
+  std::vector<mmsghdr> tx_msgs_;
+  std::vector<iovec> tx_iov_;
+  std::vector<sockaddr_in> tx_names_;
+};
+
+}  // namespace vxtap
