@@ -1,0 +1,161 @@
+// The JSON config of `vxtap run`, and the spec the data path is built from.
+// `vxtap vxlan` builds the same JSON from its flags, so both go through one
+// validator; an error names the field (or the flag) and what is wrong.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { IANA_VXLAN_PORT, VNI_MAX } from '../wire/vxlan.js';
+import { parseCidr, parseIpv4Addr } from '../wire/ipaddr.js';
+import { parseMac } from '../wire/mac.js';
+import type { VtepSpec } from '../vxlan/vtep.js';
+import { VxtapError } from './errors.js';
+
+/** The kernel's defaults: ageing 300 s; MTU is a 1500-byte underlay minus 50. */
+export const DEFAULT_AGEING = 300;
+export const DEFAULT_MTU = 1450;
+/** RFC 7348 section 5: the dynamic/private range for the outer source port. */
+export const DEFAULT_SRCPORT: [number, number] = [49152, 65535];
+
+const IFNAMSIZ = 16;
+
+function valid(parse: (s: string) => unknown) {
+  return (s: string) => {
+    try {
+      parse(s);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+}
+
+const ipv4 = z.string().refine(valid(parseIpv4Addr), { message: 'expected an IPv4 address such as 198.51.100.1' });
+const cidr = z.string().refine(valid(parseCidr), { message: 'expected an IPv4 address with a prefix length, such as 203.0.113.1/24' });
+const mac = z.string().refine(valid(parseMac), { message: 'expected a MAC address such as 02:00:00:00:00:01' });
+const port = z.number().int().min(1).max(65535);
+const devName = z.string().min(1).max(IFNAMSIZ - 1, { message: 'device names are at most 15 bytes' })
+  .regex(/^[^\s/:]+$/, { message: 'device names cannot contain spaces, "/" or ":"' });
+
+const portSchema = z.strictObject({
+  dev: devName,
+  address: cidr.optional(),
+  mtu: z.number().int().min(68).max(65000).default(DEFAULT_MTU),
+  mac: mac.optional(),
+});
+
+const staticSchema = z.strictObject({
+  mac,
+  dst: ipv4.optional(),
+  dev: devName.optional(),
+}).refine((s) => (s.dst === undefined) !== (s.dev === undefined), { message: 'give exactly one of "dst" (a remote VTEP) or "dev" (a local port)' });
+
+const networkSchema = z.strictObject({
+  vni: z.number().int().min(0).max(VNI_MAX),
+  remotes: z.array(ipv4).default([]),
+  learning: z.boolean().default(true),
+  ageing: z.number().int().min(1).default(DEFAULT_AGEING),
+  maxaddress: z.number().int().min(0).default(0),
+  innerVlan: z.boolean().default(false),
+  static: z.array(staticSchema).default([]),
+  ports: z.array(portSchema).min(1, { message: 'a network needs at least one port' }),
+}).superRefine((n, ctx) => {
+  const devs = new Set(n.ports.map((p) => p.dev));
+  n.static.forEach((s, i) => {
+    if (s.dev !== undefined && !devs.has(s.dev)) {
+      ctx.addIssue({ code: 'custom', path: ['static', i, 'dev'], message: `"${s.dev}" is not a port of this network` });
+    }
+  });
+});
+
+export const configSchema = z.strictObject({
+  local: ipv4,
+  dstport: port.default(IANA_VXLAN_PORT),
+  srcport: z.tuple([port, port]).default(DEFAULT_SRCPORT)
+    .refine(([a, b]) => a <= b, { message: 'the first port (MIN) must not exceed the second (MAX)' }),
+  ignoreReserved: z.boolean().default(false),
+  control: z.string().min(1).optional(),
+  networks: z.array(networkSchema).min(1, { message: 'at least one network is needed' }),
+}).superRefine((c, ctx) => {
+  const vnis = new Set<number>();
+  const devs = new Set<string>();
+  c.networks.forEach((n, i) => {
+    if (vnis.has(n.vni)) ctx.addIssue({ code: 'custom', path: ['networks', i, 'vni'], message: `VNI ${n.vni} appears twice` });
+    vnis.add(n.vni);
+    n.ports.forEach((p, j) => {
+      if (devs.has(p.dev)) ctx.addIssue({ code: 'custom', path: ['networks', i, 'ports', j, 'dev'], message: `device "${p.dev}" appears twice` });
+      devs.add(p.dev);
+    });
+  });
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** `networks[0].ports[1].mtu` from zod's path. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out === '' ? String(k) : `.${String(k)}`;
+  return out || '(top level)';
+}
+
+/**
+ * Validates a parsed config. `describe` turns a field path into what the user
+ * typed (a flag for `vxtap vxlan`); the error lists every problem.
+ */
+export function validateConfig(raw: unknown, describe: (path: string) => string = (p) => p): Config {
+  const r = configSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => {
+    const where = describe(formatPath(i.path));
+    const msg = i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message;
+    return `${where}: ${msg}`;
+  });
+  throw new VxtapError('E_CONFIG', problems.join('; '));
+}
+
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new VxtapError('E_CONFIG', `--config ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new VxtapError('E_CONFIG', `--config ${path}: not valid JSON (${(e as Error).message})`);
+  }
+  return validateConfig(raw, (p) => `${path}: ${p}`);
+}
+
+/** The data path's view of a validated config. */
+export function toSpec(c: Config): VtepSpec {
+  return {
+    local: parseIpv4Addr(c.local),
+    dstPort: c.dstport,
+    srcPortMin: c.srcport[0],
+    srcPortMax: c.srcport[1],
+    ignoreReserved: c.ignoreReserved,
+    networks: c.networks.map((n) => ({
+      vni: n.vni,
+      remotes: n.remotes.map(parseIpv4Addr),
+      learning: n.learning,
+      ageingSec: n.ageing,
+      maxAddress: n.maxaddress,
+      allowInnerVlan: n.innerVlan,
+      statics: n.static.map((s) => ({
+        mac: parseMac(s.mac),
+        ...(s.dst !== undefined ? { remote: parseIpv4Addr(s.dst) } : { dev: s.dev }),
+      })),
+      ports: n.ports.map((p) => ({ dev: p.dev, address: p.address, mtu: p.mtu, mac: p.mac })),
+    })),
+  };
+}
+
+/** Where the control socket of an instance whose first device is `dev` listens. */
+export function defaultControlPath(dev: string): string {
+  return `/run/vxtap/${dev}.sock`;
+}
+
+export function controlPathOf(c: Config): string {
+  return c.control ?? defaultControlPath(c.networks[0].ports[0].dev);
+}

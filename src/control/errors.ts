@@ -1,0 +1,21 @@
+// Errors a user can cause (flags, config, environment). Each has a stable
+// code, names the field or flag involved and says how to fix it. The CLI
+// prints them as one line and exits with 2; anything else is a bug.
+
+export type ErrorCode =
+  | 'E_USAGE' // bad command line
+  | 'E_CONFIG' // config file missing, unparsable or invalid
+  | 'E_PERMISSION' // needs root / CAP_NET_ADMIN / CAP_NET_RAW
+  | 'E_DEVICE' // a TAP/TUN device could not be created or configured
+  | 'E_ADDRESS' // an address could not be bound
+  | 'E_CONTROL'; // the control socket could not be reached
+
+export class VxtapError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'VxtapError';
+  }
+}

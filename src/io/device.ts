@@ -1,0 +1,72 @@
+// TAP and TUN devices: creation through the addon, link settings through
+// iproute2 (one `ip -batch` per device, so set-up costs one exec).
+import { execFileSync } from 'node:child_process';
+import { addon, isSysError, Kind, type NativeEndpoint } from './native.js';
+import { VxtapError } from '../control/errors.js';
+
+export interface DeviceOptions {
+  /** IFF_TAP (Ethernet frames) or IFF_TUN (IP packets). */
+  tap: boolean;
+  /** IFF_VNET_HDR: frames carry a virtio-net header (offloads). */
+  vnetHdr?: boolean;
+  /** IFF_MULTI_QUEUE: several descriptors on one device. */
+  multiQueue?: boolean;
+}
+
+export interface Device {
+  readonly name: string;
+  readonly endpoint: NativeEndpoint;
+}
+
+/**
+ * Creates (or attaches to) a TAP/TUN device. It is not persistent: the kernel
+ * removes it when the descriptor closes, so a crash leaves nothing behind.
+ */
+export function openDevice(name: string, opts: DeviceOptions): Device {
+  const kind = opts.tap ? 'TAP' : 'TUN';
+  try {
+    const { fd, name: actual } = addon.openTun(name, opts.tap, opts.vnetHdr ?? false, opts.multiQueue ?? false);
+    return { name: actual, endpoint: new addon.Endpoint(fd, Kind.Device) };
+  } catch (e) {
+    if (!isSysError(e)) throw e;
+    if (e.code === 'EPERM' || e.code === 'EACCES') {
+      throw new VxtapError('E_PERMISSION', `creating ${kind} device '${name}' needs root or CAP_NET_ADMIN: run vxtap as root`);
+    }
+    if (e.code === 'EBUSY' || e.code === 'EINVAL') {
+      throw new VxtapError('E_DEVICE', `dev '${name}' already exists as another kind of device or is in use: choose another --dev`);
+    }
+    if (e.code === 'ENOENT' || e.code === 'ENODEV') {
+      throw new VxtapError('E_DEVICE', `/dev/net/tun is missing: load the tun module (modprobe tun)`);
+    }
+    throw new VxtapError('E_DEVICE', `creating ${kind} device '${name}': ${e.message}`);
+  }
+}
+
+export interface LinkSettings {
+  mtu?: number;
+  /** CIDR, e.g. 203.0.113.1/24. */
+  address?: string;
+  /** MAC as aa:bb:cc:dd:ee:ff. */
+  mac?: string;
+  up?: boolean;
+}
+
+/** Applies link settings with one `ip -batch` run. */
+export function configureLink(name: string, s: LinkSettings): void {
+  const cmds: string[] = [];
+  if (s.mac !== undefined) cmds.push(`link set dev ${name} address ${s.mac}`);
+  if (s.mtu !== undefined) cmds.push(`link set dev ${name} mtu ${s.mtu}`);
+  if (s.address !== undefined) cmds.push(`address add ${s.address} dev ${name}`);
+  if (s.up) cmds.push(`link set dev ${name} up`);
+  if (cmds.length > 0) ipBatch(cmds, `configuring ${name}`);
+}
+
+/** Runs iproute2 commands in one process; `what` prefixes the error. */
+export function ipBatch(cmds: string[], what: string): void {
+  try {
+    execFileSync('ip', ['-batch', '-'], { input: cmds.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
+  } catch (e) {
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
+    throw new VxtapError('E_DEVICE', `${what}: ip says: ${stderr.split('\n')[0]}`);
+  }
+}

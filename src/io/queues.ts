@@ -1,0 +1,90 @@
+// Transmit queues: descriptors (offset, length, destination) of packets that
+// stay in their receive slots. A batch fills the queues, then each queue is
+// flushed with one native call. Nothing is copied.
+import type { NativeEndpoint } from './native.js';
+
+/** Frames bound for one TAP/TUN device. */
+export class FrameQueue {
+  readonly offs: Uint32Array;
+  readonly lens: Uint32Array;
+  n = 0;
+
+  constructor(readonly capacity: number) {
+    this.offs = new Uint32Array(capacity);
+    this.lens = new Uint32Array(capacity);
+  }
+
+  /** Returns false (and queues nothing) when the queue is full. */
+  push(off: number, len: number): boolean {
+    const n = this.n;
+    if (n === this.capacity) return false;
+    this.offs[n] = off;
+    this.lens[n] = len;
+    this.n = n + 1;
+    return true;
+  }
+
+  /** Writes the queued frames from `buf`; returns how many could not be written. */
+  flush(ep: NativeEndpoint, buf: Buffer): number {
+    const n = this.n;
+    if (n === 0) return 0;
+    this.n = 0;
+    return n - ep.writeFrames(buf, this.offs, this.lens, n);
+  }
+}
+
+/** Bytes reserved per message for headers written in front of the payload. */
+export const HEADER_STRIDE = 32;
+
+/**
+ * Datagrams for one socket: a per-message header area (`hdr`, HEADER_STRIDE
+ * bytes each) sent in front of a payload that stays in its receive slot.
+ * Flooding sends one payload to many destinations this way.
+ */
+export class DatagramQueue {
+  readonly hdr: Buffer;
+  readonly offs: Uint32Array;
+  readonly lens: Uint32Array;
+  readonly addrs: Uint32Array;
+  readonly ports: Uint16Array;
+  readonly status: Int32Array;
+  n = 0;
+
+  constructor(readonly capacity: number, readonly hdrLen: number) {
+    this.hdr = Buffer.alloc(capacity * HEADER_STRIDE);
+    this.offs = new Uint32Array(capacity);
+    this.lens = new Uint32Array(capacity);
+    this.addrs = new Uint32Array(capacity);
+    this.ports = new Uint16Array(capacity);
+    this.status = new Int32Array(capacity);
+  }
+
+  get full(): boolean {
+    return this.n === this.capacity;
+  }
+
+  /** Queues a payload for addr:port; returns the offset of its header in `hdr`. Check `full` first. */
+  push(off: number, len: number, addr: number, port: number): number {
+    const n = this.n++;
+    this.offs[n] = off;
+    this.lens[n] = len;
+    this.addrs[n] = addr;
+    this.ports[n] = port;
+    return n * HEADER_STRIDE;
+  }
+
+  /**
+   * Sends everything queued with payloads from `payload` and returns how many
+   * went out. When fewer than the n queued did, status[0..n) holds each
+   * message's errno (0 for sent) for the caller to count.
+   */
+  flush(ep: NativeEndpoint, payload: Buffer): number {
+    const n = this.n;
+    if (n === 0) return 0;
+    this.n = 0;
+    return ep.sendDatagrams(
+      this.hdrLen > 0 ? this.hdr : null, HEADER_STRIDE, this.hdrLen,
+      payload, this.offs, this.lens, this.addrs, this.ports, n, this.status,
+    );
+  }
+}
