@@ -1,0 +1,42 @@
+// vxtap <-> the Linux kernel's own vxlan device: the reference peer. Run with
+// the kernel learning and with `nolearning` (where it floods unknown MACs).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
+import { checkOverlay, kernelFdb, kernelVxlan, macOf, overlay } from '../helpers/peers.js';
+
+describe.each([
+  { learning: true },
+  { learning: false },
+])('vxtap <-> kernel vxlan (kernel learning: $learning)', ({ learning }) => {
+  const lab = new Lab(learning ? 'klearn' : 'knolearn');
+  let a: Host, b: Host, va: Vxtap, ipA: string, ipB: string, kernelMac: string;
+
+  beforeAll(async () => {
+    [a, b] = [lab.host('a'), lab.host('b')];
+    [ipA, ipB] = lab.underlay([a, b]);
+    va = await a.vxtap([
+      'vxlan', '--dev', 'vxt0', '--vni', '42', '--local', ipA, '--remote', ipB, '--address', overlay(1),
+      '--control', `/run/vxtap/${lab.id}-a.sock`,
+    ]);
+    kernelMac = kernelVxlan(b, { vni: 42, local: ipB, remotes: [ipA], address: overlay(2), learning }).mac;
+  });
+  afterAll(() => lab.cleanup());
+
+  it('resolves ARP, pings both ways and moves 50 MB each way intact over TCP', async () => {
+    await checkOverlay(
+      { host: a, ip: `${OVERLAY}.1`, dev: 'vxt0' },
+      { host: b, ip: `${OVERLAY}.2`, dev: 'vx0' },
+      (x, y, what) => expect(x, what).toBe(y),
+    );
+  });
+
+  it('learns the kernel\'s MAC behind the kernel\'s VTEP', async () => {
+    expect(await va.fdb()).toContainEqual(expect.objectContaining({ vni: 42, mac: kernelMac, dst: ipB, static: false }));
+  });
+
+  it(learning ? 'is learned by the kernel' : 'is not learned by a kernel with nolearning', () => {
+    const entry = kernelFdb(b, 'vx0').find((e) => e.mac === macOf(a, 'vxt0'));
+    if (learning) expect(entry?.dst).toBe(ipA);
+    else expect(entry).toBeUndefined();
+  });
+});

@@ -1,0 +1,48 @@
+// vxtap <-> vxtap across a veth underlay, in two network namespaces.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
+import { checkOverlay, macOf, overlay } from '../helpers/peers.js';
+
+describe('vxtap <-> vxtap', () => {
+  const lab = new Lab('pair');
+  let a: Host, b: Host, va: Vxtap, vb: Vxtap, ipA: string, ipB: string;
+
+  beforeAll(async () => {
+    [a, b] = [lab.host('a'), lab.host('b')];
+    [ipA, ipB] = lab.underlay([a, b]);
+    const args = (local: string, remote: string, n: number, name: string) => [
+      'vxlan', '--dev', 'vxt0', '--vni', '42', '--local', local, '--remote', remote, '--address', overlay(n),
+      '--control', `/run/vxtap/${lab.id}-${name}.sock`,
+    ];
+    va = await a.vxtap(args(ipA, ipB, 1, 'a'));
+    vb = await b.vxtap(args(ipB, ipA, 2, 'b'));
+  });
+  afterAll(() => lab.cleanup());
+
+  it('resolves ARP, pings both ways and moves 50 MB each way intact over TCP', async () => {
+    await checkOverlay(
+      { host: a, ip: `${OVERLAY}.1`, dev: 'vxt0' },
+      { host: b, ip: `${OVERLAY}.2`, dev: 'vxt0' },
+      (x, y, what) => expect(x, what).toBe(y),
+    );
+  });
+
+  it('learns the remote MAC behind the peer and its own MAC on the port', async () => {
+    const fdb = await va.fdb();
+    expect(fdb).toContainEqual(expect.objectContaining({ vni: 42, mac: macOf(b, 'vxt0'), dst: ipB, static: false }));
+    expect(fdb).toContainEqual(expect.objectContaining({ vni: 42, mac: macOf(a, 'vxt0'), dev: 'vxt0', static: false }));
+    expect(fdb).toContainEqual({ vni: 42, mac: '00:00:00:00:00:00', dst: ipB, static: true, ageSec: 0 });
+    const stats = await vb.stats();
+    expect(stats.vnis['42'].rx_packets).toBeGreaterThan(30_000);
+    // Drops for load (a full socket buffer) may happen; drops for bad input must not.
+    for (const reason of ['truncated', 'no_i_flag', 'reserved_bits', 'unknown_vni', 'inner_runt', 'bad_src_mac', 'oversize']) {
+      expect(stats.drops[reason], reason).toBe(0);
+    }
+  });
+
+  it('removes its TAP and exits 0 on SIGTERM', async () => {
+    expect(await va.stop()).toBe(0);
+    expect(() => a.run('ip', 'link', 'show', 'dev', 'vxt0')).toThrow(/does not exist/);
+    expect(va.stderr).toContain('devices removed');
+  });
+});
