@@ -67,10 +67,13 @@ export class Host {
     return out;
   }
 
-  /** Starts vxtap inside the namespace and waits until it reports ready. */
-  async vxtap(args: string[]): Promise<Vxtap> {
+  /**
+   * Starts vxtap inside the namespace and waits until it reports ready.
+   * `control` is its control socket: the --control argument unless given.
+   */
+  async vxtap(args: string[], control = controlOf(args)): Promise<Vxtap> {
     const p = this.spawn(process.execPath, [CLI, ...args]);
-    const v = new Vxtap(p, controlOf(args));
+    const v = new Vxtap(p, control);
     await v.ready();
     return v;
   }
@@ -94,7 +97,7 @@ export class Host {
 
 function controlOf(args: string[]): string {
   const i = args.indexOf('--control');
-  if (i < 0) throw new Error('lab: give vxtap a --control path so the lab can reach it');
+  if (i < 0) throw new Error('lab: give vxtap a --control path (or pass it to Host.vxtap) so the lab can reach it');
   return args[i + 1];
 }
 

@@ -170,7 +170,7 @@ export class Vtep {
     const pool = new SlabPool(BATCH * (portSlot * nports + udpSlot));
 
     this.raw = openRawSocket();
-    this.udp = openUdpSocket(formatIpv4Addr(this.local), this.dstPort, 'local/dstport');
+    this.udp = openUdpSocket(formatIpv4Addr(this.local), this.dstPort, 'local');
     this.udpRx = pool.batch(udpSlot, 0, BATCH);
 
     for (const ns of spec.networks) {

@@ -1,0 +1,66 @@
+// The CLI as a user meets it: the built bin/vxtap, its exit codes and its
+// one-line errors. No root needed: every case fails before touching devices.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'vxtap');
+const dir = mkdtempSync(join(tmpdir(), 'vxtap-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function vxtap(...args: string[]) {
+  const r = spawnSync(BIN, args, { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const base = ['vxlan', '--dev', 'vxt9', '--vni', '42', '--local', '198.51.100.1'];
+
+describe('vxtap CLI errors', () => {
+  it.each([
+    [['vxlan', '--vni', '42', '--local', '198.51.100.1'], /^vxtap: missing --dev/],
+    [['vxlan', '--dev', 'x', '--local', '198.51.100.1'], /^vxtap: missing --vni/],
+    [[...base.slice(0, 3), '--vni', 'abc', '--local', '198.51.100.1'], /^vxtap: --vni: expected a non-negative integer, got 'abc'/],
+    [['vxlan', '--dev', 'x', '--vni', '16777216', '--local', '198.51.100.1'], /^vxtap: --vni: /],
+    [[...base, '--srcport', '60000', '50000'], /^vxtap: --srcport: the first port \(MIN\) must not exceed/],
+    [[...base, '--srcport', '60000'], /^vxtap: --srcport needs two values/],
+    [[...base, '--remote', '198.51.100.2', '--remote', 'nope'], /^vxtap: --remote #2: expected an IPv4 address/],
+    [[...base, '--address', '203.0.113.1'], /^vxtap: --address: expected an IPv4 address with a prefix length/],
+    [[...base, '--mtu', '20'], /^vxtap: --mtu: /],
+    [[...base, '--frobnicate'], /^vxtap: unknown flag --frobnicate/],
+    [['vxlan', '--dev', 'x', '--vni', '1', '--local', '198.51.100.1', '--vni', '2'], /^vxtap: --vni given twice/],
+    [['nosuch'], /^vxtap: unknown command 'nosuch'/],
+    [['run', '--config', '/nonexistent/vxtap.json'], /^vxtap: --config \/nonexistent\/vxtap.json: cannot read it \(ENOENT\)/],
+    [['stats', '--control', '/nonexistent/vxtap.sock'], /^vxtap: no vxtap instance at \/nonexistent\/vxtap.sock/],
+  ])('%j', (args, message) => {
+    const r = vxtap(...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('names the file and field of a bad config', () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"local": "198.51.100.1", "networks": [{"vni": 1, "ports": [{"dev": "x", "mtu": "big"}]}]}');
+    const r = vxtap('run', '--config', bad);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^vxtap: ${bad}: networks\\[0\\]\\.ports\\[0\\]\\.mtu: `));
+    const notJson = join(dir, 'not.json');
+    writeFileSync(notJson, '{local:');
+    expect(vxtap('run', '--config', notJson).stderr).toMatch(/not valid JSON/);
+  });
+
+  it('says which address is wrong when --local is not on this host, and leaves nothing behind', () => {
+    const r = vxtap(...base.slice(0, 5), '--local', '198.51.100.77', '--control', join(dir, 'c.sock'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vxtap: local: 198\.51\.100\.77 is not an address of this host/);
+    expect(spawnSync('ip', ['link', 'show', 'dev', 'vxt9']).status).not.toBe(0);
+  });
+
+  it('prints help with exit 0', () => {
+    const r = vxtap('help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('vxtap vxlan --dev NAME --vni N --local IP');
+  });
+});

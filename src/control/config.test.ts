@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { toSpec, validateConfig } from './config.js';
+import { VxtapError } from './errors.js';
+
+const minimal = { local: '198.51.100.1', networks: [{ vni: 42, ports: [{ dev: 'vxt0' }] }] };
+
+function problems(raw: unknown): string {
+  try {
+    validateConfig(raw);
+  } catch (e) {
+    expect(e).toBeInstanceOf(VxtapError);
+    expect((e as VxtapError).code).toBe('E_CONFIG');
+    return (e as Error).message;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('validateConfig', () => {
+  it('fills in the kernel-like defaults', () => {
+    const c = validateConfig(minimal);
+    expect(c).toMatchObject({ dstport: 4789, srcport: [49152, 65535], ignoreReserved: false });
+    expect(c.networks[0]).toMatchObject({ remotes: [], learning: true, ageing: 300, maxaddress: 0, innerVlan: false });
+    expect(c.networks[0].ports[0].mtu).toBe(1450);
+  });
+
+  it('names the field of each problem', () => {
+    expect(problems({ ...minimal, local: '198.51.100' })).toMatch(/^local: expected an IPv4 address/);
+    expect(problems({ ...minimal, networks: [{ vni: 1 << 24, ports: [{ dev: 'vxt0' }] }] })).toMatch(/^networks\[0\]\.vni: /);
+    expect(problems({ ...minimal, srcport: [60000, 50000] })).toMatch(/^srcport: the first port \(MIN\) must not exceed/);
+    expect(problems({ ...minimal, networks: [{ vni: 1, ports: [{ dev: 'a-name-longer-than-15' }] }] })).toMatch(/^networks\[0\]\.ports\[0\]\.dev: device names are at most 15 bytes/);
+    expect(problems({ ...minimal, networks: [{ vni: 1, ageng: 5, ports: [{ dev: 'x' }] }] })).toMatch(/^networks\[0\]: unknown field\(s\) "ageng"/);
+    expect(problems({ ...minimal, networks: [{ vni: 1, ports: [] }] })).toMatch(/a network needs at least one port/);
+  });
+
+  it('checks references and duplicates across networks', () => {
+    const two = {
+      local: '198.51.100.1',
+      networks: [
+        { vni: 7, ports: [{ dev: 'a' }], static: [{ mac: '02:00:00:00:00:01', dev: 'b' }] },
+        { vni: 7, ports: [{ dev: 'a' }] },
+      ],
+    };
+    const msg = problems(two);
+    expect(msg).toContain('networks[0].static[0].dev: "b" is not a port of this network');
+    expect(msg).toContain('networks[1].vni: VNI 7 appears twice');
+    expect(msg).toContain('networks[1].ports[0].dev: device "a" appears twice');
+    expect(problems({ ...minimal, networks: [{ vni: 1, ports: [{ dev: 'a' }], static: [{ mac: '02:00:00:00:00:01' }] }] }))
+      .toContain('give exactly one of "dst"');
+  });
+});
+
+describe('toSpec', () => {
+  it('turns addresses and MACs into numbers for the data path', () => {
+    const spec = toSpec(validateConfig({
+      local: '198.51.100.1',
+      dstport: 8472,
+      srcport: [1000, 2000],
+      networks: [{
+        vni: 9, remotes: ['198.51.100.2'], learning: false, ageing: 5, maxaddress: 10,
+        static: [{ mac: '02:00:00:00:00:0a', dst: '198.51.100.3' }, { mac: '02:00:00:00:00:0b', dev: 'p' }],
+        ports: [{ dev: 'p', address: '203.0.113.1/24', mtu: 1400 }],
+      }],
+    }));
+    expect(spec).toEqual({
+      local: 0xc6336401, dstPort: 8472, srcPortMin: 1000, srcPortMax: 2000, ignoreReserved: false,
+      networks: [{
+        vni: 9, remotes: [0xc6336402], learning: false, ageingSec: 5, maxAddress: 10, allowInnerVlan: false,
+        statics: [{ mac: 0x02000000000a, remote: 0xc6336403 }, { mac: 0x02000000000b, dev: 'p' }],
+        ports: [{ dev: 'p', address: '203.0.113.1/24', mtu: 1400, mac: undefined }],
+      }],
+    });
+  });
+});
