@@ -24,7 +24,7 @@ import { openRawSocket, openUdpSocket } from '../io/socket.js';
 import { Fdb, NO_PORT } from '../switch/fdb.js';
 import { ETH_HLEN, ETH_TYPE, VLAN_HLEN, isVlanType } from '../wire/ethernet.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
-import { formatMac, macHi, macLo, macNumberHi, macNumberLo } from '../wire/mac.js';
+import { formatMac, isZeroMac, macHi, macLo, macNumberHi, macNumberLo } from '../wire/mac.js';
 import {
   VXLAN_ERR_NO_I_FLAG, VXLAN_ERR_RESERVED, VXLAN_HLEN, getVni, vxlanCheck, writeVxlanHeader,
 } from '../wire/vxlan.js';
@@ -240,7 +240,7 @@ export class Vtep {
         continue;
       }
       const src = off + 6;
-      if ((b[src] & 1) !== 0) {
+      if (!validSourceMac(b, src)) {
         this.drops[DROP_BAD_SRC_MAC]++;
         continue;
       }
@@ -294,7 +294,7 @@ export class Vtep {
     const h = q.push(off, len, dst, 0);
     writeOuterHeaders(q.hdr, h, this.local, dst, sport, this.dstPort, len);
     net.counters[TX_PACKETS]++;
-    net.counters[TX_BYTES] += len;
+    net.counters[TX_BYTES] += len - VXLAN_HLEN;
   }
 
   private toPort(port: Port, off: number, len: number): void {
@@ -380,12 +380,12 @@ export class Vtep {
         continue;
       }
       const src = inner + 6;
-      if ((b[src] & 1) !== 0) {
+      if (!validSourceMac(b, src)) {
         this.drops[DROP_BAD_SRC_MAC]++;
         continue;
       }
       net.counters[RX_PACKETS]++;
-      net.counters[RX_BYTES] += len;
+      net.counters[RX_BYTES] += innerLen;
       const fdb = net.fdb;
       if (net.spec.learning) {
         const code = fdb.learn(macHi(b, src), macLo(b, src), NO_PORT, addrs[i], now);
@@ -458,4 +458,9 @@ export class Vtep {
   portNames(): string[] {
     return this.ports.map((p) => p.name);
   }
+}
+
+/** A source MAC can be learned: not multicast/broadcast, not all zeros (the bridge's is_valid_ether_addr). */
+function validSourceMac(b: Buffer, off: number): boolean {
+  return (b[off] & 1) === 0 && !isZeroMac(b, off);
 }

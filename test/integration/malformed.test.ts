@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Host, Lab, OVERLAY, type Vxtap, type VxtapStats } from '../../src/lab/netns.js';
 import { ETH_HLEN, ETH_SRC, emitEthernet, getEthType, isVlanType } from '../../src/wire/ethernet.js';
-import { isMulticastMac } from '../../src/wire/mac.js';
+import { isMulticastMac, isZeroMac } from '../../src/wire/mac.js';
 import {
   VXLAN_ERR_NO_I_FLAG, VXLAN_ERR_RESERVED, VXLAN_ERR_TRUNCATED, VXLAN_FLAG_I, VXLAN_HLEN, emitVxlan, getVni, vxlanCheck,
 } from '../../src/wire/vxlan.js';
@@ -53,7 +53,7 @@ function classify(d: Buffer): string {
   if (getVni(d, 0) !== VNI) return 'unknown_vni';
   if (d.length - VXLAN_HLEN < ETH_HLEN) return 'inner_runt';
   if (isVlanType(getEthType(d, VXLAN_HLEN))) return 'inner_vlan';
-  if (isMulticastMac(d, VXLAN_HLEN + ETH_SRC)) return 'bad_src_mac';
+  if (isMulticastMac(d, VXLAN_HLEN + ETH_SRC) || isZeroMac(d, VXLAN_HLEN + ETH_SRC)) return 'bad_src_mac';
   return 'accepted';
 }
 
@@ -146,6 +146,9 @@ describe('vxtap receiving malformed VXLAN from a kernel vxlan host', () => {
     { reason: 'inner_runt', what: 'VNI 42 with a 13-byte inner frame', datagrams: [GOOD.subarray(0, VXLAN_HLEN + 13)] },
     { reason: 'inner_vlan', what: 'an 802.1Q-tagged inner frame', datagrams: [vxlan(ethernet({ ethertype: 0x8100, payload: vlanPayload }))] },
     { reason: 'bad_src_mac', what: 'a multicast inner source MAC', datagrams: [vxlan(ethernet({ src: 0x01_00_5e_00_00_01 }))] },
+    // Regression: an all-zeros source was once accepted and learned as a
+    // dynamic entry beside the flood list's 00:00:00:00:00:00 rows.
+    { reason: 'bad_src_mac', what: 'an all-zeros inner source MAC', datagrams: [vxlan(ethernet({ src: 0 }))] },
   ];
   for (const { reason, what, datagrams } of cases) {
     it(`drops ${what} as ${reason}`, async () => {
