@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { all, has, one, parseFlags, required, type FlagSpec } from './control/args.js';
 import {
-  controlPathOf, defaultControlPath, DEFAULT_AGEING, DEFAULT_MTU, loadConfigFile, toSpec, validateConfig, type Config,
+  controlPathOf, defaultControlPath, DEFAULT_AGEING, DEFAULT_MTU, loadConfigFile, toSpecs, validateConfig, type Config,
 } from './control/config.js';
 import { VxtapError } from './control/errors.js';
 import { ControlServer, request } from './control/server.js';
+import { FLANNEL_UDP_PORT, UdpOverlay } from './udp/overlay.js';
 import { Vtep, type FdbRow } from './vxlan/vtep.js';
 
 const HELP = `vxtap: a userspace VXLAN dataplane on TAP devices
@@ -16,6 +17,8 @@ usage:
   vxtap vxlan --dev NAME --vni N --local IP [--remote IP]... [--dstport P]
               [--srcport MIN MAX] [--address CIDR] [--mtu N] [--ageing S]
               [--nolearning] [--maxaddress N] [--ignore-reserved] [--control PATH]
+  vxtap udp --dev NAME --local IP --address CIDR [--port P] [--mtu N]
+            [--route SUBNET=PEER[:PORT]]... [--control PATH]
   vxtap run --config FILE
   vxtap stats --dev NAME [--control PATH]
   vxtap fdb show --dev NAME [--control PATH] [--json]
@@ -26,6 +29,10 @@ sending from the underlay address IP. Each --remote adds an all-zeros (flood)
 FDB entry. Defaults: --dstport 4789, --srcport 49152 65535, --mtu ${DEFAULT_MTU},
 --ageing ${DEFAULT_AGEING}, learning on, no --maxaddress cap, control socket
 /run/vxtap/NAME.sock. SIGINT or SIGTERM removes everything vxtap created.
+
+udp runs the userspace UDP overlay (flannel's udp backend format): a TUN
+device NAME whose IP packets go, by longest-prefix route, as whole UDP
+payloads to a peer. Defaults: --port ${FLANNEL_UDP_PORT}, --mtu the underlay MTU - 28.
 `;
 
 const VXLAN_FLAGS: Record<string, FlagSpec> = {
@@ -75,39 +82,96 @@ function vxlanConfig(argv: string[]): Config {
   return validateConfig(raw, vxlanFlagOf);
 }
 
-async function runVtep(config: Config): Promise<void> {
+/** Both pipelines' counters in one view; drops are summed by reason. */
+function stats(vtep: Vtep | undefined, udp: UdpOverlay | undefined): object {
+  const parts = [vtep?.stats(), udp?.stats()].filter((p) => p !== undefined) as Array<{ drops: Record<string, number> }>;
+  const drops: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.drops)) drops[k] = (drops[k] ?? 0) + v;
+  return Object.assign({}, ...parts, { drops });
+}
+
+const UDP_FLAGS: Record<string, FlagSpec> = {
+  dev: { arity: 1 },
+  local: { arity: 1 },
+  port: { arity: 1, int: true },
+  address: { arity: 1 },
+  mtu: { arity: 1, int: true },
+  route: { arity: 1, repeat: true },
+  control: { arity: 1 },
+};
+
+/** `udp.routes[1].peer` -> `--route #2`: errors name what the user typed. */
+function udpFlagOf(path: string): string {
+  const m = /^udp\.routes\[(\d+)\]/.exec(path);
+  if (m) return `--route #${Number(m[1]) + 1}`;
+  return `--${path.replace(/^udp\./, '').replace(/\[.*$/, '')}`;
+}
+
+/** SUBNET=PEER[:PORT], as in `--route 198.18.2.0/24=198.51.100.2:8285`. */
+function parseRoute(s: string, i: number): { subnet: string; peer: string; port?: number } {
+  const m = /^([^=]+)=([^:]+)(?::(\d+))?$/.exec(s);
+  if (!m) throw new VxtapError('E_USAGE', `--route #${i + 1}: expected SUBNET=PEER[:PORT], got '${s}'`);
+  return { subnet: m[1], peer: m[2], ...(m[3] !== undefined && { port: Number(m[3]) }) };
+}
+
+function udpConfig(argv: string[]): Config {
+  const p = parseFlags(argv, UDP_FLAGS);
+  if (p.positionals.length > 0) throw new VxtapError('E_USAGE', `unexpected argument '${p.positionals[0]}' (see: vxtap help)`);
+  const raw = {
+    local: required<string>(p, 'local', 'the underlay IPv4 address to bind'),
+    control: one<string>(p, 'control'),
+    udp: {
+      dev: required<string>(p, 'dev', 'the TUN device to create'),
+      address: required<string>(p, 'address', 'the TUN address with its prefix, e.g. 198.18.1.1/16'),
+      port: one<number>(p, 'port'),
+      mtu: one<number>(p, 'mtu'),
+      routes: all<string>(p, 'route').map(parseRoute),
+    },
+  };
+  return validateConfig(raw, udpFlagOf);
+}
+
+async function runDataplane(config: Config): Promise<void> {
   const log = pino({ name: 'vxtap', level: process.env.VXTAP_LOG_LEVEL ?? 'info' }, pino.destination(2));
-  const vtep = new Vtep(toSpec(config));
+  const specs = toSpecs(config);
+  const vtep = specs.vtep && new Vtep(specs.vtep);
+  const udp = specs.udp && new UdpOverlay(specs.udp);
   const control = new ControlServer(controlPathOf(config), {
-    stats: () => vtep.stats(),
-    fdb: () => vtep.fdbRows(),
+    stats: () => stats(vtep, udp),
+    fdb: () => vtep?.fdbRows() ?? [],
+    routes: () => udp?.routeRows() ?? [],
   });
   await control.listen();
-  try {
-    vtep.start();
-  } catch (e) {
+  const close = () => {
+    vtep?.close();
+    udp?.close();
     control.close();
+  };
+  try {
+    vtep?.start();
+    udp?.start();
+  } catch (e) {
+    close();
     throw e;
   }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    vtep.close();
-    control.close();
-    log.info({ signal, stats: vtep.stats() }, 'vxtap stopped; devices removed');
+    close();
+    log.info({ signal, stats: stats(vtep, udp) }, 'vxtap stopped; devices removed');
     log.flush();
     process.exitCode = 0;
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   log.info({
-    devices: vtep.portNames(),
-    vnis: config.networks.map((n) => n.vni),
+    devices: [...(vtep?.portNames() ?? []), ...(udp ? [udp.devName] : [])],
+    ...(vtep && { vnis: config.networks.map((n) => n.vni), dstport: config.dstport }),
+    ...(udp && { udpPort: specs.udp!.port, mtu: specs.udp!.mtu }),
     local: config.local,
-    dstport: config.dstport,
     control: control.path,
-    io: 'batched read/write on TAP, recvmmsg on UDP, sendmmsg on a raw IPv4 socket; no offloads',
+    io: 'batched read/write on TAP/TUN, recvmmsg on UDP, sendmmsg (raw IPv4 socket for VXLAN); no offloads',
   }, 'vxtap ready');
 }
 
@@ -130,10 +194,12 @@ async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'vxlan':
-      return runVtep(vxlanConfig(rest));
+      return runDataplane(vxlanConfig(rest));
+    case 'udp':
+      return runDataplane(udpConfig(rest));
     case 'run': {
       const p = parseFlags(rest, { config: { arity: 1 } });
-      return runVtep(loadConfigFile(required<string>(p, 'config', 'the JSON config file')));
+      return runDataplane(loadConfigFile(required<string>(p, 'config', 'the JSON config file')));
     }
     case 'stats': {
       const c = controlPath(rest);

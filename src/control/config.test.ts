@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toSpec, validateConfig } from './config.js';
+import { toSpecs, validateConfig } from './config.js';
 import { VxtapError } from './errors.js';
 
 const minimal = { local: '198.51.100.1', networks: [{ vni: 42, ports: [{ dev: 'vxt0' }] }] };
@@ -49,9 +49,9 @@ describe('validateConfig', () => {
   });
 });
 
-describe('toSpec', () => {
+describe('toSpecs', () => {
   it('turns addresses and MACs into numbers for the data path', () => {
-    const spec = toSpec(validateConfig({
+    const spec = toSpecs(validateConfig({
       local: '198.51.100.1',
       dstport: 8472,
       srcport: [1000, 2000],
@@ -61,7 +61,8 @@ describe('toSpec', () => {
         ports: [{ dev: 'p', address: '203.0.113.1/24', mtu: 1400 }],
       }],
     }));
-    expect(spec).toEqual({
+    expect(spec.udp).toBeUndefined();
+    expect(spec.vtep).toEqual({
       local: 0xc6336401, dstPort: 8472, srcPortMin: 1000, srcPortMax: 2000, ignoreReserved: false,
       networks: [{
         vni: 9, remotes: [0xc6336402], learning: false, ageingSec: 5, maxAddress: 10, allowInnerVlan: false,
@@ -69,5 +70,26 @@ describe('toSpec', () => {
         ports: [{ dev: 'p', address: '203.0.113.1/24', mtu: 1400, mac: undefined }],
       }],
     });
+  });
+
+  it('builds the UDP overlay with routes and the underlay MTU minus 28 by default', () => {
+    const c = validateConfig({
+      local: '198.51.100.1',
+      udp: { dev: 'tun0', address: '198.18.1.1/16', routes: [{ subnet: '198.18.2.0/24', peer: '198.51.100.2' }, { subnet: '198.18.3.9/24', peer: '198.51.100.3', port: 9000 }] },
+    });
+    const { vtep, udp } = toSpecs(c, (ip) => (ip === '198.51.100.1' ? 1400 : 0));
+    expect(vtep).toBeUndefined();
+    expect(udp).toEqual({
+      local: 0xc6336401, port: 8285, dev: 'tun0', address: 0xc6120101, cidr: '198.18.1.1/16', mtu: 1372,
+      routes: [{ addr: 0xc6120200, len: 24, peer: 0xc6336402, port: 8285 }, { addr: 0xc6120300, len: 24, peer: 0xc6336403, port: 9000 }],
+      kernelRoutes: true,
+    });
+  });
+
+  it('wants a network or a udp overlay, and device names unique across both', () => {
+    expect(() => validateConfig({ local: '198.51.100.1' })).toThrow(/networks: give at least one VXLAN network, or a "udp" overlay/);
+    expect(() => validateConfig({
+      local: '198.51.100.1', udp: { dev: 'x', address: '198.18.1.1/16' }, networks: [{ vni: 1, ports: [{ dev: 'x' }] }],
+    })).toThrow(/networks\[0\]\.ports\[0\]\.dev: device "x" appears twice/);
   });
 });

@@ -7,6 +7,11 @@ import { IANA_VXLAN_PORT, VNI_MAX } from '../wire/vxlan.js';
 import { parseCidr, parseIpv4Addr } from '../wire/ipaddr.js';
 import { parseMac } from '../wire/mac.js';
 import type { VtepSpec } from '../vxlan/vtep.js';
+import { FLANNEL_UDP_PORT, type UdpOverlaySpec } from '../udp/overlay.js';
+import { mtuOfAddress } from '../io/device.js';
+import { prefixMask } from '../switch/routes.js';
+import { IPV4_HLEN } from '../wire/ipv4.js';
+import { UDP_HLEN } from '../wire/udp.js';
 import { VxtapError } from './errors.js';
 
 /** The kernel's defaults: ageing 300 s; MTU is a 1500-byte underlay minus 50. */
@@ -66,6 +71,21 @@ const networkSchema = z.strictObject({
   });
 });
 
+const routeSchema = z.strictObject({
+  subnet: cidr,
+  peer: ipv4,
+  port: port.default(FLANNEL_UDP_PORT),
+});
+
+const udpSchema = z.strictObject({
+  dev: devName,
+  address: cidr,
+  port: port.default(FLANNEL_UDP_PORT),
+  /** Default: the underlay MTU minus 28 (IPv4 + UDP headers). */
+  mtu: z.number().int().min(68).max(65000).optional(),
+  routes: z.array(routeSchema).default([]),
+});
+
 export const configSchema = z.strictObject({
   local: ipv4,
   dstport: port.default(IANA_VXLAN_PORT),
@@ -73,10 +93,14 @@ export const configSchema = z.strictObject({
     .refine(([a, b]) => a <= b, { message: 'the first port (MIN) must not exceed the second (MAX)' }),
   ignoreReserved: z.boolean().default(false),
   control: z.string().min(1).optional(),
-  networks: z.array(networkSchema).min(1, { message: 'at least one network is needed' }),
+  networks: z.array(networkSchema).default([]),
+  udp: udpSchema.optional(),
 }).superRefine((c, ctx) => {
+  if (c.networks.length === 0 && c.udp === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['networks'], message: 'give at least one VXLAN network, or a "udp" overlay' });
+  }
   const vnis = new Set<number>();
-  const devs = new Set<string>();
+  const devs = new Set<string>(c.udp ? [c.udp.dev] : []);
   c.networks.forEach((n, i) => {
     if (vnis.has(n.vni)) ctx.addIssue({ code: 'custom', path: ['networks', i, 'vni'], message: `VNI ${n.vni} appears twice` });
     vnis.add(n.vni);
@@ -127,8 +151,40 @@ export function loadConfigFile(path: string): Config {
   return validateConfig(raw, (p) => `${path}: ${p}`);
 }
 
-/** The data path's view of a validated config. */
-export function toSpec(c: Config): VtepSpec {
+/** The data paths' view of a validated config. */
+export interface Specs {
+  vtep?: VtepSpec;
+  udp?: UdpOverlaySpec;
+}
+
+/**
+ * Turns a validated config into pipeline specs. `underlayMtu` finds the MTU
+ * of the interface holding an address (the UDP overlay's default MTU is that
+ * minus 28).
+ */
+export function toSpecs(c: Config, underlayMtu: (ip: string) => number = mtuOfAddress): Specs {
+  const specs: Specs = {};
+  if (c.networks.length > 0) specs.vtep = toVtepSpec(c);
+  if (c.udp !== undefined) {
+    const u = c.udp;
+    specs.udp = {
+      local: parseIpv4Addr(c.local),
+      port: u.port,
+      dev: u.dev,
+      address: parseCidr(u.address).addr,
+      cidr: u.address,
+      mtu: u.mtu ?? underlayMtu(c.local) - IPV4_HLEN - UDP_HLEN,
+      routes: u.routes.map((r) => {
+        const { addr, len } = parseCidr(r.subnet);
+        return { addr: (addr & prefixMask(len)) >>> 0, len, peer: parseIpv4Addr(r.peer), port: r.port };
+      }),
+      kernelRoutes: true,
+    };
+  }
+  return specs;
+}
+
+function toVtepSpec(c: Config): VtepSpec {
   return {
     local: parseIpv4Addr(c.local),
     dstPort: c.dstport,
@@ -157,5 +213,5 @@ export function defaultControlPath(dev: string): string {
 }
 
 export function controlPathOf(c: Config): string {
-  return c.control ?? defaultControlPath(c.networks[0].ports[0].dev);
+  return c.control ?? defaultControlPath(c.networks[0]?.ports[0].dev ?? c.udp!.dev);
 }

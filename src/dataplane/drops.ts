@@ -19,13 +19,19 @@ export const DROP_TX_TOO_BIG = 13;
 export const DROP_TX_ERROR = 14;
 export const DROP_TAP_BUSY = 15;
 export const DROP_RX_ERROR = 16;
+export const DROP_UNKNOWN_SENDER = 17;
+export const DROP_BAD_IP_VERSION = 18;
+export const DROP_BAD_IP_HEADER = 19;
+export const DROP_BAD_IP_LENGTH = 20;
+export const DROP_NO_ROUTE = 21;
+export const DROP_TTL_EXPIRED = 22;
 
 /** Names as shown by `vxtap stats`, in the order of the numbers above. */
 export const DROP_NAMES = [
   'tap_runt', // a frame from a TAP shorter than an Ethernet header
   'bad_src_mac', // multicast or all-zeros source MAC
   'hairpin', // destination is behind the port the frame came from
-  'truncated', // datagram shorter than the VXLAN header
+  'truncated', // datagram or packet shorter than its header (VXLAN, IPv4)
   'oversize', // datagram larger than the receive slot (peer MTU too large)
   'no_i_flag', // VXLAN I flag clear (RFC 7348: MUST be 1 for a valid VNI)
   'reserved_bits', // VXLAN reserved bits set (dropped as Linux does, see wire/vxlan.ts)
@@ -37,8 +43,14 @@ export const DROP_NAMES = [
   'tx_busy', // socket send buffer full (EAGAIN/ENOBUFS)
   'tx_too_big', // outer packet exceeds the underlay MTU (EMSGSIZE); never fragmented
   'tx_error', // any other send error
-  'tap_busy', // TAP write queue full
+  'dev_busy', // TAP/TUN write queue full
   'rx_error', // a read or recv error on a device or socket
+  'unknown_sender', // UDP overlay: datagram from an address that is no route's peer
+  'bad_ip_version', // UDP overlay: not IPv4
+  'bad_ip_header', // UDP overlay: IHL below 5 or beyond the packet
+  'bad_ip_length', // UDP overlay: total length below the header or beyond the packet
+  'no_route', // UDP overlay: no route to the destination (an ICMP net unreachable goes back)
+  'ttl_expired', // UDP overlay: TTL would reach 0 at this hop
 ] as const;
 
 export const DROP_COUNT = DROP_NAMES.length;
@@ -51,4 +63,21 @@ export function dropsToRecord(drops: Float64Array): Record<string, number> {
   const out: Record<string, number> = {};
   for (let i = 0; i < DROP_COUNT; i++) out[DROP_NAMES[i]] = drops[i];
   return out;
+}
+
+// errno values sendmmsg reports per message.
+const EAGAIN = 11;
+const EMSGSIZE = 90;
+const ENOBUFS = 105;
+
+/**
+ * Counts the messages of a send batch that failed, from the per-message
+ * errno array a DatagramQueue flush leaves behind (0 = sent).
+ */
+export function countSendFailures(drops: Float64Array, status: Int32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const e = status[i];
+    if (e === 0) continue;
+    drops[e === EAGAIN || e === ENOBUFS ? DROP_TX_BUSY : e === EMSGSIZE ? DROP_TX_TOO_BIG : DROP_TX_ERROR]++;
+  }
 }

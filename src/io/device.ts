@@ -70,3 +70,19 @@ export function ipBatch(cmds: string[], what: string): void {
     throw new VxtapError('E_DEVICE', `${what}: ip says: ${stderr.split('\n')[0]}`);
   }
 }
+
+/**
+ * The MTU of the interface that holds IPv4 address `ip`; a user error naming
+ * `local` when no interface has it.
+ */
+export function mtuOfAddress(ip: string): number {
+  const links = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show'], { encoding: 'utf8' })) as Array<{
+    mtu: number;
+    addr_info: Array<{ local: string }>;
+  }>;
+  const link = links.find((l) => l.addr_info.some((a) => a.local === ip));
+  if (link === undefined) {
+    throw new VxtapError('E_ADDRESS', `local: ${ip} is not an address of this host: give one configured on an underlay interface`);
+  }
+  return link.mtu;
+}

@@ -277,3 +277,19 @@ export function emitIpv4(repr: Ipv4Repr, b: Uint8Array, off: number): number {
   setIpv4Checksum(b, off, ipv4HeaderChecksum(b, off));
   return IPV4_HLEN;
 }
+
+/**
+ * Forwarding's TTL step: decrements the TTL and patches the checksum
+ * incrementally (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), m being the
+ * TTL/protocol word). Returns false, changing nothing, when the TTL would
+ * reach 0: the packet must be discarded.
+ */
+export function decrementIpv4Ttl(b: Uint8Array, off: number): boolean {
+  const ttl = b[off + IPV4_TTL];
+  if (ttl <= 1) return false;
+  const word = (ttl << 8) | b[off + IPV4_PROTO];
+  b[off + IPV4_TTL] = ttl - 1;
+  const sum = (~getIpv4Checksum(b, off) & 0xffff) + (~word & 0xffff) + (word - 0x100);
+  setIpv4Checksum(b, off, checksumFold(sum));
+  return true;
+}

@@ -1,0 +1,256 @@
+// The userspace UDP overlay, wire-compatible with flannel's udp backend: IP
+// packets from a TUN device are routed by longest prefix to a peer and sent
+// as the whole payload of a UDP datagram (no header of our own), and
+// datagrams from known peers are written back into the TUN.
+//
+//   TUN rx batch -> IPv4 checks -> route lookup -> TTL - 1 -> queue to peer
+//                   (no route: ICMP net unreachable written back to the TUN)
+//   UDP rx batch -> sender is a route's peer? -> IPv4 checks -> TTL - 1 -> TUN
+//
+// Like the VXLAN path: packets stay in their receive slots, and each batch
+// ends with one native call per queue.
+import {
+  DROP_BAD_IP_HEADER, DROP_BAD_IP_LENGTH, DROP_BAD_IP_VERSION, DROP_NO_ROUTE, DROP_OVERSIZE, DROP_RX_ERROR,
+  DROP_TAP_BUSY, DROP_TRUNCATED, DROP_TTL_EXPIRED, DROP_UNKNOWN_SENDER, countSendFailures, dropsToRecord,
+  newDropCounters,
+} from '../dataplane/drops.js';
+import { configureLink, ipBatch, openDevice } from '../io/device.js';
+import type { NativeEndpoint } from '../io/native.js';
+import { type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
+import { DatagramQueue, FrameQueue } from '../io/queues.js';
+import { openUdpSocket } from '../io/socket.js';
+import { RouteTable, type Route } from '../switch/routes.js';
+import { formatIpv4Addr } from '../wire/ipaddr.js';
+import {
+  IPV4_ERR_IHL, IPV4_ERR_TOTAL_LENGTH, IPV4_ERR_VERSION, decrementIpv4Ttl, getIpv4Dst, getIpv4TotalLength, ipv4Check,
+} from '../wire/ipv4.js';
+import { UNREACHABLE_MAX, wantsUnreachable, writeNetUnreachable } from './unreachable.js';
+
+/** flannel's udp backend port. */
+export const FLANNEL_UDP_PORT = 8285;
+const BATCH = 128;
+/** A datagram can carry an IPv4 packet of up to 65535 - 28 bytes. */
+const MAX_DATAGRAM = 65536;
+
+export interface UdpOverlaySpec {
+  /** Underlay IPv4 address (uint32) to bind; datagrams go out from local:port. */
+  local: number;
+  port: number;
+  dev: string;
+  /** TUN address (uint32): the source of the ICMP errors vxtap sends. */
+  address: number;
+  /** CIDR put on the TUN, e.g. 198.18.1.1/16. */
+  cidr: string;
+  mtu: number;
+  routes: Route[];
+  /** Also route each route's subnet into the TUN in the kernel (the CLI does; a flannel node routes the Network once). */
+  kernelRoutes: boolean;
+}
+
+// Counter indexes.
+const RX_PACKETS = 0; // from the wire into the TUN
+const RX_BYTES = 1;
+const TX_PACKETS = 2; // from the TUN onto the wire
+const TX_BYTES = 3;
+const UNREACHABLE_SENT = 4;
+
+export class UdpOverlay {
+  readonly drops = newDropCounters();
+  readonly counters = new Float64Array(5);
+  readonly routes = new RouteTable();
+  /** Peer address (int32) -> number of routes through it: the trust check. */
+  private readonly peers = new Map<number, number>();
+  private tun: NativeEndpoint | null = null;
+  private udp: NativeEndpoint | null = null;
+  private tunRx: RxBatch | null = null;
+  private udpRx: RxBatch | null = null;
+  private readonly toTun = new FrameQueue(BATCH);
+  private readonly replies = new FrameQueue(BATCH);
+  private readonly replySlab = Buffer.alloc(BATCH * UNREACHABLE_MAX);
+  private readonly sendq = new DatagramQueue(BATCH, 0);
+
+  constructor(readonly spec: UdpOverlaySpec) {
+    for (const r of spec.routes) this.setRoute(r);
+  }
+
+  get devName(): string {
+    return this.spec.dev;
+  }
+
+  start(): void {
+    try {
+      this.open();
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  private open(): void {
+    const spec = this.spec;
+    const tunSlot = slotSizeFor(0, spec.mtu);
+    const udpSlot = slotSizeFor(0, MAX_DATAGRAM);
+    const pool = new SlabPool(BATCH * (tunSlot + udpSlot));
+    this.udp = openUdpSocket(formatIpv4Addr(spec.local), spec.port, 'local');
+    this.udpRx = pool.batch(udpSlot, 0, BATCH);
+    const dev = openDevice(spec.dev, { tap: false });
+    this.tun = dev.endpoint;
+    this.tunRx = pool.batch(tunSlot, 0, BATCH);
+    configureLink(dev.name, { mtu: spec.mtu, address: spec.cidr, up: true });
+    if (spec.kernelRoutes && spec.routes.length > 0) {
+      ipBatch(spec.routes.map((r) => `route replace ${formatIpv4Addr(r.addr)}/${r.len} dev ${dev.name}`), `routing into ${dev.name}`);
+    }
+    const u = this.udpRx;
+    this.udp.startRx(u.slab, u.slotSize, u.headroom, u.budget, u.lens, u.addrs, u.ports, (n) => this.onWire(n));
+    const t = this.tunRx;
+    this.tun.startRx(t.slab, t.slotSize, t.headroom, t.budget, t.lens, null, null, (n) => this.onTun(n));
+  }
+
+  close(): void {
+    this.udp?.close();
+    this.tun?.close();
+    this.udp = this.tun = null;
+  }
+
+  /** Adds or replaces a route; its peer becomes a trusted sender. */
+  setRoute(r: Route): void {
+    const old = this.routes.lookupExact(r.addr, r.len);
+    if (old >= 0) this.untrust(this.routes.peer[old]);
+    this.routes.set(r.addr, r.len, r.peer, r.port);
+    this.peers.set(r.peer | 0, (this.peers.get(r.peer | 0) ?? 0) + 1);
+  }
+
+  /** Removes a route; its peer stays trusted while other routes use it. */
+  deleteRoute(addr: number, len: number): boolean {
+    const i = this.routes.lookupExact(addr, len);
+    if (i < 0) return false;
+    this.untrust(this.routes.peer[i]);
+    return this.routes.delete(addr, len);
+  }
+
+  private untrust(peer: number): void {
+    const n = (this.peers.get(peer | 0) ?? 1) - 1;
+    if (n === 0) this.peers.delete(peer | 0);
+    else this.peers.set(peer | 0, n);
+  }
+
+  // ---- data path --------------------------------------------------------
+
+  /** Maps an ipv4Check reason to a drop reason. */
+  private ipDrop(err: number): void {
+    this.drops[
+      err === IPV4_ERR_VERSION ? DROP_BAD_IP_VERSION
+        : err === IPV4_ERR_IHL ? DROP_BAD_IP_HEADER
+          : err === IPV4_ERR_TOTAL_LENGTH ? DROP_BAD_IP_LENGTH
+            : DROP_TRUNCATED
+    ]++;
+  }
+
+  private onTun(n: number): void {
+    if (n < 0) {
+      this.drops[DROP_RX_ERROR]++;
+      return;
+    }
+    const rx = this.tunRx!;
+    const b = rx.slab;
+    const routes = this.routes;
+    const q = this.sendq;
+    for (let i = 0; i < n; i++) {
+      const off = rx.offset(i);
+      const err = ipv4Check(b, off, rx.lens[i]);
+      if (err !== 0) {
+        this.ipDrop(err);
+        continue;
+      }
+      const len = getIpv4TotalLength(b, off);
+      const r = routes.lookup(getIpv4Dst(b, off));
+      if (r < 0) {
+        this.drops[DROP_NO_ROUTE]++;
+        if (wantsUnreachable(b, off)) this.reply(b, off, len);
+        continue;
+      }
+      if (!decrementIpv4Ttl(b, off)) {
+        this.drops[DROP_TTL_EXPIRED]++;
+        continue;
+      }
+      q.push(off, len, routes.peer[r], routes.port[r]);
+      this.counters[TX_PACKETS]++;
+      this.counters[TX_BYTES] += len;
+    }
+    const queued = q.n;
+    if (queued > 0 && q.flush(this.udp!, b) < queued) countSendFailures(this.drops, q.status, queued);
+    this.flushTun(this.replies, this.replySlab);
+  }
+
+  /** Queues an ICMP error; a batch holds at most BATCH packets, so the queue has room. */
+  private reply(b: Buffer, off: number, len: number): void {
+    const q = this.replies;
+    const o = q.n * UNREACHABLE_MAX;
+    const n = writeNetUnreachable(this.replySlab, o, b, off, len, this.spec.address);
+    if (q.push(o, n)) this.counters[UNREACHABLE_SENT]++;
+  }
+
+  private onWire(n: number): void {
+    if (n < 0) {
+      this.drops[DROP_RX_ERROR]++;
+      return;
+    }
+    const rx = this.udpRx!;
+    const b = rx.slab;
+    const lens = rx.lens;
+    const addrs = rx.addrs;
+    const cap = rx.capacity;
+    const peers = this.peers;
+    const q = this.toTun;
+    for (let i = 0; i < n; i++) {
+      const off = rx.offset(i);
+      const dlen = lens[i];
+      if (dlen > cap) {
+        this.drops[DROP_OVERSIZE]++;
+        continue;
+      }
+      // flannel accepts datagrams from anyone; vxtap only from its peers.
+      if (!peers.has(addrs[i] | 0)) {
+        this.drops[DROP_UNKNOWN_SENDER]++;
+        continue;
+      }
+      const err = ipv4Check(b, off, dlen);
+      if (err !== 0) {
+        this.ipDrop(err);
+        continue;
+      }
+      if (!decrementIpv4Ttl(b, off)) {
+        this.drops[DROP_TTL_EXPIRED]++;
+        continue;
+      }
+      const len = getIpv4TotalLength(b, off);
+      q.push(off, len);
+      this.counters[RX_PACKETS]++;
+      this.counters[RX_BYTES] += len;
+    }
+    this.flushTun(q, b);
+  }
+
+  private flushTun(q: FrameQueue, b: Buffer): void {
+    const lost = q.flush(this.tun!, b);
+    if (lost > 0) this.drops[DROP_TAP_BUSY] += lost;
+  }
+
+  // ---- control plane views -----------------------------------------------
+
+  stats(): object {
+    const c = this.counters;
+    return {
+      udp: {
+        dev: this.spec.dev,
+        rx_packets: c[RX_PACKETS], rx_bytes: c[RX_BYTES], tx_packets: c[TX_PACKETS], tx_bytes: c[TX_BYTES],
+        unreachable_sent: c[UNREACHABLE_SENT], routes: this.routes.size,
+      },
+      drops: dropsToRecord(this.drops),
+    };
+  }
+
+  routeRows(): Array<{ subnet: string; peer: string; port: number }> {
+    return this.routes.routes().map((r) => ({ subnet: `${formatIpv4Addr(r.addr)}/${r.len}`, peer: formatIpv4Addr(r.peer), port: r.port }));
+  }
+}

@@ -1,0 +1,135 @@
+// The userspace UDP overlay (flannel's udp backend format: a raw IPv4 packet
+// as the whole UDP payload, port 8285) against itself and against socat, the
+// flannel-udp-style reference peer. Overlay addresses come from 198.18.0.0/15.
+import { type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Host, Lab, type Vxtap } from '../../src/lab/netns.js';
+import { emitIpv4 } from '../../src/wire/ipv4.js';
+import { checkOverlay, eventually, sendDatagrams } from '../helpers/peers.js';
+
+const A = '198.18.1.1';
+const B = '198.18.2.1';
+
+function vxtapUdp(h: Host, lab: Lab, local: string, address: string, routes: string[]): Promise<Vxtap> {
+  return h.vxtap([
+    'udp', '--dev', 'tun0', '--local', local, '--address', address, ...routes.flatMap((r) => ['--route', r]),
+    '--control', `/run/vxtap/${lab.id}-${h.name}.sock`,
+  ]);
+}
+
+/** An IPv4/UDP packet from b's overlay address to a's, as it would leave a TUN. */
+function innerPacket(ttl = 64): Buffer {
+  const b = Buffer.alloc(20 + 8 + 4, 0x42);
+  emitIpv4({ src: 0xc6120201, dst: 0xc6120101, protocol: 17, ttl, tos: 0, id: 1, dontFragment: true, payloadLen: 12 }, b, 0);
+  return b;
+}
+
+describe('vxtap udp <-> vxtap udp', () => {
+  const lab = new Lab('udp');
+  let a: Host, b: Host, c: Host, va: Vxtap, ipA: string, ipB: string;
+
+  beforeAll(async () => {
+    [a, b, c] = [lab.host('a'), lab.host('b'), lab.host('c')];
+    [ipA, ipB] = lab.underlay([a, b, c]);
+    va = await vxtapUdp(a, lab, ipA, `${A}/16`, [`198.18.2.0/24=${ipB}`]);
+    await vxtapUdp(b, lab, ipB, `${B}/16`, [`198.18.1.0/24=${ipA}:8285`]);
+  });
+  afterAll(() => lab.cleanup());
+
+  it('takes its MTU from the underlay (1500 - 28)', () => {
+    expect(JSON.parse(a.run('ip', '-j', 'link', 'show', 'dev', 'tun0'))[0].mtu).toBe(1472);
+  });
+
+  it('pings both ways and moves 50 MB each way intact over TCP', async () => {
+    await checkOverlay({ host: a, ip: A, dev: 'tun0' }, { host: b, ip: B, dev: 'tun0' }, (x, y, what) => expect(x, what).toBe(y));
+  });
+
+  it('answers a packet with no route with an ICMP net unreachable from its TUN address', async () => {
+    const before = (await va.stats()) as unknown as { udp: { unreachable_sent: number }; drops: Record<string, number> };
+    // tshark on the TUN sees what vxtap writes back into it.
+    const tshark = a.spawn('tshark', ['-i', 'tun0', '-l', '-c', '1', '-f', 'icmp', '-T', 'fields',
+      '-e', 'ip.src', '-e', 'ip.dst', '-e', 'icmp.type', '-e', 'icmp.code', '-e', 'udp.dstport', '-E', 'occurrence=f']);
+    let out = '';
+    let err = '';
+    tshark.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    tshark.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    await eventually('tshark to capture', () => err.includes('Capturing on'));
+    await a.exec(process.execPath, ['-e', "const s = require('node:dgram').createSocket('udp4'); s.send('probe', 9, '198.18.9.9', () => s.close());"]);
+    await eventually('the ICMP error', () => out.includes('\n'));
+    expect(out.trim().split('\t')).toEqual([A, A, '3', '0', '9']);
+    const after = (await va.stats()) as unknown as typeof before;
+    expect(after.udp.unreachable_sent - before.udp.unreachable_sent).toBe(1);
+    expect(after.drops.no_route - before.drops.no_route).toBe(1);
+  });
+
+  it('sends no ICMP error about an ICMP packet with no route', async () => {
+    const before = (await va.stats()) as unknown as { udp: { unreachable_sent: number }; drops: Record<string, number> };
+    const out = await a.exec('sh', ['-c', 'ping -c 2 -i 0.2 -W 1 198.18.9.9 || true']);
+    expect(out).toContain('100% packet loss');
+    expect(out).not.toContain('Unreachable');
+    const after = (await va.stats()) as unknown as typeof before;
+    expect(after.drops.no_route - before.drops.no_route).toBe(2);
+    expect(after.udp.unreachable_sent).toBe(before.udp.unreachable_sent);
+  });
+
+  it('drops and counts datagrams from a sender that is not a peer', async () => {
+    const before = await va.stats();
+    const tunBefore = a.linkStats('tun0').rx_packets;
+    await sendDatagrams(c, ipA, 8285, [innerPacket(), innerPacket()]);
+    await eventually('the unknown sender\'s datagrams to be counted', async () => (await va.stats()).drops.unknown_sender - before.drops.unknown_sender === 2);
+    expect(a.linkStats('tun0').rx_packets).toBe(tunBefore);
+  });
+
+  it('drops malformed packets from a peer under their reasons and stays up', async () => {
+    const v6 = innerPacket();
+    v6[0] = 0x65;
+    const shortIhl = innerPacket();
+    shortIhl[0] = 0x44;
+    const long = innerPacket();
+    long.writeUInt16BE(200, 2);
+    const cases: Array<[string, Buffer[]]> = [
+      ['truncated', [Buffer.alloc(0), Buffer.alloc(10, 0x45)]],
+      ['bad_ip_version', [v6]],
+      ['bad_ip_header', [shortIhl]],
+      ['bad_ip_length', [long]],
+      ['ttl_expired', [innerPacket(1)]],
+    ];
+    for (const [reason, datagrams] of cases) {
+      const before = (await va.stats()).drops;
+      await sendDatagrams(b, ipA, 8285, datagrams);
+      await eventually(`${reason} to be counted`, async () => (await va.stats()).drops[reason] - before[reason] === datagrams.length);
+      const after = (await va.stats()).drops;
+      const others = Object.keys(after).filter((k) => k !== reason && after[k] !== before[k]);
+      expect(others, `${reason}: no other counter moves`).toEqual([]);
+    }
+    expect(va.alive).toBe(true);
+    await a.ping(B);
+  });
+});
+
+describe('vxtap udp <-> socat (flannel udp wire format)', () => {
+  const lab = new Lab('udpsocat');
+  let a: Host, b: Host, socat: ChildProcess;
+
+  beforeAll(async () => {
+    [a, b] = [lab.host('a'), lab.host('b')];
+    const [ipA, ipB] = lab.underlay([a, b]);
+    await vxtapUdp(a, lab, ipA, `${A}/16`, [`198.18.2.0/24=${ipB}`]);
+    // The peer as DESIGN.md gives it, with the TUN named and sized as flanneld does.
+    socat = b.spawn('socat', [`TUN:${B}/16,tun-type=tun,iff-up,iff-no-pi,tun-name=flannel0`, `UDP-DATAGRAM:${ipA}:8285,bind=${ipB}:8285`]);
+    await eventually('socat\'s TUN', () => {
+      try {
+        b.run('ip', 'link', 'show', 'dev', 'flannel0');
+        return true;
+      } catch {
+        return socat.exitCode === null ? false : Promise.reject(new Error(`socat exited ${socat.exitCode}`));
+      }
+    });
+    b.ip('link set dev flannel0 mtu 1472');
+  });
+  afterAll(() => lab.cleanup());
+
+  it('pings both ways and moves 50 MB each way intact over TCP', async () => {
+    await checkOverlay({ host: a, ip: A, dev: 'tun0' }, { host: b, ip: B, dev: 'flannel0' }, (x, y, what) => expect(x, what).toBe(y));
+  });
+});
