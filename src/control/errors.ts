@@ -8,7 +8,9 @@ export type ErrorCode =
   | 'E_PERMISSION' // needs root / CAP_NET_ADMIN / CAP_NET_RAW
   | 'E_DEVICE' // a TAP/TUN device could not be created or configured
   | 'E_ADDRESS' // an address could not be bound
-  | 'E_CONTROL'; // the control socket could not be reached
+  | 'E_CONTROL' // the control socket could not be reached
+  | 'E_STORE' // the flannel lease store (etcd or the lease file) cannot be reached or used
+  | 'E_LEASE'; // no flannel subnet lease: none free, or ours was revoked
 
 export class VxtapError extends Error {
   constructor(

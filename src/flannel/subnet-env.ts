@@ -1,0 +1,62 @@
+// subnet.env, which flannel's CNI plugin reads to configure pods, in the
+// format flanneld writes (pkg/subnet: WriteSubnetFile):
+//
+//   FLANNEL_NETWORK=10.5.0.0/16
+//   FLANNEL_SUBNET=10.5.52.1/24     <- the lease's first host address
+//   FLANNEL_MTU=1450
+//   FLANNEL_IPMASQ=false
+//
+// flanneld also reads FLANNEL_SUBNET back at start to ask for the same subnet.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { formatIpv4Addr } from '../wire/ipaddr.js';
+import { formatSubnet, parseSubnet, type Subnet } from './subnet.js';
+
+export const DEFAULT_SUBNET_FILE = '/run/flannel/subnet.env';
+
+export interface SubnetEnv {
+  readonly network: Subnet;
+  /** Our lease. */
+  readonly subnet: Subnet;
+  readonly mtu: number;
+  /** Whether this node masquerades traffic leaving the overlay. */
+  readonly ipMasq: boolean;
+}
+
+function formatSubnetEnv(e: SubnetEnv): string {
+  return [
+    `FLANNEL_NETWORK=${formatSubnet(e.network)}`,
+    `FLANNEL_SUBNET=${formatIpv4Addr(e.subnet.addr + 1)}/${e.subnet.len}`,
+    `FLANNEL_MTU=${e.mtu}`,
+    `FLANNEL_IPMASQ=${e.ipMasq}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Writes the file whole or not at all: a temporary file in the same
+ * directory, renamed over it, so the CNI plugin never reads half of one.
+ */
+export function writeSubnetEnv(path: string, e: SubnetEnv): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}`);
+  writeFileSync(tmp, formatSubnetEnv(e), { mode: 0o644, flush: true });
+  renameSync(tmp, path);
+}
+
+/** The subnet of FLANNEL_SUBNET in an existing file, or null if there is none. */
+export function readPreviousSubnet(path: string): Subnet | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /^FLANNEL_SUBNET=(\S+)$/m.exec(text);
+  try {
+    return m ? parseSubnet(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
