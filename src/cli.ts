@@ -7,6 +7,7 @@ import {
   controlPathOf, defaultControlPath, DEFAULT_AGEING, DEFAULT_MTU, loadConfigFile, toSpecs, validateConfig, type Config,
 } from './control/config.js';
 import { VxtapError } from './control/errors.js';
+import { captureCommand, decodeCommand, sniffCommand } from './capture/commands.js';
 import { ControlServer, request } from './control/server.js';
 import { FLANNEL_UDP_PORT, UdpOverlay } from './udp/overlay.js';
 import { Vtep, type FdbRow } from './vxlan/vtep.js';
@@ -16,12 +17,17 @@ const HELP = `vxtap: a userspace VXLAN dataplane on TAP devices
 usage:
   vxtap vxlan --dev NAME --vni N --local IP [--remote IP]... [--dstport P]
               [--srcport MIN MAX] [--address CIDR] [--mtu N] [--ageing S]
-              [--nolearning] [--maxaddress N] [--ignore-reserved] [--control PATH]
+              [--nolearning] [--maxaddress N] [--ignore-reserved] [--no-offload]
+              [--control PATH]
   vxtap udp --dev NAME --local IP --address CIDR [--port P] [--mtu N]
-            [--route SUBNET=PEER[:PORT]]... [--control PATH]
+            [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
   vxtap run --config FILE
   vxtap stats --dev NAME [--control PATH]
   vxtap fdb show --dev NAME [--control PATH] [--json]
+  vxtap capture --dev NAME [--control PATH] [--point P,...] [--vni N]
+                [--filter EXPR] [--snaplen N] [--nano] [-B KiB] [-c COUNT] [-w FILE|-] [-C MB -W N]
+  vxtap decode FILE|-
+  vxtap sniff -i IFACE [-c COUNT] [FILTER...]
   vxtap help | --version
 
 vxlan runs one VTEP in the foreground: a TAP device NAME on VXLAN network N,
@@ -33,6 +39,13 @@ FDB entry. Defaults: --dstport 4789, --srcport 49152 65535, --mtu ${DEFAULT_MTU}
 udp runs the userspace UDP overlay (flannel's udp backend format): a TUN
 device NAME whose IP packets go, by longest-prefix route, as whole UDP
 payloads to a peer. Defaults: --port ${FLANNEL_UDP_PORT}, --mtu the underlay MTU - 28.
+
+capture mirrors a running VXLAN instance's frames as pcapng, one interface per
+point (tap-rx, tap-tx, wire-rx, wire-tx, drop; default all), until -c COUNT
+packets or SIGINT. Without -w it prints one line per packet. FILTER and EXPR:
+vni N, mac MAC, host IP, port N, [proto] tcp|udp|icmp|arp, joined by and, or,
+not and parentheses; each matches the outer or the inner headers. decode prints
+a pcap or pcapng file the same way; sniff does it live on any interface.
 `;
 
 const VXLAN_FLAGS: Record<string, FlagSpec> = {
@@ -48,6 +61,7 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
   nolearning: { arity: 0 },
   maxaddress: { arity: 1, int: true },
   'ignore-reserved': { arity: 0 },
+  'no-offload': { arity: 0 },
   control: { arity: 1 },
 };
 
@@ -55,7 +69,7 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
 function vxlanFlagOf(path: string): string {
   const m = /^networks\[0\]\.(?:ports\[0\]\.)?([a-z]+)(?:\[(\d+)\])?/.exec(path);
   const field = m ? m[1] : path.replace(/\[.*$/, '');
-  const flag = { remotes: 'remote', learning: 'nolearning', ignoreReserved: 'ignore-reserved' }[field] ?? field;
+  const flag = { remotes: 'remote', learning: 'nolearning', ignoreReserved: 'ignore-reserved', offload: 'no-offload' }[field] ?? field;
   return m?.[2] !== undefined ? `--${flag} #${Number(m[2]) + 1}` : `--${flag}`;
 }
 
@@ -69,6 +83,7 @@ function vxlanConfig(argv: string[]): Config {
     dstport: one<number>(p, 'dstport'),
     srcport,
     ignoreReserved: has(p, 'ignore-reserved'),
+    offload: !has(p, 'no-offload'),
     control: one<string>(p, 'control'),
     networks: [{
       vni: required<number>(p, 'vni', 'the VXLAN network identifier, 0-16777215'),
@@ -97,6 +112,7 @@ const UDP_FLAGS: Record<string, FlagSpec> = {
   address: { arity: 1 },
   mtu: { arity: 1, int: true },
   route: { arity: 1, repeat: true },
+  'no-offload': { arity: 0 },
   control: { arity: 1 },
 };
 
@@ -119,6 +135,7 @@ function udpConfig(argv: string[]): Config {
   if (p.positionals.length > 0) throw new VxtapError('E_USAGE', `unexpected argument '${p.positionals[0]}' (see: vxtap help)`);
   const raw = {
     local: required<string>(p, 'local', 'the underlay IPv4 address to bind'),
+    offload: !has(p, 'no-offload'),
     control: one<string>(p, 'control'),
     udp: {
       dev: required<string>(p, 'dev', 'the TUN device to create'),
@@ -140,7 +157,7 @@ async function runDataplane(config: Config): Promise<void> {
     stats: () => stats(vtep, udp),
     fdb: () => vtep?.fdbRows() ?? [],
     routes: () => udp?.routeRows() ?? [],
-  });
+  }, vtep ? { capture: (req, sock) => vtep.capture.attach(req, sock) } : {});
   await control.listen();
   const close = () => {
     vtep?.close();
@@ -168,10 +185,9 @@ async function runDataplane(config: Config): Promise<void> {
   log.info({
     devices: [...(vtep?.portNames() ?? []), ...(udp ? [udp.devName] : [])],
     ...(vtep && { vnis: config.networks.map((n) => n.vni), dstport: config.dstport }),
-    ...(udp && { udpPort: specs.udp!.port, mtu: specs.udp!.mtu }),
+    ...(udp && { udpPort: specs.udp!.port, mtu: specs.udp!.mtu, udpOffloads: udp.offloads }),
     local: config.local,
     control: control.path,
-    io: 'batched read/write on TAP/TUN, recvmmsg on UDP, sendmmsg (raw IPv4 socket for VXLAN); no offloads',
   }, 'vxtap ready');
 }
 
@@ -213,6 +229,12 @@ async function main(argv: string[]): Promise<void> {
       console.log(c.json ? JSON.stringify(rows) : formatFdb(rows));
       return;
     }
+    case 'capture':
+      return captureCommand(rest);
+    case 'decode':
+      return decodeCommand(rest);
+    case 'sniff':
+      return sniffCommand(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -15,9 +15,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <netinet/udp.h>
+
 #include <string>
 
 #include "endpoint.h"
+#include "offload.h"
+
 
 namespace vxtap {
 namespace {
@@ -60,13 +64,23 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
     ::close(fd);
     return ThrowErrno(env, std::string("TUNSETIFF ") + (tap ? "tap " : "tun ") + name, e);
   }
+  int hdr_len = static_cast<int>(vxtap::kVnetHdrLen);
+  if (vnet && ioctl(fd, TUNSETVNETHDRSZ, &hdr_len) != 0) {
+    int e = errno;
+    ::close(fd);
+    return ThrowErrno(env, "TUNSETVNETHDRSZ " + name, e);
+  }
   Napi::Object out = Napi::Object::New(env);
   out.Set("fd", fd);
   out.Set("name", Napi::String::New(env, ifr.ifr_name));
   return out;
 }
 
-// openUdp(ipv4, port, rcvbuf, sndbuf) -> fd, bound and non-blocking.
+// openUdp flags: send like the kernel's vxlan device does.
+constexpr uint32_t kUdpNoChecksum = 1;  // SO_NO_CHECK: IPv4 UDP checksum 0 (RFC 7348 section 5)
+constexpr uint32_t kUdpDontFragment = 2;  // IP_PMTUDISC_DO: DF set, EMSGSIZE instead of fragments
+
+// openUdp(ipv4, port, rcvbuf, sndbuf, flags = 0) -> fd, bound and non-blocking.
 Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string ip = info[0].As<Napi::String>().Utf8Value();
@@ -78,6 +92,14 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return ThrowErrno(env, "socket(udp)", errno);
   SizeBuffers(fd, info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value());
+  const uint32_t flags = info.Length() > 4 ? info[4].As<Napi::Number>().Uint32Value() : 0;
+  int one = 1, pmtu = IP_PMTUDISC_DO;
+  if (((flags & kUdpNoChecksum) && setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof(one)) != 0) ||
+      ((flags & kUdpDontFragment) && setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) != 0)) {
+    int e = errno;
+    ::close(fd);
+    return ThrowErrno(env, "setsockopt udp " + ip, e);
+  }
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     int e = errno;
     ::close(fd);
@@ -99,10 +121,99 @@ Napi::Value OpenRaw(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// setOffload(fd, TUN_F_* flags) -> 0 or errno (EINVAL: a flag is unknown to this kernel).
+Napi::Value SetOffload(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  unsigned flags = info[1].As<Napi::Number>().Uint32Value();
+  return Napi::Number::New(info.Env(), ioctl(fd, TUNSETOFFLOAD, flags) == 0 ? 0 : errno);
+}
+
+// setUdpOption(fd, 'gro'|'gso', value) -> 0 or errno. UDP_GRO lets the kernel
+// hand over coalesced datagrams; setting UDP_SEGMENT to 0 only probes that
+// UDP GSO exists (sizes are given per send).
+Napi::Value SetUdpOption(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  int v = info[2].As<Napi::Number>().Int32Value();
+  int opt = name == "gro" ? UDP_GRO : UDP_SEGMENT;
+  return Napi::Number::New(info.Env(), setsockopt(fd, SOL_UDP, opt, &v, sizeof(v)) == 0 ? 0 : errno);
+}
+
+template <typename T>
+T* Typed(const Napi::Value& v, size_t* count) {
+  auto arr = v.As<Napi::TypedArray>();
+  *count = arr.ElementLength();
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset());
+}
+
+// tsoSplit(src, hdrBack, offs, lens, n, ethernet, prefix|null, out, outOffs, outLens, counts, strides)
+// For each TSO super-frame i (virtio-net header hdrBack bytes before
+// src[offs[i]]), writes its segments into `out`, each after a copy of
+// `prefix`; segment k of frame i lands at outOffs[first + k] with length
+// outLens[first + k], where first is the sum of earlier counts. counts[i] is
+// 0 for a frame that cannot be split; strides[i] is its segment stride.
+// Returns the total number of segments.
+Napi::Value TsoSplitBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto src = info[0].As<Napi::Buffer<uint8_t>>();
+  const size_t hdr_back = info[1].As<Napi::Number>().Uint32Value();
+  size_t noffs, nlens, nouto, noutl, ncounts, nstrides;
+  const uint32_t* offs = Typed<uint32_t>(info[2], &noffs);
+  const uint32_t* lens = Typed<uint32_t>(info[3], &nlens);
+  const uint32_t n = info[4].As<Napi::Number>().Uint32Value();
+  const bool ethernet = info[5].As<Napi::Boolean>().Value();
+  const uint8_t* prefix = nullptr;
+  size_t prefix_len = 0;
+  if (!info[6].IsNull()) {
+    auto p = info[6].As<Napi::Buffer<uint8_t>>();
+    prefix = p.Data();
+    prefix_len = p.Length();
+  }
+  auto out = info[7].As<Napi::Buffer<uint8_t>>();
+  uint32_t* out_offs = Typed<uint32_t>(info[8], &nouto);
+  uint32_t* out_lens = Typed<uint32_t>(info[9], &noutl);
+  uint32_t* counts = Typed<uint32_t>(info[10], &ncounts);
+  uint32_t* strides = Typed<uint32_t>(info[11], &nstrides);
+  if (n > noffs || n > nlens || n > ncounts || n > nstrides || noutl < nouto) {
+    Napi::RangeError::New(env, "tsoSplit: n exceeds the batch arrays").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  size_t pos = 0, total = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    counts[i] = 0;
+    strides[i] = 0;
+    if (offs[i] < hdr_back || hdr_back < vxtap::kVnetHdrLen || static_cast<size_t>(offs[i]) + lens[i] > src.Length()) {
+      Napi::RangeError::New(env, "tsoSplit: frame lies outside the buffer").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const uint8_t* frame = src.Data() + offs[i];
+    vxtap::VnetHdr h = vxtap::ReadVnetHdr(frame - hdr_back);
+    if (h.gso_type != vxtap::kGsoTcpV4 && h.gso_type != vxtap::kGsoTcpV6) continue;
+    size_t l3off = 0;
+    if (ethernet) l3off = lens[i] >= 14 && frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14;
+    size_t stride = 0, last = 0;
+    size_t segs = vxtap::TsoSplit(frame, lens[i], l3off, h, prefix, prefix_len, out.Data() + pos, out.Length() - pos,
+                                  &stride, &last);
+    if (segs == 0 || total + segs > nouto) continue;
+    for (size_t k = 0; k < segs; k++) {
+      out_offs[total + k] = static_cast<uint32_t>(pos + k * stride);
+      out_lens[total + k] = static_cast<uint32_t>(k + 1 < segs ? stride : last);
+    }
+    counts[i] = static_cast<uint32_t>(segs);
+    strides[i] = static_cast<uint32_t>(stride);
+    total += segs;
+    pos += (segs - 1) * stride + last;
+  }
+  return Napi::Number::New(env, static_cast<double>(total));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New<OpenTun>(env, "openTun"));
   exports.Set("openUdp", Napi::Function::New<OpenUdp>(env, "openUdp"));
   exports.Set("openRaw", Napi::Function::New<OpenRaw>(env, "openRaw"));
+  exports.Set("setOffload", Napi::Function::New<SetOffload>(env, "setOffload"));
+  exports.Set("setUdpOption", Napi::Function::New<SetUdpOption>(env, "setUdpOption"));
+  exports.Set("tsoSplit", Napi::Function::New<TsoSplitBatch>(env, "tsoSplit"));
   exports.Set("Endpoint", Endpoint::Define(env));
   exports.Set("KIND_DEVICE", static_cast<int>(Kind::kDevice));
   exports.Set("KIND_DATAGRAM", static_cast<int>(Kind::kDatagram));

@@ -2,8 +2,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/udp.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include "offload.h"
+
 
 namespace vxtap {
 
@@ -32,10 +37,13 @@ Napi::Function Endpoint::Define(Napi::Env env) {
                      });
 }
 
-// new Endpoint(fd, kind): takes ownership of fd.
+// new Endpoint(fd, kind, vnetHdr = false, l3off = 0): takes ownership of fd.
 Endpoint::Endpoint(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Endpoint>(info) {
   fd_ = info[0].As<Napi::Number>().Int32Value();
   kind_ = static_cast<Kind>(info[1].As<Napi::Number>().Int32Value());
+  vnet_ = info.Length() > 2 && info[2].ToBoolean().Value();
+  l3off_ = info.Length() > 3 ? info[3].As<Napi::Number>().Uint32Value() : 0;
+  if (vnet_) run_buf_.resize(l3off_ + 65535);
 }
 
 Endpoint::~Endpoint() {
@@ -58,13 +66,16 @@ Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
   headroom_ = info[2].As<Napi::Number>().Uint32Value();
   budget_ = info[3].As<Napi::Number>().Uint32Value();
   size_t nlens = 0, naddrs = 0, nports = 0;
+  size_t nsegs = 0;
   lens_ = TypedData<uint32_t>(info[4], &nlens);
   addrs_ = info[5].IsNull() ? nullptr : TypedData<uint32_t>(info[5], &naddrs);
   ports_ = info[6].IsNull() ? nullptr : TypedData<uint16_t>(info[6], &nports);
+  segs_ = info[7].IsNull() ? nullptr : TypedData<uint16_t>(info[7], &nsegs);
   slab_ = slab.Data();
   slab_len_ = slab.Length();
   if (budget_ == 0 || headroom_ >= slot_size_ || static_cast<size_t>(slot_size_) * budget_ > slab_len_ ||
-      nlens < budget_ || (kind_ == Kind::kDatagram && (naddrs < budget_ || nports < budget_))) {
+      nlens < budget_ || (vnet_ && headroom_ < kVnetHdrLen) ||
+      (kind_ == Kind::kDatagram && (naddrs < budget_ || nports < budget_ || (segs_ && nsegs < budget_)))) {
     Napi::RangeError::New(env, "startRx: slab or result arrays are smaller than the batch").ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -75,7 +86,8 @@ Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
   rx_refs_.Set("lens", info[4]);
   rx_refs_.Set("addrs", info[5]);
   rx_refs_.Set("ports", info[6]);
-  rx_cb_ = Napi::Persistent(info[7].As<Napi::Function>());
+  rx_refs_.Set("segs", info[7]);
+  rx_cb_ = Napi::Persistent(info[8].As<Napi::Function>());
   delete rx_ctx_;
   rx_ctx_ = new Napi::AsyncContext(env, "vxtap:rx");
 
@@ -83,12 +95,14 @@ Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
     rx_msgs_.assign(budget_, mmsghdr{});
     rx_iov_.assign(budget_, iovec{});
     rx_names_.assign(budget_, sockaddr_in{});
+    rx_ctrl_.assign(static_cast<size_t>(budget_) * CMSG_SPACE(sizeof(int)), 0);
     for (uint32_t i = 0; i < budget_; i++) {
       rx_iov_[i].iov_base = slab_ + static_cast<size_t>(i) * slot_size_ + headroom_;
       rx_iov_[i].iov_len = slot_size_ - headroom_;
       rx_msgs_[i].msg_hdr.msg_iov = &rx_iov_[i];
       rx_msgs_[i].msg_hdr.msg_iovlen = 1;
       rx_msgs_[i].msg_hdr.msg_name = &rx_names_[i];
+      if (segs_) rx_msgs_[i].msg_hdr.msg_control = &rx_ctrl_[i * CMSG_SPACE(sizeof(int))];
     }
   }
 
@@ -106,36 +120,67 @@ Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
 // Drains up to one batch. Returns the number of packets read, or -errno if the
 // first read failed with something other than EAGAIN, or 0 if nothing was ready.
 int Endpoint::Drain() {
+  if (kind_ != Kind::kDatagram) return DrainDevice();
   const uint32_t cap = slot_size_ - headroom_;
-  if (kind_ == Kind::kDatagram) {
-    for (uint32_t i = 0; i < budget_; i++) {
-      rx_msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
-      rx_msgs_[i].msg_hdr.msg_flags = 0;
-    }
-    int n;
-    do {
-      n = recvmmsg(fd_, rx_msgs_.data(), budget_, MSG_DONTWAIT, nullptr);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) return IsAgain(errno) ? 0 : -errno;
-    for (int i = 0; i < n; i++) {
-      const mmsghdr& m = rx_msgs_[i];
-      // A datagram larger than the slot is reported as cap + 1 so that JS can
-      // count it as oversized instead of parsing a cut-off packet.
-      lens_[i] = (m.msg_hdr.msg_flags & MSG_TRUNC) ? cap + 1 : m.msg_len;
-      addrs_[i] = ntohl(rx_names_[i].sin_addr.s_addr);
-      ports_[i] = ntohs(rx_names_[i].sin_port);
-    }
-    return n;
+  for (uint32_t i = 0; i < budget_; i++) {
+    rx_msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    rx_msgs_[i].msg_hdr.msg_flags = 0;
+    if (segs_) rx_msgs_[i].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int));
   }
+  int n;
+  do {
+    n = recvmmsg(fd_, rx_msgs_.data(), budget_, MSG_DONTWAIT, nullptr);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return IsAgain(errno) ? 0 : -errno;
+  for (int i = 0; i < n; i++) {
+    mmsghdr& m = rx_msgs_[i];
+    // A datagram larger than the slot is reported as cap + 1 so that JS can
+    // count it as oversized instead of parsing a cut-off packet.
+    lens_[i] = (m.msg_hdr.msg_flags & MSG_TRUNC) ? cap + 1 : m.msg_len;
+    addrs_[i] = ntohl(rx_names_[i].sin_addr.s_addr);
+    ports_[i] = ntohs(rx_names_[i].sin_port);
+    if (!segs_) continue;
+    // With UDP_GRO the kernel may hand over several equal-size datagrams of
+    // one flow as one buffer, with the segment size in a control message.
+    segs_[i] = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr); c != nullptr; c = CMSG_NXTHDR(&m.msg_hdr, c)) {
+      if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+        int gso;
+        memcpy(&gso, CMSG_DATA(c), sizeof(gso));
+        segs_[i] = static_cast<uint16_t>(gso);
+      }
+    }
+  }
+  return n;
+}
+
+// TAP/TUN: one read() per frame. With a virtio-net header, readv() puts the
+// header at the start of the slot and the frame at the slot's headroom, so
+// the headroom in between stays free for encapsulation. A partial checksum
+// on a frame that is not a TSO super-frame is completed here, so every
+// consumer sees a finished frame.
+int Endpoint::DrainDevice() {
+  const size_t cap = slot_size_ - headroom_;
   uint32_t i = 0;
   while (i < budget_) {
-    ssize_t r = ::read(fd_, slab_ + static_cast<size_t>(i) * slot_size_ + headroom_, cap);
+    uint8_t* slot = slab_ + static_cast<size_t>(i) * slot_size_;
+    uint8_t* frame = slot + headroom_;
+    iovec iov[2] = {{slot, kVnetHdrLen}, {frame, cap}};
+    ssize_t r = vnet_ ? ::readv(fd_, iov, 2) : ::read(fd_, frame, cap);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (IsAgain(errno) || i > 0) break;
       return -errno;
     }
-    lens_[i++] = static_cast<uint32_t>(r);
+    size_t len = static_cast<size_t>(r);
+    if (vnet_) {
+      len = len > kVnetHdrLen ? len - kVnetHdrLen : 0;
+      VnetHdr h = ReadVnetHdr(slot);
+      if ((h.flags & kVnetNeedsCsum) && h.gso_type == kGsoNone && FinishChecksum(frame, len, h.csum_start, h.csum_offset)) {
+        WriteVnetHdr(slot, VnetHdr{kVnetDataValid, kGsoNone, 0, 0, 0, 0});
+      }
+    }
+    lens_[i++] = static_cast<uint32_t>(len);
   }
   return static_cast<int>(i);
 }
@@ -182,42 +227,83 @@ Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// writeFrames(buf, offs, lens, n): one write() per frame, all in this call.
-// Stops at the first EAGAIN (the device queue is full); the caller counts the
-// rest as dropped. Other per-frame errors skip that frame.
+bool Endpoint::WriteOne(const uint8_t* hdr, const uint8_t* frame, size_t len) {
+  iovec iov[2] = {{const_cast<uint8_t*>(hdr), hdr ? kVnetHdrLen : 0}, {const_cast<uint8_t*>(frame), len}};
+  ssize_t r;
+  do {
+    r = hdr ? ::writev(fd_, iov, 2) : ::write(fd_, frame, len);
+  } while (r < 0 && errno == EINTR);
+  return r >= 0 || !IsAgain(errno);  // false only when the device queue is full
+}
+
+// writeFrames(buf, offs, lens, n, mode, hdrBack): one write per frame (or per
+// coalesced run), all in this call. In kInBuffer mode frame i's header is
+// hdrBack bytes before it (the start of its slot, for frames read from a
+// vnet device). Returns how many of the n frames were
+// handed to the device; it stops at the first EAGAIN (the queue is full) and
+// the caller counts the rest as dropped. Other per-frame errors skip it.
 Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto buf = info[0].As<Napi::Buffer<uint8_t>>();
   size_t noffs = 0, nlens = 0;
   const uint32_t* offs = TypedData<uint32_t>(info[1], &noffs);
   const uint32_t* lens = TypedData<uint32_t>(info[2], &nlens);
-  uint32_t n = info[3].As<Napi::Number>().Uint32Value();
-  if (n > noffs || n > nlens) {
-    Napi::RangeError::New(env, "writeFrames: n exceeds the offset or length arrays").ThrowAsJavaScriptException();
+  const uint32_t n = info[3].As<Napi::Number>().Uint32Value();
+  const auto mode = static_cast<WriteMode>(info.Length() > 4 ? info[4].As<Napi::Number>().Int32Value() : 0);
+  const size_t hdr_back = info.Length() > 5 ? info[5].As<Napi::Number>().Uint32Value() : 0;
+  if (n > noffs || n > nlens || (mode != WriteMode::kPlain) != vnet_) {
+    Napi::RangeError::New(env, "writeFrames: n exceeds the arrays, or the mode does not fit the device").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  uint32_t written = 0;
-  for (uint32_t i = 0; i < n && fd_ >= 0; i++) {
-    if (static_cast<size_t>(offs[i]) + lens[i] > buf.Length()) {
+  const size_t lead = mode == WriteMode::kInBuffer ? hdr_back : 0;
+  if (mode == WriteMode::kInBuffer && hdr_back < kVnetHdrLen) {
+    Napi::RangeError::New(env, "writeFrames: the header must lie at least 10 bytes before the frame").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    if (offs[i] < lead || static_cast<size_t>(offs[i]) + lens[i] > buf.Length()) {
       Napi::RangeError::New(env, "writeFrames: frame lies outside the buffer").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    ssize_t r;
-    do {
-      r = ::write(fd_, buf.Data() + offs[i], lens[i]);
-    } while (r < 0 && errno == EINTR);
-    if (r >= 0) {
-      written++;
-    } else if (IsAgain(errno)) {
-      break;
-    }
   }
-  return Napi::Number::New(env, written);
+  const uint8_t* base = buf.Data();
+  static const uint8_t kZeroHdr[kVnetHdrLen] = {};
+  uint32_t i = 0;
+  while (i < n && fd_ >= 0) {
+    const uint8_t* frame = base + offs[i];
+    if (mode == WriteMode::kPlain) {
+      if (!WriteOne(nullptr, frame, lens[i])) break;
+      i++;
+      continue;
+    }
+    if (mode == WriteMode::kInBuffer) {
+      if (!WriteOne(frame - hdr_back, frame, lens[i])) break;
+      i++;
+      continue;
+    }
+    TcpRun run;
+    if (!run.Begin(frame, lens[i], l3off_, run_buf_.data(), run_buf_.size())) {
+      if (!WriteOne(kZeroHdr, frame, lens[i])) break;
+      i++;
+      continue;
+    }
+    uint32_t j = i + 1;
+    while (j < n && run.Append(base + offs[j], lens[j])) j++;
+    VnetHdr h;
+    size_t len = run.Finish(&h);
+    uint8_t hdr[kVnetHdrLen];
+    WriteVnetHdr(hdr, h);
+    if (!WriteOne(hdr, run_buf_.data(), len)) break;
+    i = j;
+  }
+  return Napi::Number::New(env, i);
 }
 
-// sendDatagrams(hdr, hdrStride, hdrLen, payload, offs, lens, addrs, ports, n, status)
+// sendDatagrams(hdr, hdrStride, hdrLen, payload, offs, lens, addrs, ports, n, status, gso)
 // Message i is hdr[i*hdrStride, +hdrLen) followed by payload[offs[i], +lens[i]),
 // sent to addrs[i]:ports[i] (host order). hdr may be null (payload only).
+// With gso (UDP sockets), a message whose length exceeds gso[i] > 0 goes as
+// one UDP GSO send: the kernel cuts it into gso[i]-byte datagrams.
 // One sendmmsg() per call unless a message fails; status[i] gets 0 or errno.
 Napi::Value Endpoint::SendDatagrams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -239,7 +325,9 @@ Napi::Value Endpoint::SendDatagrams(const Napi::CallbackInfo& info) {
   const uint16_t* ports = TypedData<uint16_t>(info[7], &nports);
   const uint32_t n = info[8].As<Napi::Number>().Uint32Value();
   int32_t* status = TypedData<int32_t>(info[9], &nstatus);
-  if (n > noffs || n > nlens || n > naddrs || n > nports || n > nstatus ||
+  size_t ngso = 0;
+  const uint16_t* gso = info.Length() > 10 && !info[10].IsNull() ? TypedData<uint16_t>(info[10], &ngso) : nullptr;
+  if (n > noffs || n > nlens || n > naddrs || n > nports || n > nstatus || (gso && n > ngso) ||
       (has_hdr && (hdr_len > stride || static_cast<size_t>(stride) * n > hdr_total))) {
     Napi::RangeError::New(env, "sendDatagrams: n exceeds the batch arrays").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -248,6 +336,7 @@ Napi::Value Endpoint::SendDatagrams(const Napi::CallbackInfo& info) {
     tx_msgs_.resize(n);
     tx_iov_.resize(static_cast<size_t>(n) * 2);
     tx_names_.resize(n);
+    tx_ctrl_.resize(static_cast<size_t>(n) * CMSG_SPACE(sizeof(uint16_t)));
   }
   const int iovs = has_hdr ? 2 : 1;
   for (uint32_t i = 0; i < n; i++) {
@@ -272,6 +361,15 @@ Napi::Value Endpoint::SendDatagrams(const Napi::CallbackInfo& info) {
     m.msg_namelen = sizeof(sa);
     m.msg_iov = iov;
     m.msg_iovlen = iovs;
+    if (gso && gso[i] > 0 && lens[i] > gso[i]) {
+      m.msg_control = &tx_ctrl_[i * CMSG_SPACE(sizeof(uint16_t))];
+      m.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+      cmsghdr* c = CMSG_FIRSTHDR(&m);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      memcpy(CMSG_DATA(c), &gso[i], sizeof(uint16_t));
+    }
     status[i] = 0;
   }
   uint32_t done = 0, sent = 0;

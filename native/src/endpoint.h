@@ -28,12 +28,12 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   ~Endpoint() override;
 
  private:
-  // startRx(slab, slotSize, headroom, budget, lens, addrs|null, ports|null, cb)
+  // startRx(slab, slotSize, headroom, budget, lens, addrs|null, ports|null, segs|null, cb)
   Napi::Value StartRx(const Napi::CallbackInfo& info);
   Napi::Value StopRx(const Napi::CallbackInfo& info);
-  // writeFrames(buf, offs, lens, n) -> frames written (devices)
+  // writeFrames(buf, offs, lens, n, mode, hdrBack) -> frames written (devices)
   Napi::Value WriteFrames(const Napi::CallbackInfo& info);
-  // sendDatagrams(hdr|null, hdrStride, hdrLen, payload, offs, lens, addrs, ports, n, status) -> sent
+  // sendDatagrams(hdr|null, hdrStride, hdrLen, payload, offs, lens, addrs, ports, n, status, gso|null) -> sent
   Napi::Value SendDatagrams(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
@@ -41,11 +41,18 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnClosed(uv_handle_t* handle);
   int Drain();
+  int DrainDevice();
   void ReleaseRx();
+  bool WriteOne(const uint8_t* hdr, const uint8_t* frame, size_t len);
 
   int fd_ = -1;
   Kind kind_ = Kind::kDevice;
   bool polling_ = false;
+  // Devices opened with IFF_VNET_HDR carry a 10-byte virtio-net header in
+  // front of every frame; l3off_ is where the IP header starts (14 on TAP).
+  bool vnet_ = false;
+  size_t l3off_ = 0;
+  std::vector<uint8_t> run_buf_;  // GRO super-frame under construction
 
   // Receive side, valid while polling_.
   uv_poll_t* poll_ = nullptr;
@@ -60,7 +67,9 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   uint32_t* lens_ = nullptr;
   uint32_t* addrs_ = nullptr;
   uint16_t* ports_ = nullptr;
+  uint16_t* segs_ = nullptr;  // UDP GRO segment size per datagram (0: none)
   std::vector<mmsghdr> rx_msgs_;
+  std::vector<uint8_t> rx_ctrl_;
   std::vector<iovec> rx_iov_;
   std::vector<sockaddr_in> rx_names_;
 
@@ -68,6 +77,14 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   std::vector<mmsghdr> tx_msgs_;
   std::vector<iovec> tx_iov_;
   std::vector<sockaddr_in> tx_names_;
+  std::vector<uint8_t> tx_ctrl_;
+};
+
+// How writeFrames treats the virtio-net header of a vnet device.
+enum class WriteMode : int {
+  kPlain = 0,     // no header (device without IFF_VNET_HDR)
+  kInBuffer = 1,  // each frame's header is hdrBack bytes before it (frames read from a vnet device)
+  kCoalesce = 2,  // build headers; merge consecutive TCP/IPv4 segments into super-frames (GRO)
 };
 
 }  // namespace vxtap

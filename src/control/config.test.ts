@@ -18,7 +18,7 @@ function problems(raw: unknown): string {
 describe('validateConfig', () => {
   it('fills in the kernel-like defaults', () => {
     const c = validateConfig(minimal);
-    expect(c).toMatchObject({ dstport: 4789, srcport: [49152, 65535], ignoreReserved: false });
+    expect(c).toMatchObject({ dstport: 4789, srcport: [49152, 65535], ignoreReserved: false, offload: true });
     expect(c.networks[0]).toMatchObject({ remotes: [], learning: true, ageing: 300, maxaddress: 0, innerVlan: false });
     expect(c.networks[0].ports[0].mtu).toBe(1450);
   });
@@ -83,6 +83,7 @@ describe('toSpecs', () => {
       local: 0xc6336401, port: 8285, dev: 'tun0', address: 0xc6120101, cidr: '198.18.1.1/16', mtu: 1372,
       routes: [{ addr: 0xc6120200, len: 24, peer: 0xc6336402, port: 8285 }, { addr: 0xc6120300, len: 24, peer: 0xc6336403, port: 9000 }],
       kernelRoutes: true,
+      offload: true,
     });
   });
 

@@ -92,6 +92,8 @@ export const configSchema = z.strictObject({
   srcport: z.tuple([port, port]).default(DEFAULT_SRCPORT)
     .refine(([a, b]) => a <= b, { message: 'the first port (MIN) must not exceed the second (MAX)' }),
   ignoreReserved: z.boolean().default(false),
+  /** TAP/TUN TSO and GRO, UDP GSO and GRO, each where the kernel has it. */
+  offload: z.boolean().default(true),
   control: z.string().min(1).optional(),
   networks: z.array(networkSchema).default([]),
   udp: udpSchema.optional(),
@@ -179,6 +181,7 @@ export function toSpecs(c: Config, underlayMtu: (ip: string) => number = mtuOfAd
         return { addr: (addr & prefixMask(len)) >>> 0, len, peer: parseIpv4Addr(r.peer), port: r.port };
       }),
       kernelRoutes: true,
+      offload: c.offload,
     };
   }
   return specs;

@@ -1,12 +1,19 @@
 // The control socket: a Unix stream socket where a running instance answers
 // one JSON request per connection with one JSON line (`vxtap stats`,
 // `vxtap fdb show`). It is off the data path: requests run between batches.
+//
+// A stream command (`capture`) instead takes the connection over: after the
+// request line it carries the command's own byte stream (pcapng) until either
+// side ends it. It can still refuse with one JSON error line; a client tells
+// the two apart by the first byte ('{' versus the pcapng block type 0x0A).
 import { mkdirSync, unlinkSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { VxtapError } from './errors.js';
 
 export type Handlers = Record<string, () => unknown>;
+/** Takes over the connection of a stream command; a VxtapError it throws is sent back as the error line. */
+export type StreamHandlers = Record<string, (request: Record<string, unknown>, sock: Socket) => Promise<void>>;
 
 export class ControlServer {
   private server: Server | null = null;
@@ -14,6 +21,7 @@ export class ControlServer {
   constructor(
     readonly path: string,
     private readonly handlers: Handlers,
+    private readonly streams: StreamHandlers = {},
   ) {}
 
   async listen(): Promise<void> {
@@ -26,15 +34,18 @@ export class ControlServer {
     } catch {
       // nothing to remove
     }
-    const server = createServer((sock) => {
+    // Half-open, so a stream client can end its side and still receive the end of the stream.
+    const server = createServer({ allowHalfOpen: true }, (sock) => {
       let buf = '';
       sock.setEncoding('utf8');
-      sock.on('data', (chunk: string) => {
+      const onData = (chunk: string) => {
         buf += chunk;
         const nl = buf.indexOf('\n');
         if (nl < 0) return;
-        sock.end(JSON.stringify(this.answer(buf.slice(0, nl))) + '\n');
-      });
+        sock.off('data', onData);
+        this.dispatch(buf.slice(0, nl), sock);
+      };
+      sock.on('data', onData);
       sock.on('error', () => sock.destroy());
     });
     this.server = server;
@@ -45,16 +56,27 @@ export class ControlServer {
     server.unref();
   }
 
-  private answer(line: string): unknown {
-    let cmd: unknown;
+  private dispatch(line: string, sock: Socket): void {
+    const reply = (r: unknown): void => void sock.end(JSON.stringify(r) + '\n');
+    let req: Record<string, unknown>;
     try {
-      cmd = (JSON.parse(line) as { cmd?: unknown }).cmd;
+      req = JSON.parse(line) as Record<string, unknown>;
     } catch {
-      return { error: 'request is not JSON' };
+      return reply({ error: 'request is not JSON' });
     }
-    const h = typeof cmd === 'string' ? this.handlers[cmd] : undefined;
-    if (!h) return { error: `unknown command ${JSON.stringify(cmd)}; known: ${Object.keys(this.handlers).join(', ')}` };
-    return { ok: h() };
+    const cmd = req?.cmd;
+    const known = (table: object) => typeof cmd === 'string' && Object.hasOwn(table, cmd);
+    if (known(this.streams)) {
+      this.streams[cmd as string](req, sock).catch((e: unknown) => {
+        reply({ error: e instanceof VxtapError ? e.message : `internal error: ${String(e)}` });
+      });
+      return;
+    }
+    if (!known(this.handlers)) {
+      const names = [...Object.keys(this.handlers), ...Object.keys(this.streams)].join(', ');
+      return reply({ error: `unknown command ${JSON.stringify(cmd)}; known: ${names}` });
+    }
+    reply({ ok: this.handlers[cmd as string]() });
   }
 
   close(): void {

@@ -25,6 +25,7 @@ export const DROP_BAD_IP_HEADER = 19;
 export const DROP_BAD_IP_LENGTH = 20;
 export const DROP_NO_ROUTE = 21;
 export const DROP_TTL_EXPIRED = 22;
+export const DROP_BAD_GSO = 23;
 
 /** Names as shown by `vxtap stats`, in the order of the numbers above. */
 export const DROP_NAMES = [
@@ -51,6 +52,7 @@ export const DROP_NAMES = [
   'bad_ip_length', // UDP overlay: total length below the header or beyond the packet
   'no_route', // UDP overlay: no route to the destination (an ICMP net unreachable goes back)
   'ttl_expired', // UDP overlay: TTL would reach 0 at this hop
+  'bad_gso', // a TSO super-frame that is not plain TCP after its IP header, so it cannot be split
 ] as const;
 
 export const DROP_COUNT = DROP_NAMES.length;
@@ -70,14 +72,15 @@ const EAGAIN = 11;
 const EMSGSIZE = 90;
 const ENOBUFS = 105;
 
+/** The drop reason for a message sendmmsg failed with errno `e`. */
+export function sendDropReason(e: number): number {
+  return e === EAGAIN || e === ENOBUFS ? DROP_TX_BUSY : e === EMSGSIZE ? DROP_TX_TOO_BIG : DROP_TX_ERROR;
+}
+
 /**
  * Counts the messages of a send batch that failed, from the per-message
  * errno array a DatagramQueue flush leaves behind (0 = sent).
  */
 export function countSendFailures(drops: Float64Array, status: Int32Array, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const e = status[i];
-    if (e === 0) continue;
-    drops[e === EAGAIN || e === ENOBUFS ? DROP_TX_BUSY : e === EMSGSIZE ? DROP_TX_TOO_BIG : DROP_TX_ERROR]++;
-  }
+  for (let i = 0; i < n; i++) if (status[i] !== 0) drops[sendDropReason(status[i])]++;
 }

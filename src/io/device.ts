@@ -26,7 +26,8 @@ export function openDevice(name: string, opts: DeviceOptions): Device {
   const kind = opts.tap ? 'TAP' : 'TUN';
   try {
     const { fd, name: actual } = addon.openTun(name, opts.tap, opts.vnetHdr ?? false, opts.multiQueue ?? false);
-    return { name: actual, endpoint: new addon.Endpoint(fd, Kind.Device) };
+    // GRO on write needs to know where IP starts: after Ethernet on a TAP.
+    return { name: actual, endpoint: new addon.Endpoint(fd, Kind.Device, opts.vnetHdr ?? false, opts.tap ? 14 : 0) };
   } catch (e) {
     if (!isSysError(e)) throw e;
     if (e.code === 'EPERM' || e.code === 'EACCES') {

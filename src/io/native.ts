@@ -18,33 +18,77 @@ export interface NativeEndpoint {
    * Polls the descriptor on the JS thread. On readiness, reads up to `budget`
    * packets, packet i into slab[i*slotSize + headroom ...], its length into
    * lens[i] (cap+1 if a datagram was cut off) and, for datagram sockets, its
-   * source into addrs[i]/ports[i]; then calls cb(n) once (n<0 is -errno).
+   * source into addrs[i]/ports[i] and its UDP GRO segment size into segs[i]
+   * (0: a single datagram); then calls cb(n) once (n<0 is -errno). On a vnet
+   * device each frame's virtio-net header sits at the start of its slot,
+   * `headroom` bytes before the frame.
    */
   startRx(
     slab: Buffer, slotSize: number, headroom: number, budget: number,
-    lens: Uint32Array, addrs: Uint32Array | null, ports: Uint16Array | null,
+    lens: Uint32Array, addrs: Uint32Array | null, ports: Uint16Array | null, segs: Uint16Array | null,
     cb: (n: number) => void,
   ): void;
   stopRx(): void;
-  /** Writes frames buf[offs[i], +lens[i]) for i < n; returns how many went out. */
-  writeFrames(buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number): number;
+  /**
+   * Writes frames buf[offs[i], +lens[i]) for i < n; returns how many went
+   * out. In InBuffer mode each frame's header is `hdrBack` bytes before it.
+   */
+  writeFrames(buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, mode?: WriteMode, hdrBack?: number): number;
   /**
    * Sends message i = hdr[i*hdrStride, +hdrLen) ++ payload[offs[i], +lens[i])
-   * to addrs[i]:ports[i]; status[i] becomes 0 or the errno. Returns the number sent.
+   * to addrs[i]:ports[i]; status[i] becomes 0 or the errno. A message longer
+   * than gso[i] > 0 goes as one UDP GSO send. Returns the number sent.
    */
   sendDatagrams(
     hdr: Buffer | null, hdrStride: number, hdrLen: number,
     payload: Buffer, offs: Uint32Array, lens: Uint32Array,
-    addrs: Uint32Array, ports: Uint16Array, n: number, status: Int32Array,
+    addrs: Uint32Array, ports: Uint16Array, n: number, status: Int32Array, gso?: Uint16Array | null,
   ): number;
   close(): void;
 }
 
+/** How writeFrames treats a vnet device's virtio-net headers. */
+export const enum WriteMode {
+  /** Device without IFF_VNET_HDR. */
+  Plain = 0,
+  /** Each frame's header is hdrBack bytes before it (frames read from a vnet device). */
+  InBuffer = 1,
+  /** Headers are built, and consecutive TCP/IPv4 segments merged into super-frames (GRO). */
+  Coalesce = 2,
+}
+
+/** TUNSETOFFLOAD flags (linux/if_tun.h). */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
+/** openUdp flags: send as the kernel's vxlan does (checksum 0, DF set, never fragment). */
+export const UDP_NO_CHECKSUM = 1;
+export const UDP_DONT_FRAGMENT = 2;
+
+/** Size of the virtio-net header vxtap configures (TUNSETVNETHDRSZ). */
+export const VNET_HDR_LEN = 10;
+
 interface Addon {
   openTun(name: string, tap: boolean, vnetHdr: boolean, multiQueue: boolean): { fd: number; name: string };
-  openUdp(ip: string, port: number, rcvbuf: number, sndbuf: number): number;
+  /** flags: UDP_NO_CHECKSUM | UDP_DONT_FRAGMENT. */
+  openUdp(ip: string, port: number, rcvbuf: number, sndbuf: number, flags?: number): number;
   openRaw(sndbuf: number): number;
-  Endpoint: new (fd: number, kind: Kind) => NativeEndpoint;
+  /** TUNSETOFFLOAD; returns 0 or the errno. */
+  setOffload(fd: number, flags: number): number;
+  /** UDP_GRO on/off, or a UDP_SEGMENT probe ('gso', 0); returns 0 or the errno. */
+  setUdpOption(fd: number, option: 'gro' | 'gso', value: number): number;
+  /**
+   * Splits the TSO super-frames among src[offs[i], +lens[i]) into segments
+   * in `out`, each after a copy of `prefix`; see native/src/addon.cc.
+   * Returns the total number of segments.
+   */
+  tsoSplit(
+    src: Buffer, hdrBack: number, offs: Uint32Array, lens: Uint32Array, n: number, ethernet: boolean, prefix: Buffer | null,
+    out: Buffer, outOffs: Uint32Array, outLens: Uint32Array, counts: Uint32Array, strides: Uint32Array,
+  ): number;
+  Endpoint: new (fd: number, kind: Kind, vnetHdr?: boolean, l3off?: number) => NativeEndpoint;
 }
 
 function findAddon(): string {

@@ -7,6 +7,9 @@
 /** Bytes kept free in front of every received frame for encapsulation. */
 export const HEADROOM = 64;
 
+/** wireguard-go's IdealBatchSize: packets per native call. */
+export const BATCH = 128;
+
 const ALIGN = 64;
 
 export function slotSizeFor(headroom: number, maxPacket: number): number {
@@ -22,6 +25,8 @@ export class RxBatch {
   readonly lens: Uint32Array;
   readonly addrs: Uint32Array;
   readonly ports: Uint16Array;
+  /** UDP GRO segment size of each datagram (0: one datagram). */
+  readonly segs: Uint16Array;
   /** Largest packet that fits a slot; natives report cut-off datagrams as capacity + 1. */
   readonly capacity: number;
 
@@ -34,6 +39,7 @@ export class RxBatch {
     this.lens = new Uint32Array(budget);
     this.addrs = new Uint32Array(budget);
     this.ports = new Uint16Array(budget);
+    this.segs = new Uint16Array(budget);
     this.capacity = slotSize - headroom;
   }
 

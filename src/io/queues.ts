@@ -1,7 +1,7 @@
 // Transmit queues: descriptors (offset, length, destination) of packets that
 // stay in their receive slots. A batch fills the queues, then each queue is
 // flushed with one native call. Nothing is copied.
-import type { NativeEndpoint } from './native.js';
+import { type NativeEndpoint, WriteMode } from './native.js';
 
 /** Frames bound for one TAP/TUN device. */
 export class FrameQueue {
@@ -24,12 +24,15 @@ export class FrameQueue {
     return true;
   }
 
-  /** Writes the queued frames from `buf`; returns how many could not be written. */
-  flush(ep: NativeEndpoint, buf: Buffer): number {
+  /**
+   * Writes the queued frames from `buf`; returns how many could not be
+   * written. `hdrBack` places the virtio-net headers in InBuffer mode.
+   */
+  flush(ep: NativeEndpoint, buf: Buffer, mode: WriteMode = WriteMode.Plain, hdrBack = 0): number {
     const n = this.n;
     if (n === 0) return 0;
     this.n = 0;
-    return n - ep.writeFrames(buf, this.offs, this.lens, n);
+    return n - ep.writeFrames(buf, this.offs, this.lens, n, mode, hdrBack);
   }
 }
 
@@ -48,6 +51,8 @@ export class DatagramQueue {
   readonly addrs: Uint32Array;
   readonly ports: Uint16Array;
   readonly status: Int32Array;
+  /** UDP GSO segment size per message; 0 sends the message as one datagram. */
+  readonly gso: Uint16Array;
   n = 0;
 
   constructor(readonly capacity: number, readonly hdrLen: number) {
@@ -57,19 +62,25 @@ export class DatagramQueue {
     this.addrs = new Uint32Array(capacity);
     this.ports = new Uint16Array(capacity);
     this.status = new Int32Array(capacity);
+    this.gso = new Uint16Array(capacity);
   }
 
   get full(): boolean {
     return this.n === this.capacity;
   }
 
-  /** Queues a payload for addr:port; returns the offset of its header in `hdr`. Check `full` first. */
-  push(off: number, len: number, addr: number, port: number): number {
+  /**
+   * Queues a payload for addr:port, cut into `gso`-byte datagrams by the
+   * kernel when gso > 0; returns the offset of its header in `hdr`. Check
+   * `full` first.
+   */
+  push(off: number, len: number, addr: number, port: number, gso = 0): number {
     const n = this.n++;
     this.offs[n] = off;
     this.lens[n] = len;
     this.addrs[n] = addr;
     this.ports[n] = port;
+    this.gso[n] = gso;
     return n * HEADER_STRIDE;
   }
 
@@ -84,7 +95,7 @@ export class DatagramQueue {
     this.n = 0;
     return ep.sendDatagrams(
       this.hdrLen > 0 ? this.hdr : null, HEADER_STRIDE, this.hdrLen,
-      payload, this.offs, this.lens, this.addrs, this.ports, n, this.status,
+      payload, this.offs, this.lens, this.addrs, this.ports, n, this.status, this.gso,
     );
   }
 }

@@ -10,13 +10,14 @@
 // Like the VXLAN path: packets stay in their receive slots, and each batch
 // ends with one native call per queue.
 import {
-  DROP_BAD_IP_HEADER, DROP_BAD_IP_LENGTH, DROP_BAD_IP_VERSION, DROP_NO_ROUTE, DROP_OVERSIZE, DROP_RX_ERROR,
+  DROP_BAD_GSO, DROP_BAD_IP_HEADER, DROP_BAD_IP_LENGTH, DROP_BAD_IP_VERSION, DROP_NO_ROUTE, DROP_OVERSIZE, DROP_RX_ERROR,
   DROP_TAP_BUSY, DROP_TRUNCATED, DROP_TTL_EXPIRED, DROP_UNKNOWN_SENDER, countSendFailures, dropsToRecord,
   newDropCounters,
 } from '../dataplane/drops.js';
 import { configureLink, ipBatch, openDevice } from '../io/device.js';
-import type { NativeEndpoint } from '../io/native.js';
-import { type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
+import { type NativeEndpoint, WriteMode } from '../io/native.js';
+import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
+import { BATCH, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, FrameQueue } from '../io/queues.js';
 import { openUdpSocket } from '../io/socket.js';
 import { RouteTable, type Route } from '../switch/routes.js';
@@ -28,7 +29,6 @@ import { UNREACHABLE_MAX, wantsUnreachable, writeNetUnreachable } from './unreac
 
 /** flannel's udp backend port. */
 export const FLANNEL_UDP_PORT = 8285;
-const BATCH = 128;
 /** A datagram can carry an IPv4 packet of up to 65535 - 28 bytes. */
 const MAX_DATAGRAM = 65536;
 
@@ -45,6 +45,16 @@ export interface UdpOverlaySpec {
   routes: Route[];
   /** Also route each route's subnet into the TUN in the kernel (the CLI does; a flannel node routes the Network once). */
   kernelRoutes: boolean;
+  /** Use TUN TSO/GRO and UDP GSO/GRO where the kernel has them. */
+  offload: boolean;
+}
+
+/** Which offloads are active, as probed at start-up. */
+export interface OverlayOffloads {
+  tunVnetHdr: boolean;
+  tunTso: boolean;
+  udpGso: boolean;
+  udpGro: boolean;
 }
 
 // Counter indexes.
@@ -64,10 +74,14 @@ export class UdpOverlay {
   private udp: NativeEndpoint | null = null;
   private tunRx: RxBatch | null = null;
   private udpRx: RxBatch | null = null;
-  private readonly toTun = new FrameQueue(BATCH);
+  /** A GRO train of up to 64 segments per datagram: room for a batch of them. */
+  private readonly toTunQ = new FrameQueue(BATCH * 64);
   private readonly replies = new FrameQueue(BATCH);
   private readonly replySlab = Buffer.alloc(BATCH * UNREACHABLE_MAX);
-  private readonly sendq = new DatagramQueue(BATCH, 0);
+  private readonly sendq = new DatagramQueue(BATCH * 2, 0);
+  private splitter: TsoSplitter | null = null;
+  readonly offloads: OverlayOffloads = { tunVnetHdr: false, tunTso: false, udpGso: false, udpGro: false };
+  private tunWrite = WriteMode.Plain;
 
   constructor(readonly spec: UdpOverlaySpec) {
     for (const r of spec.routes) this.setRoute(r);
@@ -88,22 +102,37 @@ export class UdpOverlay {
 
   private open(): void {
     const spec = this.spec;
-    const tunSlot = slotSizeFor(0, spec.mtu);
+    const off = this.offloads;
+    this.udp = openUdpSocket(formatIpv4Addr(spec.local), spec.port, 'local');
+    if (spec.offload) {
+      const u = enableUdpOffloads(this.udp.fd);
+      off.udpGso = u.gso;
+      off.udpGro = u.gro;
+    }
+    const dev = openDevice(spec.dev, { tap: false, vnetHdr: spec.offload });
+    this.tun = dev.endpoint;
+    off.tunVnetHdr = spec.offload;
+    off.tunTso = spec.offload && enableDeviceTso(this.tun.fd);
+    if (off.tunTso) this.splitter = new TsoSplitter(BATCH);
+    this.tunWrite = off.tunVnetHdr ? WriteMode.Coalesce : WriteMode.Plain;
+
+    // TSO super-frames and GRO trains are up to 64 KiB; a TUN frame's vnet
+    // header sits at the start of its slot.
+    const headroom = off.tunVnetHdr ? 16 : 0;
+    const tunSlot = slotSizeFor(headroom, off.tunTso ? MAX_DATAGRAM : spec.mtu);
     const udpSlot = slotSizeFor(0, MAX_DATAGRAM);
     const pool = new SlabPool(BATCH * (tunSlot + udpSlot));
-    this.udp = openUdpSocket(formatIpv4Addr(spec.local), spec.port, 'local');
     this.udpRx = pool.batch(udpSlot, 0, BATCH);
-    const dev = openDevice(spec.dev, { tap: false });
-    this.tun = dev.endpoint;
-    this.tunRx = pool.batch(tunSlot, 0, BATCH);
+    this.tunRx = pool.batch(tunSlot, headroom, BATCH);
     configureLink(dev.name, { mtu: spec.mtu, address: spec.cidr, up: true });
     if (spec.kernelRoutes && spec.routes.length > 0) {
       ipBatch(spec.routes.map((r) => `route replace ${formatIpv4Addr(r.addr)}/${r.len} dev ${dev.name}`), `routing into ${dev.name}`);
     }
     const u = this.udpRx;
-    this.udp.startRx(u.slab, u.slotSize, u.headroom, u.budget, u.lens, u.addrs, u.ports, (n) => this.onWire(n));
+    this.udp.startRx(u.slab, u.slotSize, u.headroom, u.budget, u.lens, u.addrs, u.ports, off.udpGro ? u.segs : null,
+      (n) => this.onWire(n));
     const t = this.tunRx;
-    this.tun.startRx(t.slab, t.slotSize, t.headroom, t.budget, t.lens, null, null, (n) => this.onTun(n));
+    this.tun.startRx(t.slab, t.slotSize, t.headroom, t.budget, t.lens, null, null, null, (n) => this.onTun(n));
   }
 
   close(): void {
@@ -155,6 +184,7 @@ export class UdpOverlay {
     const b = rx.slab;
     const routes = this.routes;
     const q = this.sendq;
+    const splitter = this.splitter;
     for (let i = 0; i < n; i++) {
       const off = rx.offset(i);
       const err = ipv4Check(b, off, rx.lens[i]);
@@ -169,17 +199,60 @@ export class UdpOverlay {
         if (wantsUnreachable(b, off)) this.reply(b, off, len);
         continue;
       }
+      // The TTL step happens once on a super-frame: every segment copies it.
       if (!decrementIpv4Ttl(b, off)) {
         this.drops[DROP_TTL_EXPIRED]++;
+        continue;
+      }
+      if (splitter !== null && b[off - rx.headroom + 1] !== 0) { // the vnet header's gso_type
+        splitter.push(off, len, r); // a TSO super-frame: split after the batch
         continue;
       }
       q.push(off, len, routes.peer[r], routes.port[r]);
       this.counters[TX_PACKETS]++;
       this.counters[TX_BYTES] += len;
     }
+    this.flushWire(b);
+    if (splitter !== null) this.sendSegments(splitter, splitter.split(b, rx.headroom, false, null));
+    this.flushTun(this.replies, this.replySlab);
+  }
+
+  /** Sends `frames` split super-frames: one UDP GSO send per run of segments, or one datagram each. */
+  private sendSegments(s: TsoSplitter, frames: number): void {
+    if (frames === 0) return;
+    const q = this.sendq;
+    const routes = this.routes;
+    const gso = this.offloads.udpGso;
+    let seg = 0;
+    for (let j = 0; j < frames; j++) {
+      const count = s.counts[j];
+      if (count === 0) {
+        this.drops[DROP_BAD_GSO]++;
+        continue;
+      }
+      const r = s.tag[j];
+      const peer = routes.peer[r];
+      const port = routes.port[r];
+      const stride = s.strides[j];
+      const per = gso ? gsoSegmentsPerSend(stride) : 1;
+      for (let k = 0; k < count; k += per) {
+        const m = Math.min(per, count - k);
+        const first = seg + k;
+        const len = (m - 1) * stride + s.segLens[first + m - 1];
+        if (q.full) this.flushWire(s.out);
+        q.push(s.segOffs[first], len, peer, port, m > 1 ? stride : 0);
+        this.counters[TX_BYTES] += len;
+      }
+      this.counters[TX_PACKETS] += count;
+      seg += count;
+    }
+    this.flushWire(s.out);
+  }
+
+  private flushWire(b: Buffer): void {
+    const q = this.sendq;
     const queued = q.n;
     if (queued > 0 && q.flush(this.udp!, b) < queued) countSendFailures(this.drops, q.status, queued);
-    this.flushTun(this.replies, this.replySlab);
   }
 
   /** Queues an ICMP error; a batch holds at most BATCH packets, so the queue has room. */
@@ -199,9 +272,9 @@ export class UdpOverlay {
     const b = rx.slab;
     const lens = rx.lens;
     const addrs = rx.addrs;
+    const segs = rx.segs;
+    const gro = this.offloads.udpGro;
     const cap = rx.capacity;
-    const peers = this.peers;
-    const q = this.toTun;
     for (let i = 0; i < n; i++) {
       const off = rx.offset(i);
       const dlen = lens[i];
@@ -210,29 +283,44 @@ export class UdpOverlay {
         continue;
       }
       // flannel accepts datagrams from anyone; vxtap only from its peers.
-      if (!peers.has(addrs[i] | 0)) {
+      if (!this.peers.has(addrs[i] | 0)) {
         this.drops[DROP_UNKNOWN_SENDER]++;
         continue;
       }
-      const err = ipv4Check(b, off, dlen);
-      if (err !== 0) {
-        this.ipDrop(err);
-        continue;
-      }
-      if (!decrementIpv4Ttl(b, off)) {
-        this.drops[DROP_TTL_EXPIRED]++;
-        continue;
-      }
-      const len = getIpv4TotalLength(b, off);
-      q.push(off, len);
-      this.counters[RX_PACKETS]++;
-      this.counters[RX_BYTES] += len;
+      // A GRO train holds datagrams of segs[i] bytes (the last may be shorter).
+      const step = gro && segs[i] > 0 ? segs[i] : dlen;
+      const end = off + dlen;
+      let p = off;
+      do {
+        this.toTun(b, p, Math.min(step, end - p)); // an empty datagram is looked at once
+        p += step;
+      } while (p < end);
     }
-    this.flushTun(q, b);
+    this.flushTun(this.toTunQ, b);
+  }
+
+  /** One IPv4 packet from the wire, bound for the TUN. */
+  private toTun(b: Buffer, off: number, dlen: number): void {
+    const err = ipv4Check(b, off, dlen);
+    if (err !== 0) {
+      this.ipDrop(err);
+      return;
+    }
+    if (!decrementIpv4Ttl(b, off)) {
+      this.drops[DROP_TTL_EXPIRED]++;
+      return;
+    }
+    const len = getIpv4TotalLength(b, off);
+    if (!this.toTunQ.push(off, len)) {
+      this.drops[DROP_TAP_BUSY]++;
+      return;
+    }
+    this.counters[RX_PACKETS]++;
+    this.counters[RX_BYTES] += len;
   }
 
   private flushTun(q: FrameQueue, b: Buffer): void {
-    const lost = q.flush(this.tun!, b);
+    const lost = q.flush(this.tun!, b, this.tunWrite);
     if (lost > 0) this.drops[DROP_TAP_BUSY] += lost;
   }
 
@@ -244,7 +332,7 @@ export class UdpOverlay {
       udp: {
         dev: this.spec.dev,
         rx_packets: c[RX_PACKETS], rx_bytes: c[RX_BYTES], tx_packets: c[TX_PACKETS], tx_bytes: c[TX_BYTES],
-        unreachable_sent: c[UNREACHABLE_SENT], routes: this.routes.size,
+        unreachable_sent: c[UNREACHABLE_SENT], routes: this.routes.size, offloads: this.offloads,
       },
       drops: dropsToRecord(this.drops),
     };

@@ -11,15 +11,25 @@
 //     -> FDB lookup -> local TAP (decapsulation is an offset, not a copy)
 //
 // Every batch ends with one native call per queue that received packets.
+//
+// Capture: `capture.active` is read once per batch (or flush); while no
+// capture is attached that check is all the mirroring costs. Every drop goes
+// through dropFrame/dropDatagram, which count it and mirror it to the drop
+// point in the form it had when dropped: a TAP frame, the received datagram
+// (behind its outer headers), the frame bound for a TAP, or the packet that
+// could not be sent.
+import { CaptureHub } from '../capture/hub.js';
+import { NeighbourTable } from '../capture/neighbours.js';
+import { DROP, NO_REASON, TAP_RX, TAP_TX, WIRE_RX, WIRE_TX } from '../capture/points.js';
 import {
   DROP_BAD_SRC_MAC, DROP_HAIRPIN, DROP_INNER_RUNT, DROP_INNER_VLAN, DROP_NO_DESTINATION, DROP_NO_I_FLAG,
   DROP_OVERSIZE, DROP_REMOTE_DST, DROP_RESERVED_BITS, DROP_RX_ERROR, DROP_TAP_BUSY, DROP_TAP_RUNT, DROP_TRUNCATED,
-  DROP_TX_BUSY, DROP_TX_ERROR, DROP_TX_TOO_BIG, DROP_UNKNOWN_VNI, dropsToRecord, newDropCounters,
+  DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, newDropCounters, sendDropReason,
 } from '../dataplane/drops.js';
 import { configureLink, openDevice } from '../io/device.js';
 import type { NativeEndpoint } from '../io/native.js';
 import { HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
-import { DatagramQueue, FrameQueue } from '../io/queues.js';
+import { DatagramQueue, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
 import { openRawSocket, openUdpSocket } from '../io/socket.js';
 import { Fdb, NO_PORT } from '../switch/fdb.js';
 import { ETH_HLEN, ETH_TYPE, VLAN_HLEN, isVlanType } from '../wire/ethernet.js';
@@ -128,6 +138,7 @@ export interface FdbRow {
 
 export class Vtep {
   readonly drops = newDropCounters();
+  readonly capture: CaptureHub;
   readonly learning = new Float64Array(LEARN_NAMES.length);
   private readonly networks = new Map<number, Network>();
   private readonly ports: Port[] = [];
@@ -148,6 +159,7 @@ export class Vtep {
     this.dstPort = spec.dstPort;
     this.srcMin = spec.srcPortMin;
     this.srcMax = spec.srcPortMax;
+    this.capture = new CaptureHub(spec.dstPort, new NeighbourTable(spec.local));
   }
 
   /** Opens sockets and devices, programs the FDB and starts forwarding. */
@@ -194,11 +206,11 @@ export class Vtep {
     this.dirty.length = this.ports.length;
 
     const udpRx = this.udpRx;
-    this.udp.startRx(udpRx.slab, udpRx.slotSize, udpRx.headroom, udpRx.budget, udpRx.lens, udpRx.addrs, udpRx.ports,
+    this.udp.startRx(udpRx.slab, udpRx.slotSize, udpRx.headroom, udpRx.budget, udpRx.lens, udpRx.addrs, udpRx.ports, null,
       (n) => this.onWire(n));
     for (const port of this.ports) {
       const rx = port.rx;
-      port.endpoint.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, null, null,
+      port.endpoint.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, null, null, null,
         (n) => this.onTap(port, n));
     }
     const ageing = Math.min(...spec.networks.map((n) => n.ageingSec)) * 1000;
@@ -208,6 +220,7 @@ export class Vtep {
 
   /** Stops forwarding and closes everything it opened; the TAPs disappear. */
   close(): void {
+    this.capture.close();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.udp?.close();
@@ -228,20 +241,23 @@ export class Vtep {
     const b = rx.slab;
     const lens = rx.lens;
     const net = port.network;
+    const vni = net.spec.vni;
     const fdb = net.fdb;
     const counters = port.counters;
+    const mirror = this.capture.active;
     for (let i = 0; i < n; i++) {
       const off = rx.offset(i);
       const len = lens[i];
       counters[0]++;
       counters[1] += len;
+      if (mirror) this.capture.frame(TAP_RX, b, off, len, vni, NO_REASON);
       if (len < ETH_HLEN) {
-        this.drops[DROP_TAP_RUNT]++;
+        this.dropFrame(DROP_TAP_RUNT, b, off, len, vni);
         continue;
       }
       const src = off + 6;
       if (!validSourceMac(b, src)) {
-        this.drops[DROP_BAD_SRC_MAC]++;
+        this.dropFrame(DROP_BAD_SRC_MAC, b, off, len, vni);
         continue;
       }
       const code = fdb.learn(macHi(b, src), macLo(b, src), port.index, 0, now);
@@ -258,12 +274,12 @@ export class Vtep {
       const to = fdb.port[slot];
       if (to === NO_PORT) {
         const vx = off - VXLAN_HLEN;
-        writeVxlanHeader(b, vx, net.spec.vni);
+        writeVxlanHeader(b, vx, vni);
         this.toWire(b, net, vx, len + VXLAN_HLEN, fdb.remote[slot] >>> 0, sourcePort(flowHash(b, off, len), this.srcMin, this.srcMax));
       } else if (to === port.index) {
-        this.drops[DROP_HAIRPIN]++;
+        this.dropFrame(DROP_HAIRPIN, b, off, len, vni);
       } else {
-        this.toPort(this.ports[to], off, len);
+        this.toPort(this.ports[to], b, off, len);
       }
     }
     this.flushWire(b);
@@ -276,11 +292,11 @@ export class Vtep {
     const ports = net.ports;
     const flood = net.flood;
     if (ports.length === 1 && flood.length === 0) {
-      this.drops[DROP_NO_DESTINATION]++;
+      this.dropFrame(DROP_NO_DESTINATION, b, off, len, net.spec.vni);
       return;
     }
     net.counters[FLOODED]++;
-    for (let k = 0; k < ports.length; k++) if (ports[k] !== from) this.toPort(ports[k], off, len);
+    for (let k = 0; k < ports.length; k++) if (ports[k] !== from) this.toPort(ports[k], b, off, len);
     if (flood.length === 0) return;
     const vx = off - VXLAN_HLEN;
     writeVxlanHeader(b, vx, net.spec.vni);
@@ -297,9 +313,9 @@ export class Vtep {
     net.counters[TX_BYTES] += len - VXLAN_HLEN;
   }
 
-  private toPort(port: Port, off: number, len: number): void {
+  private toPort(port: Port, b: Buffer, off: number, len: number): void {
     if (!port.txq.push(off, len)) {
-      this.drops[DROP_TAP_BUSY]++;
+      this.dropFrame(DROP_TAP_BUSY, b, off, len, port.network.spec.vni);
       return;
     }
     if (!port.dirty) {
@@ -312,13 +328,17 @@ export class Vtep {
     const q = this.sendq;
     const n = q.n;
     if (n === 0 || this.raw === null) return;
-    if (q.flush(this.raw, b) === n) return;
-    const status = q.status;
+    const failed = q.flush(this.raw, b) < n;
+    if (failed) countSendFailures(this.drops, q.status, n);
+    if (this.capture.active) this.mirrorSent(b, n, failed);
+  }
+
+  /** wire-tx for each message of the last send that went out; the drop point for each that failed. */
+  private mirrorSent(b: Buffer, n: number, failed: boolean): void {
+    const q = this.sendq;
     for (let i = 0; i < n; i++) {
-      const e = status[i];
-      if (e === 0) continue;
-      // errno values: EAGAIN 11, ENOBUFS 105, EMSGSIZE 90
-      this.drops[e === 11 || e === 105 ? DROP_TX_BUSY : e === 90 ? DROP_TX_TOO_BIG : DROP_TX_ERROR]++;
+      const e = failed ? q.status[i] : 0;
+      this.capture.packet(e === 0 ? WIRE_TX : DROP, q.hdr, i * HEADER_STRIDE, b, q.offs[i], q.lens[i], e === 0 ? NO_REASON : sendDropReason(e));
     }
   }
 
@@ -329,6 +349,7 @@ export class Vtep {
       const queued = port.txq.n;
       let sent = queued;
       const lost = port.txq.flush(port.endpoint, b);
+      if (this.capture.active) this.mirrorWritten(port, b, queued - lost, queued);
       if (lost > 0) {
         this.drops[DROP_TAP_BUSY] += lost;
         sent -= lost;
@@ -336,6 +357,19 @@ export class Vtep {
       port.counters[2] += sent;
     }
     this.ndirty = 0;
+  }
+
+  /**
+   * tap-tx for the frames of the last write that went out, the drop point for
+   * the rest: writeFrames stops at the first EAGAIN, so those are the tail.
+   */
+  private mirrorWritten(port: Port, b: Buffer, written: number, queued: number): void {
+    const { offs, lens } = port.txq;
+    const vni = port.network.spec.vni;
+    for (let i = 0; i < queued; i++) {
+      if (i < written) this.capture.frame(TAP_TX, b, offs[i], lens[i], vni, NO_REASON);
+      else this.capture.frame(DROP, b, offs[i], lens[i], vni, DROP_TAP_BUSY);
+    }
   }
 
   private onWire(n: number): void {
@@ -350,38 +384,41 @@ export class Vtep {
     const addrs = rx.addrs;
     const cap = rx.capacity;
     const ignoreReserved = this.spec.ignoreReserved;
+    const mirror = this.capture.active;
     for (let i = 0; i < n; i++) {
       const off = rx.offset(i);
       const len = lens[i];
+      // A datagram cut off at the slot size is mirrored as far as it was received.
+      if (mirror) this.capture.datagram(WIRE_RX, b, off, len > cap ? cap : len, addrs[i], rx.ports[i], this.local, this.dstPort, NO_REASON);
       if (len > cap) {
-        this.drops[DROP_OVERSIZE]++;
+        this.dropDatagram(DROP_OVERSIZE, b, off, cap, i);
         continue;
       }
       const err = vxlanCheck(b, off, len, ignoreReserved);
       if (err !== 0) {
-        this.drops[err === VXLAN_ERR_NO_I_FLAG ? DROP_NO_I_FLAG : err === VXLAN_ERR_RESERVED ? DROP_RESERVED_BITS : DROP_TRUNCATED]++;
+        this.dropDatagram(err === VXLAN_ERR_NO_I_FLAG ? DROP_NO_I_FLAG : err === VXLAN_ERR_RESERVED ? DROP_RESERVED_BITS : DROP_TRUNCATED, b, off, len, i);
         continue;
       }
       const net = this.networks.get(getVni(b, off));
       if (net === undefined) {
-        this.drops[DROP_UNKNOWN_VNI]++;
+        this.dropDatagram(DROP_UNKNOWN_VNI, b, off, len, i);
         continue;
       }
       const inner = off + VXLAN_HLEN;
       const innerLen = len - VXLAN_HLEN;
       if (innerLen < ETH_HLEN) {
-        this.drops[DROP_INNER_RUNT]++;
+        this.dropDatagram(DROP_INNER_RUNT, b, off, len, i);
         continue;
       }
       // RFC 7348 section 6.1: "Decapsulated VXLAN frames with the inner VLAN
       // tag SHOULD be discarded unless configured otherwise."
       if (!net.spec.allowInnerVlan && isVlanType((b[inner + ETH_TYPE] << 8) | b[inner + ETH_TYPE + 1])) {
-        this.drops[DROP_INNER_VLAN]++;
+        this.dropDatagram(DROP_INNER_VLAN, b, off, len, i);
         continue;
       }
       const src = inner + 6;
       if (!validSourceMac(b, src)) {
-        this.drops[DROP_BAD_SRC_MAC]++;
+        this.dropDatagram(DROP_BAD_SRC_MAC, b, off, len, i);
         continue;
       }
       net.counters[RX_PACKETS]++;
@@ -394,15 +431,28 @@ export class Vtep {
       const slot = (b[inner] & 1) !== 0 ? -1 : fdb.find(macHi(b, inner), macLo(b, inner));
       if (slot < 0) {
         const ports = net.ports;
-        if (ports.length === 0) this.drops[DROP_NO_DESTINATION]++;
-        for (let k = 0; k < ports.length; k++) this.toPort(ports[k], inner, innerLen);
+        if (ports.length === 0) this.dropDatagram(DROP_NO_DESTINATION, b, off, len, i);
+        for (let k = 0; k < ports.length; k++) this.toPort(ports[k], b, inner, innerLen);
         continue;
       }
       const to = fdb.port[slot];
-      if (to === NO_PORT) this.drops[DROP_REMOTE_DST]++;
-      else this.toPort(this.ports[to], inner, innerLen);
+      if (to === NO_PORT) this.dropDatagram(DROP_REMOTE_DST, b, off, len, i);
+      else this.toPort(this.ports[to], b, inner, innerLen);
     }
     this.flushPorts(b);
+  }
+
+  /** Counts a drop of an Ethernet frame from or for a TAP; a capture gets the frame. */
+  private dropFrame(reason: number, b: Buffer, off: number, len: number, vni: number): void {
+    this.drops[reason]++;
+    if (this.capture.active) this.capture.frame(DROP, b, off, len, vni, reason);
+  }
+
+  /** Counts a drop of received datagram i; a capture gets it behind its outer headers. */
+  private dropDatagram(reason: number, b: Buffer, off: number, len: number, i: number): void {
+    this.drops[reason]++;
+    const rx = this.udpRx!;
+    if (this.capture.active) this.capture.datagram(DROP, b, off, len, rx.addrs[i], rx.ports[i], this.local, this.dstPort, reason);
   }
 
   private countLearn(code: number): void {
@@ -452,7 +502,7 @@ export class Vtep {
     }
     const learning: Record<string, number> = {};
     LEARN_NAMES.forEach((name, k) => (learning[name] = this.learning[k]));
-    return { vnis, ports, drops: dropsToRecord(this.drops), learning };
+    return { vnis, ports, drops: dropsToRecord(this.drops), learning, capture: this.capture.stats() };
   }
 
   portNames(): string[] {

@@ -10,12 +10,15 @@ import { checkOverlay, eventually, sendDatagrams } from '../helpers/peers.js';
 const A = '198.18.1.1';
 const B = '198.18.2.1';
 
-function vxtapUdp(h: Host, lab: Lab, local: string, address: string, routes: string[]): Promise<Vxtap> {
+function vxtapUdp(h: Host, lab: Lab, local: string, address: string, routes: string[], offload: boolean): Promise<Vxtap> {
   return h.vxtap([
     'udp', '--dev', 'tun0', '--local', local, '--address', address, ...routes.flatMap((r) => ['--route', r]),
-    '--control', `/run/vxtap/${lab.id}-${h.name}.sock`,
+    '--control', `/run/vxtap/${lab.id}-${h.name}.sock`, ...(offload ? [] : ['--no-offload']),
   ]);
 }
+
+// Every case runs with TUN TSO/GRO and UDP GSO/GRO on, and with them off.
+const MODES = [{ offload: true }, { offload: false }];
 
 /** An IPv4/UDP packet from b's overlay address to a's, as it would leave a TUN. */
 function innerPacket(ttl = 64): Buffer {
@@ -24,15 +27,15 @@ function innerPacket(ttl = 64): Buffer {
   return b;
 }
 
-describe('vxtap udp <-> vxtap udp', () => {
-  const lab = new Lab('udp');
+describe.each(MODES)('vxtap udp <-> vxtap udp (offload: $offload)', ({ offload }) => {
+  const lab = new Lab(offload ? 'udp' : 'udpnooff');
   let a: Host, b: Host, c: Host, va: Vxtap, ipA: string, ipB: string;
 
   beforeAll(async () => {
     [a, b, c] = [lab.host('a'), lab.host('b'), lab.host('c')];
     [ipA, ipB] = lab.underlay([a, b, c]);
-    va = await vxtapUdp(a, lab, ipA, `${A}/16`, [`198.18.2.0/24=${ipB}`]);
-    await vxtapUdp(b, lab, ipB, `${B}/16`, [`198.18.1.0/24=${ipA}:8285`]);
+    va = await vxtapUdp(a, lab, ipA, `${A}/16`, [`198.18.2.0/24=${ipB}`], offload);
+    await vxtapUdp(b, lab, ipB, `${B}/16`, [`198.18.1.0/24=${ipA}:8285`], offload);
   });
   afterAll(() => lab.cleanup());
 
@@ -107,14 +110,14 @@ describe('vxtap udp <-> vxtap udp', () => {
   });
 });
 
-describe('vxtap udp <-> socat (flannel udp wire format)', () => {
-  const lab = new Lab('udpsocat');
+describe.each(MODES)('vxtap udp <-> socat (flannel udp wire format; offload: $offload)', ({ offload }) => {
+  const lab = new Lab(offload ? 'socat' : 'socatnooff');
   let a: Host, b: Host, socat: ChildProcess;
 
   beforeAll(async () => {
     [a, b] = [lab.host('a'), lab.host('b')];
     const [ipA, ipB] = lab.underlay([a, b]);
-    await vxtapUdp(a, lab, ipA, `${A}/16`, [`198.18.2.0/24=${ipB}`]);
+    await vxtapUdp(a, lab, ipA, `${A}/16`, [`198.18.2.0/24=${ipB}`], offload);
     // The peer as DESIGN.md gives it, with the TUN named and sized as flanneld does.
     socat = b.spawn('socat', [`TUN:${B}/16,tun-type=tun,iff-up,iff-no-pi,tun-name=flannel0`, `UDP-DATAGRAM:${ipA}:8285,bind=${ipB}:8285`]);
     await eventually('socat\'s TUN', () => {

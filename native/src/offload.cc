@@ -1,0 +1,244 @@
+#include "offload.h"
+
+#include <string.h>
+
+namespace vxtap {
+
+namespace {
+
+constexpr uint8_t kTcpFin = 0x01;
+constexpr uint8_t kTcpPsh = 0x08;
+constexpr uint8_t kTcpAck = 0x10;
+constexpr uint8_t kTcpCwr = 0x80;
+constexpr uint8_t kProtoTcp = 6;
+
+uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint32_t Get32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 | p[3];
+}
+void Put16(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+void Put32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+uint16_t GetLe16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
+void PutLe16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v);
+  p[1] = static_cast<uint8_t>(v >> 8);
+}
+
+// Stores a folded sum (memory order) complemented, as checksum fields want.
+void StoreCsum(uint8_t* field, uint64_t sum) {
+  uint16_t c = static_cast<uint16_t>(~CsumFold(sum));
+  memcpy(field, &c, 2);
+}
+
+// The TCP pseudo-header sum for an IPv4 (l3[0]>>4 == 4) or IPv6 header.
+uint64_t PseudoSum(const uint8_t* l3, uint32_t l4len) {
+  if ((l3[0] >> 4) == 4) {
+    uint8_t ph[4] = {0, kProtoTcp, 0, 0};
+    Put16(ph + 2, l4len);
+    return CsumAdd(ph, 4, CsumAdd(l3 + 12, 8, 0));
+  }
+  uint8_t tail[8] = {0, 0, 0, 0, 0, 0, 0, kProtoTcp};
+  Put32(tail, l4len);
+  return CsumAdd(tail, 8, CsumAdd(l3 + 8, 32, 0));
+}
+
+void FixIpv4Checksum(uint8_t* ip) {
+  ip[10] = ip[11] = 0;
+  StoreCsum(ip + 10, CsumAdd(ip, (ip[0] & 0x0f) * 4u, 0));
+}
+
+// A TCP/IPv4 segment GRO may merge: plain IPv4 header, not a fragment, only
+// ACK (and PSH) set, some payload. Returns the TCP header length or 0.
+size_t CoalescibleV4(const uint8_t* seg, size_t len, size_t l3off) {
+  if (len < l3off + 40) return 0;
+  if (l3off == 14 && Get16(seg + 12) != 0x0800) return 0;
+  const uint8_t* ip = seg + l3off;
+  if (ip[0] != 0x45 || ip[9] != kProtoTcp || (Get16(ip + 6) & 0x3fff) != 0) return 0;
+  if (Get16(ip + 2) != len - l3off) return 0;  // padded or truncated
+  const uint8_t* tcp = ip + 20;
+  size_t thl = (tcp[12] >> 4) * 4u;
+  if (thl < 20 || l3off + 20 + thl >= len) return 0;
+  uint8_t flags = tcp[13];
+  if (!(flags & kTcpAck) || (flags & ~(kTcpAck | kTcpPsh))) return 0;
+  return thl;
+}
+
+}  // namespace
+
+VnetHdr ReadVnetHdr(const uint8_t* p) {
+  return VnetHdr{p[0], p[1], GetLe16(p + 2), GetLe16(p + 4), GetLe16(p + 6), GetLe16(p + 8)};
+}
+
+void WriteVnetHdr(uint8_t* p, const VnetHdr& h) {
+  p[0] = h.flags;
+  p[1] = h.gso_type;
+  PutLe16(p + 2, h.hdr_len);
+  PutLe16(p + 4, h.gso_size);
+  PutLe16(p + 6, h.csum_start);
+  PutLe16(p + 8, h.csum_offset);
+}
+
+uint64_t CsumAdd(const uint8_t* p, size_t len, uint64_t sum) {
+  while (len >= 8) {
+    uint32_t a, b;
+    memcpy(&a, p, 4);
+    memcpy(&b, p + 4, 4);
+    sum += static_cast<uint64_t>(a) + b;
+    p += 8;
+    len -= 8;
+  }
+  while (len >= 2) {
+    uint16_t w;
+    memcpy(&w, p, 2);
+    sum += w;
+    p += 2;
+    len -= 2;
+  }
+  if (len) {
+    uint16_t w = 0;  // the odd byte is the first byte of a zero-padded word
+    memcpy(&w, p, 1);
+    sum += w;
+  }
+  return sum;
+}
+
+uint16_t CsumFold(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+bool FinishChecksum(uint8_t* frame, size_t len, size_t start, size_t offset) {
+  if (start + offset + 2 > len) return false;
+  uint16_t c = static_cast<uint16_t>(~CsumFold(CsumAdd(frame + start, len - start, 0)));
+  if (c == 0) c = 0xffff;  // RFC 768: a computed zero is sent as all ones (same value for TCP)
+  memcpy(frame + start + offset, &c, 2);
+  return true;
+}
+
+size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h, const uint8_t* prefix,
+                size_t prefix_len, uint8_t* out, size_t out_cap, size_t* stride, size_t* last_len) {
+  const size_t l4off = h.csum_start;
+  const size_t mss = h.gso_size;
+  if (mss == 0 || l3off + 20 > len || l4off + 20 > len) return 0;
+  const uint8_t* l3 = frame + l3off;
+  const bool v4 = h.gso_type == kGsoTcpV4;
+  if (v4 ? (l3[0] >> 4) != 4 || l4off != l3off + (l3[0] & 0x0f) * 4u || l3[9] != kProtoTcp
+         : (l3[0] >> 4) != 6 || l4off != l3off + 40 || l3[6] != kProtoTcp) {
+    return 0;  // not plain TCP right after the IP header
+  }
+  const size_t thl = (frame[l4off + 12] >> 4) * 4u;
+  const size_t hdrs = l4off + thl;
+  if (thl < 20 || hdrs >= len) return 0;
+  const size_t payload = len - hdrs;
+  const size_t nseg = (payload + mss - 1) / mss;
+  *stride = prefix_len + hdrs + mss;
+  if (nseg * *stride > out_cap) return 0;
+  const uint16_t id0 = Get16(l3 + 4);
+  const uint32_t seq0 = Get32(frame + l4off + 4);
+  const uint8_t flags = frame[l4off + 13];
+  for (size_t k = 0; k < nseg; k++) {
+    uint8_t* o = out + k * *stride;
+    memcpy(o, prefix, prefix_len);
+    uint8_t* s = o + prefix_len;
+    const size_t plen = k + 1 < nseg ? mss : payload - k * mss;
+    memcpy(s, frame, hdrs);
+    memcpy(s + hdrs, frame + hdrs + k * mss, plen);
+    uint8_t* ip = s + l3off;
+    uint8_t* tcp = s + l4off;
+    const uint32_t l4len = static_cast<uint32_t>(thl + plen);
+    if (v4) {
+      Put16(ip + 2, static_cast<uint32_t>(l4off - l3off) + l4len);
+      Put16(ip + 4, static_cast<uint16_t>(id0 + k));
+      FixIpv4Checksum(ip);
+    } else {
+      Put16(ip + 4, l4len);
+    }
+    Put32(tcp + 4, seq0 + static_cast<uint32_t>(k * mss));
+    uint8_t f = flags;
+    if (k + 1 < nseg) f &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
+    if (k > 0) f &= static_cast<uint8_t>(~kTcpCwr);
+    tcp[13] = f;
+    tcp[16] = tcp[17] = 0;
+    StoreCsum(tcp + 16, CsumAdd(tcp, l4len, PseudoSum(ip, l4len)));
+    if (k + 1 == nseg) *last_len = prefix_len + hdrs + plen;
+  }
+  return nseg;
+}
+
+bool TcpV4ChecksumValid(const uint8_t* seg, size_t len, size_t l3off) {
+  const uint8_t* ip = seg + l3off;
+  const uint32_t l4len = static_cast<uint32_t>(len - l3off - 20);
+  return CsumFold(CsumAdd(ip + 20, l4len, PseudoSum(ip, l4len))) == 0xffff;
+}
+
+bool TcpRun::Begin(const uint8_t* seg, size_t len, size_t l3off, uint8_t* buf, size_t cap) {
+  thl_ = CoalescibleV4(seg, len, l3off);
+  if (thl_ == 0 || len > cap || !TcpV4ChecksumValid(seg, len, l3off)) return false;
+  buf_ = buf;
+  cap_ = cap;
+  l3off_ = l3off;
+  memcpy(buf_, seg, len);
+  len_ = len;
+  const uint8_t* tcp = seg + l3off + 20;
+  mss_ = len - l3off - 20 - thl_;
+  next_seq_ = Get32(tcp + 4) + static_cast<uint32_t>(mss_);
+  segs_ = 1;
+  closed_ = (tcp[13] & kTcpPsh) != 0;
+  valid_ = true;
+  return true;
+}
+
+bool TcpRun::Append(const uint8_t* seg, size_t len) {
+  if (closed_ || CoalescibleV4(seg, len, l3off_) != thl_) return false;
+  const uint8_t* ip = seg + l3off_;
+  const uint8_t* tcp = ip + 20;
+  const uint8_t* rip = buf_ + l3off_;
+  const uint8_t* rtcp = rip + 20;
+  const size_t plen = len - l3off_ - 20 - thl_;
+  if (plen > mss_ || len_ + plen > cap_ || len_ - l3off_ + plen > 0xffff) return false;
+  // Same link header, same IPv4 TOS/TTL/DF and addresses, same ports, the
+  // next sequence number, the same ACK and identical TCP options.
+  if (memcmp(buf_, seg, l3off_) != 0 || ip[1] != rip[1] || ip[8] != rip[8] || (ip[6] & 0x40) != (rip[6] & 0x40) ||
+      memcmp(ip + 12, rip + 12, 8) != 0 || memcmp(tcp, rtcp, 4) != 0 || Get32(tcp + 4) != next_seq_ ||
+      memcmp(tcp + 8, rtcp + 8, 4) != 0 || memcmp(tcp + 20, rtcp + 20, thl_ - 20) != 0) {
+    return false;
+  }
+  if (!TcpV4ChecksumValid(seg, len, l3off_)) return false;
+  memcpy(buf_ + len_, tcp + thl_, plen);
+  len_ += plen;
+  next_seq_ += static_cast<uint32_t>(plen);
+  segs_++;
+  if (tcp[13] & kTcpPsh) {
+    buf_[l3off_ + 20 + 13] |= kTcpPsh;
+    closed_ = true;
+  }
+  if (plen < mss_) closed_ = true;  // a short segment ends the run, as in the kernel
+  return true;
+}
+
+size_t TcpRun::Finish(VnetHdr* h) {
+  if (segs_ == 1) {
+    *h = VnetHdr{kVnetDataValid, kGsoNone, 0, 0, 0, 0};
+    return len_;
+  }
+  uint8_t* ip = buf_ + l3off_;
+  Put16(ip + 2, static_cast<uint32_t>(len_ - l3off_));
+  FixIpv4Checksum(ip);
+  // CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum.
+  uint8_t* tcp = ip + 20;
+  uint16_t pseudo = CsumFold(PseudoSum(ip, static_cast<uint32_t>(len_ - l3off_ - 20)));
+  memcpy(tcp + 16, &pseudo, 2);
+  *h = VnetHdr{kVnetNeedsCsum, kGsoTcpV4, static_cast<uint16_t>(l3off_ + 20 + thl_), static_cast<uint16_t>(mss_),
+               static_cast<uint16_t>(l3off_ + 20), 16};
+  return len_;
+}
+
+}  // namespace vxtap

@@ -1,0 +1,91 @@
+// Offload mechanics: virtio-net headers, TSO splitting and GRO coalescing.
+// Pure byte work over caller buffers; no syscalls, no policy.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+// UDP GSO/GRO socket options (linux/udp.h), missing from older libc headers.
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+namespace vxtap {
+
+// struct virtio_net_hdr (10 bytes, little-endian fields), as TUNSETVNETHDRSZ 10.
+constexpr size_t kVnetHdrLen = 10;
+constexpr uint8_t kVnetNeedsCsum = 1;
+constexpr uint8_t kVnetDataValid = 2;
+constexpr uint8_t kGsoNone = 0;
+constexpr uint8_t kGsoTcpV4 = 1;
+constexpr uint8_t kGsoTcpV6 = 4;
+
+struct VnetHdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+
+VnetHdr ReadVnetHdr(const uint8_t* p);
+void WriteVnetHdr(uint8_t* p, const VnetHdr& h);
+
+// One's complement sum of len bytes (RFC 1071), accumulated in memory order:
+// the folded result can be stored with memcpy as-is.
+uint64_t CsumAdd(const uint8_t* p, size_t len, uint64_t sum);
+uint16_t CsumFold(uint64_t sum);
+
+// Completes a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM): sums
+// frame[start, len) with the pseudo-header sum already in the field at
+// start+offset, and stores the complement there. False if out of bounds.
+bool FinishChecksum(uint8_t* frame, size_t len, size_t start, size_t offset);
+
+// Splits one TSO super-frame (TCP over IPv4 or IPv6; l3 at frame+l3off,
+// TCP at frame+h.csum_start) into segments of at most h.gso_size payload
+// bytes. Segment k is written at out + k*stride, where stride = prefix_len +
+// headers + gso_size, after a copy of `prefix` (prefix_len bytes). Every
+// segment gets its own IPv4 ID/length/checksum or IPv6 payload length, TCP
+// sequence number, flags (FIN/PSH on the last, CWR on the first only) and a
+// full TCP checksum. Returns the number of segments (0 if the frame cannot be
+// split) and the last segment's length in *last_len.
+size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h, const uint8_t* prefix,
+                size_t prefix_len, uint8_t* out, size_t out_cap, size_t* stride, size_t* last_len);
+
+// GRO for a device write: tries to append `seg` (a TCP/IPv4 segment with
+// l3 at l3off) to the super-frame being built in `run` (len *run_len). A run
+// starts with Begin; Append returns false when seg does not continue the
+// flow (the caller then writes the run and begins a new one).
+class TcpRun {
+ public:
+  // Starts a run with seg if it is a coalescible TCP/IPv4 segment with a
+  // valid checksum; copies it into buf. Returns false otherwise.
+  bool Begin(const uint8_t* seg, size_t len, size_t l3off, uint8_t* buf, size_t cap);
+  bool Append(const uint8_t* seg, size_t len);
+  // Finalizes lengths and checksums; fills the vnet header to write before
+  // buf. Returns the run's length.
+  size_t Finish(VnetHdr* h);
+  size_t segments() const { return segs_; }
+  bool valid_checksum() const { return valid_; }
+
+ private:
+  uint8_t* buf_ = nullptr;
+  size_t cap_ = 0;
+  size_t len_ = 0;
+  size_t l3off_ = 0;
+  size_t thl_ = 0;
+  size_t mss_ = 0;
+  uint32_t next_seq_ = 0;
+  size_t segs_ = 0;
+  bool closed_ = false;
+  bool valid_ = false;
+};
+
+// True when the TCP/IPv4 segment's checksum verifies (l3 at l3off).
+bool TcpV4ChecksumValid(const uint8_t* seg, size_t len, size_t l3off);
+
+}  // namespace vxtap

@@ -1,0 +1,229 @@
+// The capture filter language, compiled once into a predicate that runs on
+// every mirrored frame without allocating.
+//
+//   expr      := term (("and" | "&&" | "or" | "||") term)*
+//   term      := ("not" | "!") term | "(" expr ")" | primitive
+//   primitive := "vni" N | "mac" MAC | "host" IPv4 | "port" N
+//              | ["proto"] ("tcp" | "udp" | "icmp" | "arp")
+//
+// As in pcap-filter(7), "and" and "or" have equal precedence and group left to
+// right; "not" binds tightest. A primitive matches if any layer matches: the
+// outer Ethernet/IPv4/UDP or the frame inside VXLAN or the udp overlay. So
+// `host 198.51.100.2` selects traffic to or from that VTEP and `host
+// 203.0.113.2` traffic to or from that overlay address; `proto udp` matches
+// every VXLAN packet (its outer header is UDP).
+import { VxtapError } from '../control/errors.js';
+import { getI32, getU16 } from '../wire/bytes.js';
+import { ARP_SPA, ARP_TPA } from '../wire/arp.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_SRC } from '../wire/ethernet.js';
+import { parseIpv4Addr } from '../wire/ipaddr.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_DST, IPV4_SRC } from '../wire/ipv4.js';
+import { macHi, macLo, macNumberHi, macNumberLo, parseMac } from '../wire/mac.js';
+import { VNI_MAX } from '../wire/vxlan.js';
+import { ETH, L4, LEVELS, NET, PROTO, STRIDE, TYPE, VNI, dissect, newLayers } from './dissect.js';
+import { LINKTYPE_ETHERNET } from './pcapng.js';
+
+const PROTOCOLS = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, icmp: IPPROTO_ICMP, arp: -1 } as const;
+export type Protocol = keyof typeof PROTOCOLS;
+
+export type FilterNode =
+  | { op: 'and' | 'or'; a: FilterNode; b: FilterNode }
+  | { op: 'not'; a: FilterNode }
+  | { op: 'vni' | 'port' | 'host' | 'mac'; value: number }
+  | { op: 'proto'; value: Protocol };
+
+/** Does the frame b[off, off+len) match? `vni` is the VNI it was seen on, or -1 if it carries its own. */
+export type FramePredicate = (b: Uint8Array, off: number, len: number, vni: number) => boolean;
+
+interface Token {
+  text: string;
+  col: number;
+}
+
+const PRIMITIVE = "'vni', 'mac', 'host', 'port', 'proto', 'tcp', 'udp', 'icmp', 'arp', 'not' or '('";
+
+const TOKEN = /\s*(\(|\)|&&|\|\||!|[^\s()!&|]+|\S)/y;
+
+function tokenize(src: string): Token[] {
+  const out: Token[] = [];
+  TOKEN.lastIndex = 0;
+  for (let m = TOKEN.exec(src); m !== null; m = TOKEN.exec(src)) {
+    out.push({ text: m[1], col: m.index + m[0].length - m[1].length + 1 });
+  }
+  return out;
+}
+
+class Parser {
+  private i = 0;
+
+  constructor(private readonly tokens: Token[]) {}
+
+  private fail(expected: string): never {
+    const t = this.tokens[this.i];
+    const got = t === undefined ? 'the end of the filter' : `'${t.text}' at column ${t.col}`;
+    throw new VxtapError('E_USAGE', `filter: expected ${expected}, got ${got}`);
+  }
+
+  private peek(): string | undefined {
+    return this.tokens[this.i]?.text;
+  }
+
+  expr(): FilterNode {
+    let a = this.term();
+    for (;;) {
+      const t = this.peek();
+      const op = t === 'and' || t === '&&' ? 'and' : t === 'or' || t === '||' ? 'or' : undefined;
+      if (op === undefined) return a;
+      this.i++;
+      a = { op, a, b: this.term() };
+    }
+  }
+
+  private term(): FilterNode {
+    const t = this.peek();
+    if (t === undefined) return this.fail(PRIMITIVE);
+    this.i++;
+    if (t === 'not' || t === '!') return { op: 'not', a: this.term() };
+    if (Object.hasOwn(PROTOCOLS, t)) return { op: 'proto', value: t as Protocol };
+    switch (t) {
+      case '(': {
+        const e = this.expr();
+        if (this.peek() !== ')') this.fail("'and', 'or' or ')'");
+        this.i++;
+        return e;
+      }
+      case 'vni': return { op: 'vni', value: this.number(`a VNI (0-${VNI_MAX}) after 'vni'`, VNI_MAX) };
+      case 'port': return { op: 'port', value: this.number("a port (0-65535) after 'port'", 0xffff) };
+      case 'host': return { op: 'host', value: this.parsed("an IPv4 address after 'host'", parseIpv4Addr) };
+      case 'mac': return { op: 'mac', value: this.parsed("a MAC address such as 02:00:00:00:00:01 after 'mac'", parseMac) };
+      case 'proto': {
+        const p = this.peek();
+        if (p === undefined || !Object.hasOwn(PROTOCOLS, p)) this.fail("'tcp', 'udp', 'icmp' or 'arp' after 'proto'");
+        this.i++;
+        return { op: 'proto', value: p as Protocol };
+      }
+    }
+    this.i--;
+    return this.fail(PRIMITIVE);
+  }
+
+  private number(expected: string, max: number): number {
+    const t = this.peek();
+    if (t === undefined || !/^\d+$/.test(t) || Number(t) > max) this.fail(expected);
+    this.i++;
+    return Number(t);
+  }
+
+  private parsed(expected: string, parse: (s: string) => number): number {
+    const t = this.peek();
+    let v: number | undefined;
+    try {
+      if (t !== undefined) v = parse(t);
+    } catch {
+      // reported below with the token
+    }
+    if (v === undefined) this.fail(expected);
+    this.i++;
+    return v;
+  }
+
+  end(): void {
+    if (this.i < this.tokens.length) this.fail("'and', 'or' or the end of the filter");
+  }
+}
+
+/** Parses a filter; null for an empty (match-all) one. Errors name the token and what was expected. */
+export function parseFilter(src: string): FilterNode | null {
+  const tokens = tokenize(src);
+  if (tokens.length === 0) return null;
+  const p = new Parser(tokens);
+  const node = p.expr();
+  p.end();
+  return node;
+}
+
+type Test = (L: Int32Array, b: Uint8Array) => boolean;
+
+function compile(n: FilterNode): Test {
+  switch (n.op) {
+    case 'and': {
+      const a = compile(n.a);
+      const b = compile(n.b);
+      return (L, buf) => a(L, buf) && b(L, buf);
+    }
+    case 'or': {
+      const a = compile(n.a);
+      const b = compile(n.b);
+      return (L, buf) => a(L, buf) || b(L, buf);
+    }
+    case 'not': {
+      const a = compile(n.a);
+      return (L, buf) => !a(L, buf);
+    }
+    case 'vni': {
+      const v = n.value;
+      return (L) => L[VNI] === v;
+    }
+    case 'mac': {
+      const hi = macNumberHi(n.value);
+      const lo = macNumberLo(n.value);
+      return anyLevel((L, b, s) => {
+        const e = L[s + ETH];
+        return e >= 0 && ((macHi(b, e) === hi && macLo(b, e) === lo) || (macHi(b, e + ETH_SRC) === hi && macLo(b, e + ETH_SRC) === lo));
+      });
+    }
+    case 'host': {
+      const ip = n.value | 0;
+      return anyLevel((L, b, s) => {
+        const p = L[s + NET];
+        if (p < 0) return false;
+        const t = L[s + TYPE];
+        if (t === ETHERTYPE_IPV4) return getI32(b, p + IPV4_SRC) === ip || getI32(b, p + IPV4_DST) === ip;
+        return t === ETHERTYPE_ARP && (getI32(b, p + ARP_SPA) === ip || getI32(b, p + ARP_TPA) === ip);
+      });
+    }
+    case 'port': {
+      const port = n.value;
+      return anyLevel((L, b, s) => {
+        const q = L[s + L4];
+        const proto = L[s + PROTO];
+        return q >= 0 && (proto === IPPROTO_TCP || proto === IPPROTO_UDP) && (getU16(b, q) === port || getU16(b, q + 2) === port);
+      });
+    }
+    case 'proto': {
+      if (n.value === 'arp') return anyLevel((L, _b, s) => L[s + TYPE] === ETHERTYPE_ARP);
+      const proto = PROTOCOLS[n.value];
+      return anyLevel((L, _b, s) => L[s + NET] >= 0 && L[s + TYPE] === ETHERTYPE_IPV4 && L[s + PROTO] === proto);
+    }
+  }
+}
+
+function anyLevel(test: (L: Int32Array, b: Uint8Array, s: number) => boolean): Test {
+  return (L, b) => {
+    for (let level = 0, s = 0; level < L[LEVELS]; level++, s += STRIDE) if (test(L, b, s)) return true;
+    return false;
+  };
+}
+
+export interface FilterOptions {
+  /** Only frames of this VNI (the capture's --vni). */
+  vni?: number;
+  linktype?: number;
+  /** The instance's VXLAN port, read as VXLAN besides 4789 and 8472. */
+  vxlanPort?: number;
+}
+
+/** Compiles filter text (and a VNI restriction) into a predicate; throws a VxtapError naming the bad token. */
+export function compileFilter(src: string, o: FilterOptions = {}): FramePredicate {
+  let node = parseFilter(src);
+  if (o.vni !== undefined) node = node === null ? { op: 'vni', value: o.vni } : { op: 'and', a: { op: 'vni', value: o.vni }, b: node };
+  if (node === null) return () => true;
+  const test = compile(node);
+  const L = newLayers();
+  const linktype = o.linktype ?? LINKTYPE_ETHERNET;
+  const vxlanPort = o.vxlanPort ?? 0;
+  return (b, off, len, vni) => {
+    dissect(b, off, len, linktype, vxlanPort, vni, L);
+    return test(L, b);
+  };
+}

@@ -1,0 +1,91 @@
+// Offload features, probed per descriptor at start-up, and the TSO splitter.
+//
+// With offloads on, a TAP/TUN hands vxtap TSO super-frames (up to 64 KiB of
+// one TCP flow with a virtio-net header) and takes coalesced ones back; UDP
+// sockets send a train of equal-size datagrams in one call (UDP_SEGMENT) and
+// receive a train as one buffer (UDP_GRO). Each feature the kernel lacks is
+// turned off on its own and the rest keep working.
+import { addon, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6 } from './native.js';
+
+export interface UdpOffloads {
+  gso: boolean;
+  gro: boolean;
+}
+
+/** Asks a vnet TAP/TUN for checksum and TSO offload; false if the kernel refuses. */
+export function enableDeviceTso(fd: number): boolean {
+  if (addon.setOffload(fd, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) === 0) return true;
+  addon.setOffload(fd, 0);
+  return false;
+}
+
+/** Turns on UDP GRO and probes UDP GSO on a UDP socket. */
+export function enableUdpOffloads(fd: number): UdpOffloads {
+  return { gro: addon.setUdpOption(fd, 'gro', 1) === 0, gso: addon.setUdpOption(fd, 'gso', 0) === 0 };
+}
+
+/** Room for one split super-frame: 64 KiB of payload plus a header copy per segment. */
+const SPLIT_ROOM = 72 * 1024;
+/** Segments a batch may produce (a 64 KiB frame at an MSS of 536 gives 123). */
+const MAX_SEGMENTS = 16384;
+
+/**
+ * Collects the TSO super-frames of one receive batch, then splits them all
+ * with one native call. Segments of frame j are contiguous in `out` at a
+ * fixed stride, so they can go out as one UDP GSO send.
+ */
+export class TsoSplitter {
+  readonly out: Buffer;
+  readonly segOffs = new Uint32Array(MAX_SEGMENTS);
+  readonly segLens = new Uint32Array(MAX_SEGMENTS);
+  readonly counts: Uint32Array;
+  readonly strides: Uint32Array;
+  private readonly inOffs: Uint32Array;
+  private readonly inLens: Uint32Array;
+  /** Caller data per queued frame (e.g. a route or FDB slot). */
+  readonly tag: Int32Array;
+  n = 0;
+
+  constructor(readonly capacity: number) {
+    this.out = Buffer.allocUnsafe(capacity * SPLIT_ROOM);
+    this.counts = new Uint32Array(capacity);
+    this.strides = new Uint32Array(capacity);
+    this.inOffs = new Uint32Array(capacity);
+    this.inLens = new Uint32Array(capacity);
+    this.tag = new Int32Array(capacity);
+  }
+
+  /** Queues the super-frame at src[off, +len). */
+  push(off: number, len: number, tag: number): void {
+    const n = this.n++;
+    this.inOffs[n] = off;
+    this.inLens[n] = len;
+    this.tag[n] = tag;
+  }
+
+  /**
+   * Splits every queued frame of `src` (Ethernet frames if `ethernet`, else
+   * IP packets; each frame's virtio-net header `hdrBack` bytes before it),
+   * each segment after a copy of `prefix`. Returns how many frames were
+   * queued; counts[j] is 0 for a frame that could not be split.
+   */
+  split(src: Buffer, hdrBack: number, ethernet: boolean, prefix: Buffer | null): number {
+    const n = this.n;
+    this.n = 0;
+    if (n > 0) {
+      addon.tsoSplit(src, hdrBack, this.inOffs, this.inLens, n, ethernet, prefix, this.out, this.segOffs, this.segLens, this.counts, this.strides);
+    }
+    return n;
+  }
+}
+
+
+/** UDP payload a single send can carry: 65535 - IPv4 (20) - UDP (8). */
+const MAX_GSO_BYTES = 65507;
+/** The kernel's cap on segments per UDP GSO send (UDP_MAX_SEGMENTS in older kernels). */
+const MAX_GSO_SEGMENTS = 64;
+
+/** How many `stride`-byte datagrams one UDP GSO send may carry. */
+export function gsoSegmentsPerSend(stride: number): number {
+  return Math.max(1, Math.min(MAX_GSO_SEGMENTS, Math.floor(MAX_GSO_BYTES / stride)));
+}

@@ -1,0 +1,55 @@
+// UDP sockets bound to source ports inside --srcport, for sending VXLAN with
+// UDP GSO. A UDP socket's source port is fixed, while RFC 7348 wants it to
+// follow the inner flow; so with offloads on, vxtap binds a small pool of
+// sockets spread over the range and each flow sends from the one its hash
+// picks. The cost, stated: the source port takes one of `size` values
+// instead of any value in the range. Without offloads, the raw socket writes
+// any source port.
+import { addon, isSysError, Kind, type NativeEndpoint, UDP_DONT_FRAGMENT, UDP_NO_CHECKSUM } from '../io/native.js';
+import { SOCKET_BUFFER_BYTES } from '../io/socket.js';
+import { formatIpv4Addr } from '../wire/ipaddr.js';
+
+export const POOL_SIZE = 16;
+
+export class SourcePortPool {
+  private constructor(
+    readonly ports: Uint16Array,
+    readonly sockets: NativeEndpoint[],
+  ) {}
+
+  /**
+   * Binds up to `size` sockets on local, each to a free port in its share of
+   * [min, max]. Returns null when not even one port could be bound.
+   */
+  static open(local: number, min: number, max: number, size = POOL_SIZE): SourcePortPool | null {
+    const ip = formatIpv4Addr(local);
+    const span = max - min + 1;
+    const shares = Math.min(size, span);
+    const ports: number[] = [];
+    const sockets: NativeEndpoint[] = [];
+    for (let k = 0; k < shares; k++) {
+      const first = min + Math.floor((k * span) / shares);
+      const end = min + Math.floor(((k + 1) * span) / shares);
+      for (let port = first; port < end; port++) {
+        try {
+          const fd = addon.openUdp(ip, port, 0, SOCKET_BUFFER_BYTES, UDP_NO_CHECKSUM | UDP_DONT_FRAGMENT);
+          sockets.push(new addon.Endpoint(fd, Kind.Datagram));
+          ports.push(port);
+          break;
+        } catch (e) {
+          if (!isSysError(e) || e.code !== 'EADDRINUSE') throw e; // taken: try the next port of this share
+        }
+      }
+    }
+    return sockets.length === 0 ? null : new SourcePortPool(Uint16Array.from(ports), sockets);
+  }
+
+  /** The socket index a flow hash picks. */
+  pick(hash: number): number {
+    return hash % this.sockets.length;
+  }
+
+  close(): void {
+    for (const s of this.sockets) s.close();
+  }
+}
