@@ -184,7 +184,7 @@ async function runDataplane(config: Config): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   log.info({
     devices: [...(vtep?.portNames() ?? []), ...(udp ? [udp.devName] : [])],
-    ...(vtep && { vnis: config.networks.map((n) => n.vni), dstport: config.dstport }),
+    ...(vtep && { vnis: config.networks.map((n) => n.vni), dstport: config.dstport, vxlanOffloads: vtep.offloads }),
     ...(udp && { udpPort: specs.udp!.port, mtu: specs.udp!.mtu, udpOffloads: udp.offloads }),
     local: config.local,
     control: control.path,

@@ -76,9 +76,9 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// openUdp flags: send like the kernel's vxlan device does.
-constexpr uint32_t kUdpNoChecksum = 1;  // SO_NO_CHECK: IPv4 UDP checksum 0 (RFC 7348 section 5)
-constexpr uint32_t kUdpDontFragment = 2;  // IP_PMTUDISC_DO: DF set, EMSGSIZE instead of fragments
+// openUdp flag: DF set, EMSGSIZE instead of fragments (IP_PMTUDISC_DO). There
+// is no zero-checksum flag: UDP GSO refuses SO_NO_CHECK sockets (EINVAL).
+constexpr uint32_t kUdpDontFragment = 2;
 
 // openUdp(ipv4, port, rcvbuf, sndbuf, flags = 0) -> fd, bound and non-blocking.
 Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
@@ -93,9 +93,8 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
   if (fd < 0) return ThrowErrno(env, "socket(udp)", errno);
   SizeBuffers(fd, info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value());
   const uint32_t flags = info.Length() > 4 ? info[4].As<Napi::Number>().Uint32Value() : 0;
-  int one = 1, pmtu = IP_PMTUDISC_DO;
-  if (((flags & kUdpNoChecksum) && setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof(one)) != 0) ||
-      ((flags & kUdpDontFragment) && setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) != 0)) {
+  int pmtu = IP_PMTUDISC_DO;
+  if ((flags & kUdpDontFragment) && setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) != 0) {
     int e = errno;
     ::close(fd);
     return ThrowErrno(env, "setsockopt udp " + ip, e);

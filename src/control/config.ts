@@ -194,6 +194,7 @@ function toVtepSpec(c: Config): VtepSpec {
     srcPortMin: c.srcport[0],
     srcPortMax: c.srcport[1],
     ignoreReserved: c.ignoreReserved,
+    offload: c.offload,
     networks: c.networks.map((n) => ({
       vni: n.vni,
       remotes: n.remotes.map(parseIpv4Addr),

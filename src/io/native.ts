@@ -63,8 +63,7 @@ export const TUN_F_TSO4 = 0x02;
 export const TUN_F_TSO6 = 0x04;
 export const TUN_F_USO4 = 0x20;
 export const TUN_F_USO6 = 0x40;
-/** openUdp flags: send as the kernel's vxlan does (checksum 0, DF set, never fragment). */
-export const UDP_NO_CHECKSUM = 1;
+/** openUdp flag: DF set, EMSGSIZE instead of fragments (RFC 7348: never fragment). */
 export const UDP_DONT_FRAGMENT = 2;
 
 /** Size of the virtio-net header vxtap configures (TUNSETVNETHDRSZ). */
@@ -72,7 +71,7 @@ export const VNET_HDR_LEN = 10;
 
 interface Addon {
   openTun(name: string, tap: boolean, vnetHdr: boolean, multiQueue: boolean): { fd: number; name: string };
-  /** flags: UDP_NO_CHECKSUM | UDP_DONT_FRAGMENT. */
+  /** flags: UDP_DONT_FRAGMENT. */
   openUdp(ip: string, port: number, rcvbuf: number, sndbuf: number, flags?: number): number;
   openRaw(sndbuf: number): number;
   /** TUNSETOFFLOAD; returns 0 or the errno. */

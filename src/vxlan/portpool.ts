@@ -2,10 +2,12 @@
 // UDP GSO. A UDP socket's source port is fixed, while RFC 7348 wants it to
 // follow the inner flow; so with offloads on, vxtap binds a small pool of
 // sockets spread over the range and each flow sends from the one its hash
-// picks. The cost, stated: the source port takes one of `size` values
-// instead of any value in the range. Without offloads, the raw socket writes
-// any source port.
-import { addon, isSysError, Kind, type NativeEndpoint, UDP_DONT_FRAGMENT, UDP_NO_CHECKSUM } from '../io/native.js';
+// picks. The costs, stated: the source port takes one of `size` values
+// instead of any value in the range, and the outer UDP checksum is computed
+// (UDP GSO refuses SO_NO_CHECK sockets; RFC 7348 allows a non-zero checksum,
+// as the kernel's `udpcsum` option sends). Without offloads, the raw socket
+// writes any source port and a zero checksum.
+import { addon, isSysError, Kind, type NativeEndpoint, UDP_DONT_FRAGMENT } from '../io/native.js';
 import { SOCKET_BUFFER_BYTES } from '../io/socket.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
 
@@ -32,7 +34,7 @@ export class SourcePortPool {
       const end = min + Math.floor(((k + 1) * span) / shares);
       for (let port = first; port < end; port++) {
         try {
-          const fd = addon.openUdp(ip, port, 0, SOCKET_BUFFER_BYTES, UDP_NO_CHECKSUM | UDP_DONT_FRAGMENT);
+          const fd = addon.openUdp(ip, port, 0, SOCKET_BUFFER_BYTES, UDP_DONT_FRAGMENT);
           sockets.push(new addon.Endpoint(fd, Kind.Datagram));
           ports.push(port);
           break;

@@ -22,13 +22,14 @@ import { CaptureHub } from '../capture/hub.js';
 import { NeighbourTable } from '../capture/neighbours.js';
 import { DROP, NO_REASON, TAP_RX, TAP_TX, WIRE_RX, WIRE_TX } from '../capture/points.js';
 import {
-  DROP_BAD_SRC_MAC, DROP_HAIRPIN, DROP_INNER_RUNT, DROP_INNER_VLAN, DROP_NO_DESTINATION, DROP_NO_I_FLAG,
+  DROP_BAD_GSO, DROP_BAD_SRC_MAC, DROP_HAIRPIN, DROP_INNER_RUNT, DROP_INNER_VLAN, DROP_NO_DESTINATION, DROP_NO_I_FLAG,
   DROP_OVERSIZE, DROP_REMOTE_DST, DROP_RESERVED_BITS, DROP_RX_ERROR, DROP_TAP_BUSY, DROP_TAP_RUNT, DROP_TRUNCATED,
-  DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, newDropCounters, sendDropReason,
+  DROP_UNKNOWN_SENDER, DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, newDropCounters, sendDropReason,
 } from '../dataplane/drops.js';
 import { configureLink, openDevice } from '../io/device.js';
-import type { NativeEndpoint } from '../io/native.js';
-import { HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
+import { type NativeEndpoint, WriteMode } from '../io/native.js';
+import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
+import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
 import { openRawSocket, openUdpSocket } from '../io/socket.js';
 import { Fdb, NO_PORT } from '../switch/fdb.js';
@@ -40,11 +41,14 @@ import {
 } from '../wire/vxlan.js';
 import { OUTER_HLEN, writeOuterHeaders } from './encap.js';
 import { flowHash, sourcePort } from './flowhash.js';
+import { SourcePortPool } from './portpool.js';
 
-/** wireguard-go's IdealBatchSize: packets per native call. */
-export const BATCH = 128;
 /** Messages the underlay send queue holds before it is flushed mid-batch. */
 const SEND_QUEUE = 1024;
+/** A TSO super-frame or a GRO train: up to 64 KiB. */
+const MAX_FRAME = 65536;
+/** TsoSplitter tag for a frame bound for the VNI's whole flood list. */
+const FLOOD = 0;
 /** The kernel sweeps its FDB every 10 s (FDB_AGE_INTERVAL). */
 const SWEEP_MS = 10_000;
 
@@ -87,7 +91,22 @@ export interface VtepSpec {
   srcPortMax: number;
   /** Accept VXLAN headers with reserved bits set (RFC 7348) instead of dropping them (Linux). */
   ignoreReserved: boolean;
+  /** Use TAP TSO/GRO and UDP GSO/GRO where the kernel has them. */
+  offload: boolean;
+  /** Accept datagrams only from VTEPs made trusted with trust() (a flannel node's known leases). */
+  trustedOnly?: boolean;
   networks: NetworkSpec[];
+}
+
+/** Which offloads are active, as probed at start-up. */
+export interface VtepOffloads {
+  tapVnetHdr: boolean;
+  tapTso: boolean;
+  udpGro: boolean;
+  /** UDP GSO, through the source-port pool. */
+  udpGso: boolean;
+  /** 'raw': any port in --srcport via a raw socket; 'pool': one of a few bound ports (see portpool.ts). */
+  sourcePorts: 'raw' | 'pool';
 }
 
 // Per-VNI counters, indexes into Network.counters.
@@ -120,10 +139,13 @@ class Network {
   readonly flood: Uint32Array;
   readonly ports: Port[] = [];
   readonly counters = new Float64Array(5);
+  /** The VXLAN header of this VNI, copied in front of every split segment. */
+  readonly header = Buffer.alloc(VXLAN_HLEN);
 
   constructor(readonly spec: NetworkSpec) {
     this.fdb = new Fdb(spec.maxAddress);
     this.flood = Uint32Array.from(spec.remotes);
+    writeVxlanHeader(this.header, 0, spec.vni);
   }
 }
 
@@ -144,9 +166,20 @@ export class Vtep {
   private readonly ports: Port[] = [];
   private readonly dirty: Port[] = [];
   private ndirty = 0;
-  private readonly sendq = new DatagramQueue(SEND_QUEUE, OUTER_HLEN);
+  /** One send queue per sending socket: the raw socket, or each pool socket. */
+  private sendqs: DatagramQueue[] = [];
+  private senders: NativeEndpoint[] = [];
+  private pool: SourcePortPool | null = null;
+  private splitter: TsoSplitter | null = null;
+  /** Outer header scratch for mirroring the datagrams of a GSO train one by one. */
+  private readonly mirrorHdr = Buffer.alloc(OUTER_HLEN);
+  private tapWrite = WriteMode.Plain;
+  private wireWrite = WriteMode.Plain;
+  private tapHeadroom = HEADROOM;
+  /** Underlay addresses (int32) datagrams are accepted from when spec.trustedOnly, with a use count. */
+  private readonly trusted = new Map<number, number>();
+  readonly offloads: VtepOffloads = { tapVnetHdr: false, tapTso: false, udpGro: false, udpGso: false, sourcePorts: 'raw' };
   private udp: NativeEndpoint | null = null;
-  private raw: NativeEndpoint | null = null;
   private udpRx: RxBatch | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly local: number;
@@ -174,40 +207,50 @@ export class Vtep {
 
   private open(): void {
     const spec = this.spec;
+    const off = this.offloads;
+    this.udp = openUdpSocket(formatIpv4Addr(this.local), this.dstPort, 'local');
+    if (spec.offload) off.udpGro = enableUdpOffloads(this.udp.fd).gro;
+    this.openSenders();
+
     let maxMtu = 0;
     for (const n of spec.networks) for (const p of n.ports) maxMtu = Math.max(maxMtu, p.mtu);
-    const portSlot = slotSizeFor(HEADROOM, ETH_HLEN + VLAN_HLEN + maxMtu);
-    const udpSlot = slotSizeFor(0, VXLAN_HLEN + ETH_HLEN + VLAN_HLEN + maxMtu);
     const nports = spec.networks.reduce((a, n) => a + n.ports.length, 0);
+    // With TSO a TAP frame is up to 64 KiB, and so is a GRO train.
+    const frameMax = ETH_HLEN + VLAN_HLEN + maxMtu;
+    const portSlot = slotSizeFor(HEADROOM, spec.offload ? MAX_FRAME : frameMax);
+    const udpSlot = slotSizeFor(0, off.udpGro ? MAX_FRAME : VXLAN_HLEN + frameMax);
     const pool = new SlabPool(BATCH * (portSlot * nports + udpSlot));
-
-    this.raw = openRawSocket();
-    this.udp = openUdpSocket(formatIpv4Addr(this.local), this.dstPort, 'local');
     this.udpRx = pool.batch(udpSlot, 0, BATCH);
 
+    off.tapVnetHdr = spec.offload;
+    off.tapTso = spec.offload;
     for (const ns of spec.networks) {
       const net = new Network(ns);
       this.networks.set(ns.vni, net);
       for (const ps of ns.ports) {
-        const dev = openDevice(ps.dev, { tap: true });
+        const dev = openDevice(ps.dev, { tap: true, vnetHdr: spec.offload });
+        if (spec.offload) off.tapTso = enableDeviceTso(dev.endpoint.fd) && off.tapTso;
         const port = new Port(this.ports.length, dev.name, dev.endpoint, pool.batch(portSlot, HEADROOM, BATCH), net);
         this.ports.push(port);
         net.ports.push(port);
         configureLink(dev.name, { mtu: ps.mtu, address: ps.address, mac: ps.mac, up: true });
       }
-      for (const s of ns.statics) {
-        const port = s.dev === undefined ? NO_PORT : net.ports.findIndex((p) => p.name === s.dev);
-        const index = port === NO_PORT ? NO_PORT : net.ports[port].index;
-        if (!net.fdb.addStatic(macNumberHi(s.mac), macNumberLo(s.mac), index, s.remote ?? 0)) {
-          throw new Error(`vni ${ns.vni}: static entry ${formatMac(s.mac)} exceeds maxaddress ${ns.maxAddress}`);
-        }
+      for (const st of ns.statics) {
+        const port = st.dev === undefined ? NO_PORT : net.ports.findIndex((p) => p.name === st.dev);
+        this.addStatic(ns.vni, st.mac, port === NO_PORT ? NO_PORT : net.ports[port].index, st.remote ?? 0);
       }
     }
+    if (off.tapTso) this.splitter = new TsoSplitter(BATCH);
+    // A frame read from a vnet TAP keeps its virtio-net header at the start of
+    // its slot: another TAP takes it as it is; frames from the wire get theirs
+    // built, with TCP segments merged.
+    this.tapWrite = spec.offload ? WriteMode.InBuffer : WriteMode.Plain;
+    this.wireWrite = spec.offload ? WriteMode.Coalesce : WriteMode.Plain;
     this.dirty.length = this.ports.length;
 
     const udpRx = this.udpRx;
-    this.udp.startRx(udpRx.slab, udpRx.slotSize, udpRx.headroom, udpRx.budget, udpRx.lens, udpRx.addrs, udpRx.ports, null,
-      (n) => this.onWire(n));
+    this.udp.startRx(udpRx.slab, udpRx.slotSize, udpRx.headroom, udpRx.budget, udpRx.lens, udpRx.addrs, udpRx.ports,
+      off.udpGro ? udpRx.segs : null, (n) => this.onWire(n));
     for (const port of this.ports) {
       const rx = port.rx;
       port.endpoint.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, null, null, null,
@@ -218,15 +261,65 @@ export class Vtep {
     this.sweepTimer.unref();
   }
 
+  /**
+   * With offloads, VXLAN leaves through the source-port pool so that a TSO
+   * super-frame can go as one UDP GSO train; otherwise (or if no pool port
+   * can be bound, or the kernel lacks UDP GSO) through the raw socket, which
+   * can write any source port.
+   */
+  private openSenders(): void {
+    const off = this.offloads;
+    if (this.spec.offload) {
+      this.pool = SourcePortPool.open(this.local, this.srcMin, this.srcMax);
+      if (this.pool !== null && enableUdpOffloads(this.pool.sockets[0].fd).gso) {
+        off.udpGso = true;
+        off.sourcePorts = 'pool';
+        this.senders = this.pool.sockets;
+      } else {
+        this.pool?.close();
+        this.pool = null;
+      }
+    }
+    if (this.pool === null) this.senders = [openRawSocket()];
+    const hdrLen = this.pool === null ? OUTER_HLEN : 0; // a UDP socket writes the outer header itself
+    this.sendqs = this.senders.map(() => new DatagramQueue(SEND_QUEUE, hdrLen));
+  }
+
+  /** Adds a static FDB entry: MAC -> local port index, or -> remote VTEP (port NO_PORT). */
+  addStatic(vni: number, mac: number, port: number, remote: number): void {
+    const net = this.networks.get(vni);
+    if (net === undefined) throw new Error(`vni ${vni} is not configured`);
+    if (!net.fdb.addStatic(macNumberHi(mac), macNumberLo(mac), port, remote)) {
+      throw new Error(`vni ${vni}: static entry ${formatMac(mac)} exceeds maxaddress ${net.spec.maxAddress}`);
+    }
+  }
+
+  /** Removes an FDB entry, static or learned. */
+  removeEntry(vni: number, mac: number): boolean {
+    return this.networks.get(vni)?.fdb.delete(macNumberHi(mac), macNumberLo(mac)) ?? false;
+  }
+
+  /** Accepts datagrams from this underlay address (with spec.trustedOnly); counted, so trust nests. */
+  trust(addr: number): void {
+    this.trusted.set(addr | 0, (this.trusted.get(addr | 0) ?? 0) + 1);
+  }
+
+  untrust(addr: number): void {
+    const n = (this.trusted.get(addr | 0) ?? 1) - 1;
+    if (n <= 0) this.trusted.delete(addr | 0);
+    else this.trusted.set(addr | 0, n);
+  }
+
   /** Stops forwarding and closes everything it opened; the TAPs disappear. */
   close(): void {
     this.capture.close();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.udp?.close();
-    this.raw?.close();
+    for (const e of this.senders) e.close();
     for (const p of this.ports) p.endpoint.close();
-    this.udp = this.raw = null;
+    this.udp = null;
+    this.senders = [];
   }
 
   // ---- data path --------------------------------------------------------
@@ -245,9 +338,13 @@ export class Vtep {
     const fdb = net.fdb;
     const counters = port.counters;
     const mirror = this.capture.active;
+    const splitter = this.splitter;
+    const headroom = rx.headroom;
     for (let i = 0; i < n; i++) {
       const off = rx.offset(i);
       const len = lens[i];
+      // A TSO super-frame: gso_type set in the virtio-net header at the slot's start.
+      const tso = splitter !== null && b[off - headroom + 1] !== 0;
       counters[0]++;
       counters[1] += len;
       if (mirror) this.capture.frame(TAP_RX, b, off, len, vni, NO_REASON);
@@ -263,19 +360,23 @@ export class Vtep {
       const code = fdb.learn(macHi(b, src), macLo(b, src), port.index, 0, now);
       if (code !== 0) this.countLearn(code);
       if ((b[off] & 1) !== 0) {
-        this.flood(port, b, off, len);
+        this.flood(port, b, off, len, tso);
         continue;
       }
       const slot = fdb.find(macHi(b, off), macLo(b, off));
       if (slot < 0) {
-        this.flood(port, b, off, len);
+        this.flood(port, b, off, len, tso);
         continue;
       }
       const to = fdb.port[slot];
       if (to === NO_PORT) {
-        const vx = off - VXLAN_HLEN;
-        writeVxlanHeader(b, vx, vni);
-        this.toWire(b, net, vx, len + VXLAN_HLEN, fdb.remote[slot] >>> 0, sourcePort(flowHash(b, off, len), this.srcMin, this.srcMax));
+        if (tso) {
+          splitter.push(off, len, fdb.remote[slot]); // split after the batch
+        } else {
+          const vx = off - VXLAN_HLEN;
+          writeVxlanHeader(b, vx, vni);
+          this.toWire(b, net, vx, len + VXLAN_HLEN, fdb.remote[slot] >>> 0, flowHash(b, off, len));
+        }
       } else if (to === port.index) {
         this.dropFrame(DROP_HAIRPIN, b, off, len, vni);
       } else {
@@ -283,11 +384,12 @@ export class Vtep {
       }
     }
     this.flushWire(b);
-    this.flushPorts(b);
+    if (splitter !== null) this.sendSegments(net, splitter, splitter.split(b, headroom, true, net.header));
+    this.flushPorts(b, this.tapWrite, headroom);
   }
 
   /** Head-end replication of a frame from a local port. */
-  private flood(from: Port, b: Buffer, off: number, len: number): void {
+  private flood(from: Port, b: Buffer, off: number, len: number, tso: boolean): void {
     const net = from.network;
     const ports = net.ports;
     const flood = net.flood;
@@ -298,19 +400,61 @@ export class Vtep {
     net.counters[FLOODED]++;
     for (let k = 0; k < ports.length; k++) if (ports[k] !== from) this.toPort(ports[k], b, off, len);
     if (flood.length === 0) return;
+    if (tso) {
+      this.splitter!.push(off, len, FLOOD);
+      return;
+    }
     const vx = off - VXLAN_HLEN;
     writeVxlanHeader(b, vx, net.spec.vni);
-    const sport = sourcePort(flowHash(b, off, len), this.srcMin, this.srcMax);
-    for (let k = 0; k < flood.length; k++) this.toWire(b, net, vx, len + VXLAN_HLEN, flood[k], sport);
+    const hash = flowHash(b, off, len);
+    for (let k = 0; k < flood.length; k++) this.toWire(b, net, vx, len + VXLAN_HLEN, flood[k], hash);
   }
 
-  private toWire(b: Buffer, net: Network, off: number, len: number, dst: number, sport: number): void {
-    const q = this.sendq;
+  /**
+   * Queues VXLAN payload b[off, +len) for dst, from the source port the flow
+   * hash picks; with gso > 0 it is a train of `packets` datagrams of gso bytes.
+   */
+  private toWire(b: Buffer, net: Network, off: number, len: number, dst: number, hash: number, gso = 0, packets = 1): void {
+    const pool = this.pool;
+    const k = pool === null ? 0 : pool.pick(hash);
+    const sport = pool === null ? sourcePort(hash, this.srcMin, this.srcMax) : pool.ports[k];
+    const q = this.sendqs[k];
     if (q.full) this.flushWire(b);
-    const h = q.push(off, len, dst, 0);
-    writeOuterHeaders(q.hdr, h, this.local, dst, sport, this.dstPort, len);
-    net.counters[TX_PACKETS]++;
-    net.counters[TX_BYTES] += len - VXLAN_HLEN;
+    const h = q.push(off, len, dst, this.dstPort, gso);
+    // The raw socket sends this header; a pool socket writes its own, and this one serves capture.
+    writeOuterHeaders(q.hdr, h, this.local, dst, sport, this.dstPort, gso > 0 ? gso : len);
+    net.counters[TX_PACKETS] += packets;
+    net.counters[TX_BYTES] += len - packets * VXLAN_HLEN;
+  }
+
+  /** Sends the segments of `frames` split super-frames, as UDP GSO trains where possible. */
+  private sendSegments(net: Network, s: TsoSplitter, frames: number): void {
+    if (frames === 0) return;
+    const gso = this.offloads.udpGso;
+    let seg = 0;
+    for (let j = 0; j < frames; j++) {
+      const count = s.counts[j];
+      if (count === 0) {
+        this.drops[DROP_BAD_GSO]++;
+        continue;
+      }
+      const stride = s.strides[j];
+      const hash = flowHash(s.out, s.segOffs[seg] + VXLAN_HLEN, s.segLens[seg] - VXLAN_HLEN);
+      const per = gso ? gsoSegmentsPerSend(stride) : 1;
+      const tag = s.tag[j];
+      const dsts = tag === FLOOD ? net.flood.length : 1;
+      for (let d = 0; d < dsts; d++) {
+        const dst = tag === FLOOD ? net.flood[d] : tag >>> 0;
+        for (let k = 0; k < count; k += per) {
+          const m = Math.min(per, count - k);
+          const first = seg + k;
+          const len = (m - 1) * stride + s.segLens[first + m - 1];
+          this.toWire(s.out, net, s.segOffs[first], len, dst, hash, m > 1 ? stride : 0, m);
+        }
+      }
+      seg += count;
+    }
+    this.flushWire(s.out);
   }
 
   private toPort(port: Port, b: Buffer, off: number, len: number): void {
@@ -325,30 +469,49 @@ export class Vtep {
   }
 
   private flushWire(b: Buffer): void {
-    const q = this.sendq;
-    const n = q.n;
-    if (n === 0 || this.raw === null) return;
-    const failed = q.flush(this.raw, b) < n;
-    if (failed) countSendFailures(this.drops, q.status, n);
-    if (this.capture.active) this.mirrorSent(b, n, failed);
-  }
-
-  /** wire-tx for each message of the last send that went out; the drop point for each that failed. */
-  private mirrorSent(b: Buffer, n: number, failed: boolean): void {
-    const q = this.sendq;
-    for (let i = 0; i < n; i++) {
-      const e = failed ? q.status[i] : 0;
-      this.capture.packet(e === 0 ? WIRE_TX : DROP, q.hdr, i * HEADER_STRIDE, b, q.offs[i], q.lens[i], e === 0 ? NO_REASON : sendDropReason(e));
+    const qs = this.sendqs;
+    for (let k = 0; k < qs.length; k++) {
+      const q = qs[k];
+      const n = q.n;
+      if (n === 0) continue;
+      const failed = q.flush(this.senders[k], b) < n;
+      if (failed) countSendFailures(this.drops, q.status, n);
+      if (this.capture.active) this.mirrorSent(q, b, n, failed);
     }
   }
 
-  private flushPorts(b: Buffer): void {
+  /**
+   * wire-tx for each datagram of the last send that went out (a GSO train
+   * datagram by datagram); the drop point for each message that failed.
+   */
+  private mirrorSent(q: DatagramQueue, b: Buffer, n: number, failed: boolean): void {
+    for (let i = 0; i < n; i++) {
+      const e = failed ? q.status[i] : 0;
+      const point = e === 0 ? WIRE_TX : DROP;
+      const reason = e === 0 ? NO_REASON : sendDropReason(e);
+      const h = i * HEADER_STRIDE;
+      const gso = q.gso[i];
+      if (gso === 0 || q.lens[i] <= gso) {
+        this.capture.packet(point, q.hdr, h, b, q.offs[i], q.lens[i], reason);
+        continue;
+      }
+      const sport = (q.hdr[h + 20] << 8) | q.hdr[h + 21];
+      for (let o = 0; o < q.lens[i]; o += gso) {
+        const len = Math.min(gso, q.lens[i] - o);
+        writeOuterHeaders(this.mirrorHdr, 0, this.local, q.addrs[i], sport, this.dstPort, len);
+        this.capture.packet(point, this.mirrorHdr, 0, b, q.offs[i] + o, len, reason);
+      }
+    }
+  }
+
+  /** Writes every TAP queue the batch filled; `mode`/`hdrBack` place the virtio-net headers. */
+  private flushPorts(b: Buffer, mode: WriteMode, hdrBack: number): void {
     for (let k = 0; k < this.ndirty; k++) {
       const port = this.dirty[k];
       port.dirty = false;
       const queued = port.txq.n;
       let sent = queued;
-      const lost = port.txq.flush(port.endpoint, b);
+      const lost = port.txq.flush(port.endpoint, b, mode, hdrBack);
       if (this.capture.active) this.mirrorWritten(port, b, queued - lost, queued);
       if (lost > 0) {
         this.drops[DROP_TAP_BUSY] += lost;
@@ -381,65 +544,84 @@ export class Vtep {
     const rx = this.udpRx!;
     const b = rx.slab;
     const lens = rx.lens;
-    const addrs = rx.addrs;
+    const segs = rx.segs;
+    const gro = this.offloads.udpGro;
     const cap = rx.capacity;
-    const ignoreReserved = this.spec.ignoreReserved;
+    const trustedOnly = this.spec.trustedOnly === true;
     const mirror = this.capture.active;
     for (let i = 0; i < n; i++) {
       const off = rx.offset(i);
       const len = lens[i];
-      // A datagram cut off at the slot size is mirrored as far as it was received.
-      if (mirror) this.capture.datagram(WIRE_RX, b, off, len > cap ? cap : len, addrs[i], rx.ports[i], this.local, this.dstPort, NO_REASON);
       if (len > cap) {
+        // A datagram cut off at the slot size is mirrored as far as it was received.
+        if (mirror) this.capture.datagram(WIRE_RX, b, off, cap, rx.addrs[i], rx.ports[i], this.local, this.dstPort, NO_REASON);
         this.dropDatagram(DROP_OVERSIZE, b, off, cap, i);
         continue;
       }
-      const err = vxlanCheck(b, off, len, ignoreReserved);
-      if (err !== 0) {
-        this.dropDatagram(err === VXLAN_ERR_NO_I_FLAG ? DROP_NO_I_FLAG : err === VXLAN_ERR_RESERVED ? DROP_RESERVED_BITS : DROP_TRUNCATED, b, off, len, i);
-        continue;
-      }
-      const net = this.networks.get(getVni(b, off));
-      if (net === undefined) {
-        this.dropDatagram(DROP_UNKNOWN_VNI, b, off, len, i);
-        continue;
-      }
-      const inner = off + VXLAN_HLEN;
-      const innerLen = len - VXLAN_HLEN;
-      if (innerLen < ETH_HLEN) {
-        this.dropDatagram(DROP_INNER_RUNT, b, off, len, i);
-        continue;
-      }
-      // RFC 7348 section 6.1: "Decapsulated VXLAN frames with the inner VLAN
-      // tag SHOULD be discarded unless configured otherwise."
-      if (!net.spec.allowInnerVlan && isVlanType((b[inner + ETH_TYPE] << 8) | b[inner + ETH_TYPE + 1])) {
-        this.dropDatagram(DROP_INNER_VLAN, b, off, len, i);
-        continue;
-      }
-      const src = inner + 6;
-      if (!validSourceMac(b, src)) {
-        this.dropDatagram(DROP_BAD_SRC_MAC, b, off, len, i);
-        continue;
-      }
-      net.counters[RX_PACKETS]++;
-      net.counters[RX_BYTES] += innerLen;
-      const fdb = net.fdb;
-      if (net.spec.learning) {
-        const code = fdb.learn(macHi(b, src), macLo(b, src), NO_PORT, addrs[i], now);
-        if (code !== 0) this.countLearn(code);
-      }
-      const slot = (b[inner] & 1) !== 0 ? -1 : fdb.find(macHi(b, inner), macLo(b, inner));
-      if (slot < 0) {
-        const ports = net.ports;
-        if (ports.length === 0) this.dropDatagram(DROP_NO_DESTINATION, b, off, len, i);
-        for (let k = 0; k < ports.length; k++) this.toPort(ports[k], b, inner, innerLen);
-        continue;
-      }
-      const to = fdb.port[slot];
-      if (to === NO_PORT) this.dropDatagram(DROP_REMOTE_DST, b, off, len, i);
-      else this.toPort(this.ports[to], b, inner, innerLen);
+      // A GRO train holds datagrams of segs[i] bytes (the last may be shorter).
+      const step = gro && segs[i] > 0 ? segs[i] : len;
+      const end = off + len;
+      let p = off;
+      do {
+        this.fromWire(b, p, Math.min(step, end - p), i, now, mirror, trustedOnly);
+        p += step;
+      } while (p < end);
     }
-    this.flushPorts(b);
+    this.flushPorts(b, this.wireWrite, 0);
+  }
+
+  /** One VXLAN datagram, b[off, +len), from datagram i of the batch. */
+  private fromWire(b: Buffer, off: number, len: number, i: number, now: number, mirror: boolean, trustedOnly: boolean): void {
+    const src4 = this.udpRx!.addrs[i];
+    if (mirror) this.capture.datagram(WIRE_RX, b, off, len, src4, this.udpRx!.ports[i], this.local, this.dstPort, NO_REASON);
+    if (trustedOnly && !this.trusted.has(src4 | 0)) {
+      this.dropDatagram(DROP_UNKNOWN_SENDER, b, off, len, i);
+      return;
+    }
+    const err = vxlanCheck(b, off, len, this.spec.ignoreReserved);
+    if (err !== 0) {
+      this.dropDatagram(err === VXLAN_ERR_NO_I_FLAG ? DROP_NO_I_FLAG : err === VXLAN_ERR_RESERVED ? DROP_RESERVED_BITS : DROP_TRUNCATED, b, off, len, i);
+      return;
+    }
+    const net = this.networks.get(getVni(b, off));
+    if (net === undefined) {
+      this.dropDatagram(DROP_UNKNOWN_VNI, b, off, len, i);
+      return;
+    }
+    const inner = off + VXLAN_HLEN;
+    const innerLen = len - VXLAN_HLEN;
+    if (innerLen < ETH_HLEN) {
+      this.dropDatagram(DROP_INNER_RUNT, b, off, len, i);
+      return;
+    }
+    // RFC 7348 section 6.1: "Decapsulated VXLAN frames with the inner VLAN
+    // tag SHOULD be discarded unless configured otherwise."
+    if (!net.spec.allowInnerVlan && isVlanType((b[inner + ETH_TYPE] << 8) | b[inner + ETH_TYPE + 1])) {
+      this.dropDatagram(DROP_INNER_VLAN, b, off, len, i);
+      return;
+    }
+    const src = inner + 6;
+    if (!validSourceMac(b, src)) {
+      this.dropDatagram(DROP_BAD_SRC_MAC, b, off, len, i);
+      return;
+    }
+    net.counters[RX_PACKETS]++;
+    net.counters[RX_BYTES] += innerLen;
+    const fdb = net.fdb;
+    if (net.spec.learning) {
+      const code = fdb.learn(macHi(b, src), macLo(b, src), NO_PORT, src4, now);
+      if (code !== 0) this.countLearn(code);
+    }
+    const slot = (b[inner] & 1) !== 0 ? -1 : fdb.find(macHi(b, inner), macLo(b, inner));
+    if (slot < 0) {
+      const ports = net.ports;
+      if (ports.length === 0) this.dropDatagram(DROP_NO_DESTINATION, b, off, len, i);
+      for (let k = 0; k < ports.length; k++) this.toPort(ports[k], b, inner, innerLen);
+      return;
+    }
+    const to = fdb.port[slot];
+    if (to === NO_PORT) this.dropDatagram(DROP_REMOTE_DST, b, off, len, i);
+    else this.toPort(this.ports[to], b, inner, innerLen);
   }
 
   /** Counts a drop of an Ethernet frame from or for a TAP; a capture gets the frame. */
@@ -502,7 +684,7 @@ export class Vtep {
     }
     const learning: Record<string, number> = {};
     LEARN_NAMES.forEach((name, k) => (learning[name] = this.learning[k]));
-    return { vnis, ports, drops: dropsToRecord(this.drops), learning, capture: this.capture.stats() };
+    return { vnis, ports, drops: dropsToRecord(this.drops), learning, offloads: this.offloads, capture: this.capture.stats() };
   }
 
   portNames(): string[] {

@@ -5,10 +5,12 @@ import { type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
 import { checkOverlay, kernelFdb, kernelVxlan, macOf, overlay } from '../helpers/peers.js';
 
 describe.each([
-  { learning: true },
-  { learning: false },
-])('vxtap <-> kernel vxlan (kernel learning: $learning)', ({ learning }) => {
-  const lab = new Lab(learning ? 'klearn' : 'knolearn');
+  { learning: true, offload: true },
+  { learning: false, offload: true },
+  { learning: true, offload: false },
+  { learning: false, offload: false },
+])('vxtap <-> kernel vxlan (kernel learning: $learning, vxtap offload: $offload)', ({ learning, offload }) => {
+  const lab = new Lab(`k${learning ? 'l' : 'n'}${offload ? 'o' : 'p'}`);
   let a: Host, b: Host, va: Vxtap, ipA: string, ipB: string, kernelMac: string;
 
   beforeAll(async () => {
@@ -16,7 +18,7 @@ describe.each([
     [ipA, ipB] = lab.underlay([a, b]);
     va = await a.vxtap([
       'vxlan', '--dev', 'vxt0', '--vni', '42', '--local', ipA, '--remote', ipB, '--address', overlay(1),
-      '--control', `/run/vxtap/${lab.id}-a.sock`,
+      '--control', `/run/vxtap/${lab.id}-a.sock`, ...(offload ? [] : ['--no-offload']),
     ]);
     kernelMac = kernelVxlan(b, { vni: 42, local: ipB, remotes: [ipA], address: overlay(2), learning }).mac;
   });

@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
 import { checkOverlay, macOf, overlay } from '../helpers/peers.js';
 
-describe('vxtap <-> vxtap', () => {
-  const lab = new Lab('pair');
+// With TAP TSO/GRO and UDP GSO/GRO on, and with them off.
+describe.each([{ offload: true }, { offload: false }])('vxtap <-> vxtap (offload: $offload)', ({ offload }) => {
+  const lab = new Lab(offload ? 'pair' : 'pairnooff');
   let a: Host, b: Host, va: Vxtap, vb: Vxtap, ipA: string, ipB: string;
 
   beforeAll(async () => {
@@ -12,7 +13,7 @@ describe('vxtap <-> vxtap', () => {
     [ipA, ipB] = lab.underlay([a, b]);
     const args = (local: string, remote: string, n: number, name: string) => [
       'vxlan', '--dev', 'vxt0', '--vni', '42', '--local', local, '--remote', remote, '--address', overlay(n),
-      '--control', `/run/vxtap/${lab.id}-${name}.sock`,
+      '--control', `/run/vxtap/${lab.id}-${name}.sock`, ...(offload ? [] : ['--no-offload']),
     ];
     va = await a.vxtap(args(ipA, ipB, 1, 'a'));
     vb = await b.vxtap(args(ipB, ipA, 2, 'b'));
