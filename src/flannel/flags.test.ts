@@ -10,6 +10,9 @@ describe('vxtap flannel flags', () => {
       subnetFile: '/run/flannel/subnet.env',
       renewMarginSec: 3600,
       healthz: null,
+      leaseTtlSec: 86400,
+      networkConfig: null,
+      control: null,
     });
   });
 
@@ -26,6 +29,9 @@ describe('vxtap flannel flags', () => {
       subnetFile: '/tmp/s.env',
       renewMarginSec: 300,
       healthz: { ip: '127.0.0.1', port: 8471 },
+      leaseTtlSec: 86400,
+      networkConfig: null,
+      control: null,
     });
   });
 
@@ -38,6 +44,16 @@ describe('vxtap flannel flags', () => {
   it('selects the lease file with --lease-file or FLANNELD_LEASE_FILE', () => {
     expect(parseFlannelFlags(['--lease-file', '/run/vxtap/leases.json'], {}).store).toEqual({ kind: 'file', path: '/run/vxtap/leases.json' });
     expect(parseFlannelFlags([], { FLANNELD_LEASE_FILE: '/x.json' }).store).toEqual({ kind: 'file', path: '/x.json' });
+  });
+
+  it('takes vxtap\'s own flags: --network-config with --lease-file, --subnet-lease-ttl, --control', () => {
+    const f = parseFlannelFlags(['--lease-file', '/x.json', '--network-config', '{"Network":"198.18.0.0/16"}', '--control', '/tmp/n1.sock'], {});
+    expect([f.networkConfig, f.control]).toEqual(['{"Network":"198.18.0.0/16"}', '/tmp/n1.sock']);
+    // A TTL shorter than the default margin renews at half its life...
+    expect(parseFlannelFlags(['--subnet-lease-ttl', '10'], {})).toMatchObject({ leaseTtlSec: 10, renewMarginSec: 5 });
+    // ... a margin given explicitly is kept when it fits.
+    expect(parseFlannelFlags(['--subnet-lease-ttl', '7200', '--subnet-lease-renew-margin', '30'], {})).toMatchObject({ leaseTtlSec: 7200, renewMarginSec: 1800 });
+    expect(parseFlannelFlags([], { FLANNELD_SUBNET_LEASE_TTL: '60' })).toMatchObject({ leaseTtlSec: 60, renewMarginSec: 30 });
   });
 
   it('names the flag, or the variable, and the fix for each mistake', () => {
@@ -61,6 +77,9 @@ describe('vxtap flannel flags', () => {
     expect(err(['--healthz-port', '70000'])).toMatch(/--healthz-port: 70000 is not a TCP port/);
     expect(err([], { FLANNELD_HEALTHZ_PORT: 'x' })).toMatch(/^FLANNELD_HEALTHZ_PORT \(--healthz-port\): expected a non-negative integer, got 'x'/);
     expect(err(['--ip-masq'])).toMatch(/unknown flag --ip-masq/);
+    expect(err(['--network-config', '{}'])).toMatch(/^--network-config seeds a lease file: give it with --lease-file; with etcd, store the config with etcdctl put \/coreos.com\/network\/config/);
+    expect(err(['--subnet-lease-ttl', '1'])).toMatch(/^--subnet-lease-ttl: 1 seconds is out of range: give 2-86400/);
+    expect(err(['--subnet-lease-ttl', '600', '--subnet-lease-renew-margin', '10'])).toMatch(/^--subnet-lease-renew-margin: 10 minutes is not shorter than --subnet-lease-ttl 600 seconds/);
     expect(err(['extra'])).toMatch(/unexpected argument 'extra'/);
   });
 });

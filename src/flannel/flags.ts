@@ -7,6 +7,17 @@
 // --etcd-endpoints or flanneld's default http://127.0.0.1:2379, so a host
 // that swaps flanneld for vxtap keeps the same cluster. Giving both is an
 // error rather than a guess.
+//
+// Three more are vxtap's own, each named in the README:
+//  - --network-config JSON: with --lease-file, the network config to store in
+//    a lease file that has none yet, so a one-machine lab starts from nothing
+//    (etcd's config is written with etcdctl, as for flanneld).
+//  - --subnet-lease-ttl SECONDS: the TTL of our lease, flannel's fixed 24 h by
+//    default; shorter only for labs and tests of renewal. The renew margin
+//    must stay below it: without an explicit --subnet-lease-renew-margin, a
+//    TTL of an hour or less renews at half its life.
+//  - --control PATH: the control socket (vxtap stats/fdb show), by default
+//    /run/vxtap/<device>.sock; several nodes on one machine need their own.
 import { all, has, one, parseFlags, type FlagSpec } from '../control/args.js';
 import { VxtapError } from '../control/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
@@ -16,6 +27,8 @@ const DEFAULT_ETCD_ENDPOINTS = 'http://127.0.0.1:2379';
 const DEFAULT_ETCD_PREFIX = '/coreos.com/network';
 /** flanneld's --subnet-lease-renew-margin default, in minutes. */
 const DEFAULT_RENEW_MARGIN_MIN = 60;
+/** flannel's subnetTTL, 24 h. */
+const DEFAULT_LEASE_TTL_SEC = 24 * 3600;
 
 const FLANNEL_FLAGS: Record<string, FlagSpec> = {
   'etcd-endpoints': { arity: 1 },
@@ -27,6 +40,9 @@ const FLANNEL_FLAGS: Record<string, FlagSpec> = {
   'healthz-ip': { arity: 1 },
   'healthz-port': { arity: 1, int: true },
   'lease-file': { arity: 1 },
+  'network-config': { arity: 1 },
+  'subnet-lease-ttl': { arity: 1, int: true },
+  control: { arity: 1 },
 };
 
 export type StoreChoice =
@@ -40,6 +56,12 @@ export interface FlannelFlags {
   readonly publicIp: string | null;
   readonly subnetFile: string;
   readonly renewMarginSec: number;
+  /** The TTL of our lease (--subnet-lease-ttl); flannel's 24 h by default. */
+  readonly leaseTtlSec: number;
+  /** --network-config: the config to seed an empty lease file with; null: none. */
+  readonly networkConfig: string | null;
+  /** --control: the control socket; null: /run/vxtap/<device>.sock. */
+  readonly control: string | null;
   /** null: no health server (--healthz-port 0, the default). */
   readonly healthz: { readonly ip: string; readonly port: number } | null;
 }
@@ -107,13 +129,28 @@ export function parseFlannelFlags(argv: string[], env: NodeJS.ProcessEnv = proce
   const prefix = (one<string>(p, 'etcd-prefix') ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, '');
   if (!prefix.startsWith('/')) usage(`--etcd-prefix: '${prefix}' must start with '/', like ${DEFAULT_ETCD_PREFIX}`);
 
-  const margin = one<number>(p, 'subnet-lease-renew-margin') ?? DEFAULT_RENEW_MARGIN_MIN;
+  const ttl = one<number>(p, 'subnet-lease-ttl') ?? DEFAULT_LEASE_TTL_SEC;
+  // etcd grants at least 2 s whatever is asked; longer than flannel's own is of no use to a lab.
+  if (ttl < 2 || ttl > DEFAULT_LEASE_TTL_SEC) usage(`--subnet-lease-ttl: ${ttl} seconds is out of range: give 2-86400 (flannel's is 86400, 24 hours)`);
+  const marginGiven = one<number>(p, 'subnet-lease-renew-margin');
+  const margin = marginGiven ?? DEFAULT_RENEW_MARGIN_MIN;
   // flanneld refuses margins outside (0, 24 h): leases live 24 h.
   if (margin <= 0 || margin >= 24 * 60) usage(`--subnet-lease-renew-margin: ${margin} minutes is out of range: give 1-1439 (leases last 24 hours)`);
+  let renewMarginSec = margin * 60;
+  if (renewMarginSec >= ttl) {
+    if (marginGiven !== undefined) {
+      usage(`--subnet-lease-renew-margin: ${margin} minutes is not shorter than --subnet-lease-ttl ${ttl} seconds: give a shorter margin or a longer TTL`);
+    }
+    renewMarginSec = ttl / 2;
+  }
 
   const port = one<number>(p, 'healthz-port') ?? 0;
   if (port > 65535) usage(`--healthz-port: ${port} is not a TCP port (0 turns the health server off)`);
   const publicIp = one<string>(p, 'public-ip');
+  const networkConfig = one<string>(p, 'network-config');
+  if (networkConfig !== undefined && leaseFile === undefined) {
+    usage(`--network-config seeds a lease file: give it with --lease-file; with etcd, store the config with etcdctl put ${prefix}/config '...'`);
+  }
 
   return {
     store: leaseFile !== undefined
@@ -122,7 +159,10 @@ export function parseFlannelFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     ifaces: all<string>(p, 'iface'),
     publicIp: publicIp === undefined ? null : ipv4('public-ip', publicIp),
     subnetFile: one<string>(p, 'subnet-file') ?? DEFAULT_SUBNET_FILE,
-    renewMarginSec: margin * 60,
+    renewMarginSec,
+    leaseTtlSec: ttl,
+    networkConfig: networkConfig ?? null,
+    control: one<string>(p, 'control') ?? null,
     healthz: port === 0 ? null : { ip: ipv4('healthz-ip', one<string>(p, 'healthz-ip') ?? '0.0.0.0'), port },
   };
 }

@@ -78,6 +78,12 @@ interface Events {
   /** Our lease is gone: the node must stop. The manager has stopped already. */
   revoked: [err: VxtapError];
   renewed: [lease: HeldLease];
+  /**
+   * A full list of the leases has been applied (any difference emitted as
+   * 'leases' just before): after start(), and after each re-list. The data
+   * path is current once it has programmed what it was given up to here.
+   */
+  synced: [];
 }
 
 class Backoff {
@@ -289,6 +295,7 @@ export class SubnetManager extends EventEmitter<Events> {
           revision = r.revision;
           this.setUp(true);
           this.resync(r.leases);
+          if (!this.stopped) this.emit('synced');
         } catch (e) {
           if (!isStoreError(e)) throw e;
           this.setUp(false, e);

@@ -1,0 +1,659 @@
+// The flannel node, `vxtap flannel`: what flanneld does on a host, with
+// vxtap's data path in place of the kernel's vxlan driver (or of flanneld's
+// udp proxy), so that etcd, the other nodes and the CNI plugin cannot tell
+// it from flanneld.
+//
+//   flags -> external interface and PublicIP -> store (etcd, or the lease file)
+//     -> network config -> our lease (SubnetManager) -> device and data path
+//     -> subnet.env -> list + watch the other leases -> program each batch
+//
+// Per remote lease, the vxlan backend programs what flanneld programs
+// (backend/vxlan/vxlan_network.go), the FDB entry in userspace instead of the
+// kernel:
+//   1. ip neigh replace <subnet addr> lladdr <VtepMAC> dev flannel.<VNI> nud permanent
+//   2. vtep.addStatic(VNI, VtepMAC -> PublicIP), and PublicIP trusted
+//   3. ip route replace <subnet> via <subnet addr> dev flannel.<VNI> onlink
+// The udp backend only sets a userspace route, subnet -> PublicIP:port; the
+// kernel has one route for the whole Network into flannel0.
+//
+// Kernel changes go through one `ip -force -batch` per lease batch (batches
+// that arrive while one runs are merged into the next), off the event loop:
+// joining a cluster of 1000 nodes costs one exec of 2000 commands (well under
+// a second on the test machine), and the data path never waits on iproute2.
+// With -force one bad command does not stop the rest; each failure is logged
+// with its command and counted (vxtap_flannel_kernel_failures_total).
+// The userspace half (FDB, trust, routes) changes at once, in the event.
+//
+// The data path does not depend on the store: while etcd is unreachable the
+// SubnetManager keeps the last known leases and retries, and nothing here is
+// undone; when etcd returns, the manager emits what changed meanwhile.
+//
+// On SIGINT/SIGTERM everything closes; the TAP/TUN disappears and with it
+// every neighbour and route on it. The lease stays in the store, as
+// flanneld leaves it, so that a restart gets the same subnet.
+import { execFileSync, spawn } from 'node:child_process';
+import pino, { type Logger } from 'pino';
+import { Counter } from 'prom-client';
+import { defaultControlPath, DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
+import { VxtapError } from '../control/errors.js';
+import { ControlServer, type StreamHandlers } from '../control/server.js';
+import { ipBatch } from '../io/device.js';
+import { NO_PORT } from '../switch/fdb.js';
+import { UdpOverlay } from '../udp/overlay.js';
+import { Vtep } from '../vxlan/vtep.js';
+import { formatIpv4Addr, parseIpv4Addr } from '../wire/ipaddr.js';
+import { formatMac, parseMac, randomLocalMac } from '../wire/mac.js';
+import { parseNetworkConfig, type BackendConfig, type FlannelConfig } from './config.js';
+import { EtcdStore } from './etcd-store.js';
+import { FileStore } from './file-store.js';
+import { parseFlannelFlags, type FlannelFlags } from './flags.js';
+import { FlannelMetrics, HealthServer, type DataPathStats } from './health.js';
+import { findExternalInterface, type ExternalInterface } from './iface.js';
+import { subnetKey, udpAttrs, vxlanAttrs, vxlanData, type Lease, type LeaseAttrs } from './lease.js';
+import type { LeaseStore } from './store.js';
+import { readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
+import { SubnetManager, type HeldLease, type LeaseEvent } from './subnet-manager.js';
+import { formatSubnet, type Subnet } from './subnet.js';
+
+/** VXLAN's outer headers: IPv4 20 + UDP 8 + VXLAN 8 + Ethernet 14. */
+const VXLAN_OVERHEAD = 50;
+/** The udp backend's: IPv4 20 + UDP 8. */
+const UDP_OVERHEAD = 28;
+/** After a clean stop, exit even if a library still holds a handle (gRPC's reconnect timers). */
+const EXIT_GRACE_MS = 2000;
+
+// ---- kernel programming ---------------------------------------------------
+
+export interface IpFailure {
+  readonly cmd: string;
+  readonly error: string;
+}
+
+/**
+ * Runs iproute2 commands with one `ip -force -batch -`, asynchronously.
+ * Resolves with the commands that failed and why: with -force, ip reports
+ * each as its error lines followed by `Command failed -:LINE`.
+ */
+export function ipForceBatch(cmds: readonly string[]): Promise<IpFailure[]> {
+  return new Promise((resolve) => {
+    const p = spawn('ip', ['-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.setEncoding('utf8');
+    p.stderr.on('data', (d: string) => (stderr += d));
+    p.on('error', (e) => resolve(cmds.map((cmd) => ({ cmd, error: `cannot run ip: ${e.message}` }))));
+    p.on('close', (code) => {
+      const failed: IpFailure[] = [];
+      let why: string[] = [];
+      for (const line of stderr.split('\n')) {
+        const m = /^Command failed -:(\d+)$/.exec(line.trim());
+        if (m === null) {
+          if (line.trim() !== '') why.push(line.trim());
+          continue;
+        }
+        failed.push({ cmd: cmds[Number(m[1]) - 1] ?? `line ${m[1]}`, error: why.join('; ') || 'failed' });
+        why = [];
+      }
+      if (code !== 0 && failed.length === 0) failed.push({ cmd: `ip -batch (${cmds.length} commands)`, error: why.join('; ') || `exit ${code}` });
+      resolve(failed);
+    });
+    p.stdin.on('error', () => undefined); // ip died early: reported by 'close'
+    p.stdin.end(cmds.join('\n') + '\n');
+  });
+}
+
+/**
+ * Applies kernel changes in order, one `ip -force -batch` at a time; what is
+ * submitted while one runs goes into the next, so bursts of lease events
+ * cost one exec each.
+ */
+class KernelProgrammer {
+  private pending: string[] = [];
+  private running = false;
+  private closed = false;
+  batches = 0;
+  commands = 0;
+  failures = 0;
+
+  constructor(private readonly log: Logger, private readonly onIdle: () => void) {}
+
+  get idle(): boolean {
+    return !this.running && this.pending.length === 0;
+  }
+
+  submit(cmds: readonly string[]): void {
+    if (this.closed || cmds.length === 0) return;
+    this.pending.push(...cmds);
+    if (!this.running) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.pending.length > 0 && !this.closed) {
+      const cmds = this.pending;
+      this.pending = [];
+      const t0 = performance.now();
+      const failed = await ipForceBatch(cmds);
+      if (this.closed) break; // the device is gone: failures mean nothing now
+      this.batches++;
+      this.commands += cmds.length;
+      this.failures += failed.length;
+      const ms = Math.round(performance.now() - t0);
+      if (failed.length > 0) {
+        const shown = failed.slice(0, 5).map((f) => `'${f.cmd}': ${f.error}`).join(' | ');
+        this.log.warn({ failed: failed.length, of: cmds.length }, `kernel programming: ${failed.length} of ${cmds.length} ip commands failed (${ms} ms): ${shown}${failed.length > 5 ? ' | ...' : ''}`);
+      } else {
+        this.log.debug({ commands: cmds.length, ms }, 'kernel programmed');
+      }
+    }
+    this.running = false;
+    if (!this.closed) this.onIdle();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.pending = [];
+  }
+}
+
+// ---- backends ---------------------------------------------------------------
+
+/** The data path of one flannel backend. */
+interface NodeBackend {
+  /** The device flanneld would create: flannel.<VNI> or flannel0. */
+  readonly dev: string;
+  readonly mtu: number;
+  /** What our lease publishes. */
+  readonly attrs: LeaseAttrs;
+  /** Opens the device and data path for our lease; programs the device's own kernel state. */
+  start(lease: HeldLease): void;
+  /** Applies other nodes' lease changes to the data path; returns the kernel commands they need. */
+  apply(batch: readonly LeaseEvent[]): string[];
+  /** Routes to other nodes' subnets, as programmed. */
+  routeRows(): object[];
+  stats(): DataPathStats;
+  /** The counters of `vxtap stats`. */
+  statsView(): object;
+  fdbRows(): object[];
+  streams(): StreamHandlers;
+  close(): void;
+}
+
+/** Fails clearly when the device exists already (flanneld's kernel device, or another node). */
+function checkDeviceFree(dev: string): void {
+  let out: string;
+  try {
+    out = execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', dev], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return; // no such device
+  }
+  const kind = (JSON.parse(out) as Array<{ linkinfo?: { info_kind?: string } }>)[0]?.linkinfo?.info_kind ?? 'device';
+  throw new VxtapError('E_DEVICE', `${dev} already exists (a ${kind}: flanneld's, or another vxtap's): stop what owns it, or remove it with: ip link del ${dev}`);
+}
+
+interface RemoteVtep {
+  readonly subnet: Subnet;
+  readonly mac: number;
+  readonly publicIp: number;
+}
+
+class VxlanBackend implements NodeBackend {
+  readonly dev: string;
+  readonly mtu: number;
+  readonly attrs: LeaseAttrs;
+  private readonly mac = randomLocalMac();
+  private vtep: Vtep | null = null;
+  /** Remote leases programmed, by subnet key. */
+  private readonly remotes = new Map<string, RemoteVtep>();
+  /** Which lease (subnet key) each VtepMAC's FDB entry belongs to. */
+  private readonly macOwner = new Map<number, string>();
+  /** Subnet keys whose neighbour and route were submitted to the kernel. */
+  private readonly inKernel = new Set<string>();
+
+  constructor(private readonly be: Extract<BackendConfig, { type: 'vxlan' }>, private readonly ext: ExternalInterface, private readonly log: Logger) {
+    this.dev = `flannel.${be.vni}`;
+    this.mtu = ext.mtu - VXLAN_OVERHEAD;
+    this.attrs = vxlanAttrs(ext.publicIp, { vni: be.vni, vtepMac: formatMac(this.mac) });
+  }
+
+  start(lease: HeldLease): void {
+    checkDeviceFree(this.dev);
+    this.vtep = new Vtep({
+      local: parseIpv4Addr(this.ext.addr),
+      dstPort: this.be.port,
+      srcPortMin: DEFAULT_SRCPORT[0],
+      srcPortMax: DEFAULT_SRCPORT[1],
+      ignoreReserved: false,
+      offload: true,
+      // Only the PublicIPs of known leases may send to us.
+      trustedOnly: true,
+      networks: [{
+        vni: this.be.vni,
+        // No flood list: every remote MAC the kernel sends to is a permanent
+        // neighbour, so there is no ARP to flood (flanneld's kernel device
+        // has no all-zeros entries either). Learning is off, as flanneld's
+        // `nolearning`: the FDB is what the leases say.
+        remotes: [],
+        learning: false,
+        ageingSec: DEFAULT_AGEING,
+        maxAddress: 0,
+        allowInnerVlan: false,
+        statics: [],
+        ports: [{ dev: this.dev, address: `${formatIpv4Addr(lease.subnet.addr)}/32`, mtu: this.mtu, mac: formatMac(this.mac) }],
+      }],
+    });
+    this.vtep.start();
+  }
+
+  apply(batch: readonly LeaseEvent[]): string[] {
+    const vtep = this.vtep!;
+    const vni = this.be.vni;
+    // The kernel state each subnet ends the batch in: a lease replaced within
+    // the batch (a restarted node's new VtepMAC comes as removed + added) is
+    // re-programmed with `replace`, never deleted first, so its route never blinks.
+    const final = new Map<string, RemoteVtep | null>();
+    for (const ev of batch) {
+      const key = subnetKey(ev.lease.subnet);
+      if (ev.type === 'removed') {
+        const r = this.remotes.get(key);
+        if (r === undefined) continue; // never programmed (not a vxlan lease)
+        this.remotes.delete(key);
+        if (this.macOwner.get(r.mac) === key) {
+          vtep.removeEntry(vni, r.mac);
+          this.macOwner.delete(r.mac);
+        }
+        vtep.untrust(r.publicIp);
+        final.set(key, null);
+        continue;
+      }
+      const r = this.remoteOf(ev.lease);
+      if (r === null) continue;
+      if (r.vni !== vni) this.log.warn(`${formatSubnet(ev.lease.subnet)} publishes VNI ${r.vni} but this network's is ${vni}: programming it anyway, as flanneld does; its traffic will not pass`);
+      const owner = this.macOwner.get(r.mac);
+      if (owner !== undefined && owner !== key) this.log.warn(`${formatSubnet(ev.lease.subnet)} publishes VtepMAC ${formatMac(r.mac)}, which ${owner} published too: the newer wins`);
+      vtep.addStatic(vni, r.mac, NO_PORT, r.publicIp);
+      vtep.trust(r.publicIp);
+      this.macOwner.set(r.mac, key);
+      this.remotes.set(key, r);
+      final.set(key, r);
+    }
+    const cmds: string[] = [];
+    for (const [key, r] of final) {
+      if (r === null) {
+        // A lease added and removed within one batch never reached the kernel.
+        if (!this.inKernel.delete(key)) continue;
+        const [addr, len] = key.split('-');
+        cmds.push(`route del ${addr}/${len} dev ${this.dev}`, `neigh del ${addr} dev ${this.dev}`);
+      } else {
+        this.inKernel.add(key);
+        const addr = formatIpv4Addr(r.subnet.addr);
+        cmds.push(
+          `neigh replace ${addr} lladdr ${formatMac(r.mac)} dev ${this.dev} nud permanent`,
+          `route replace ${formatSubnet(r.subnet)} via ${addr} dev ${this.dev} onlink`,
+        );
+      }
+    }
+    return cmds;
+  }
+
+  /** A lease's VTEP, or null (logged) when it is not a usable vxlan lease. */
+  private remoteOf(l: Lease): (RemoteVtep & { vni: number }) | null {
+    // flanneld's vxlan backend skips other backends' leases the same way.
+    if (l.attrs.BackendType !== 'vxlan') {
+      this.log.warn(`ignoring ${formatSubnet(l.subnet)} of ${l.attrs.PublicIP}: its backend is ${l.attrs.BackendType ?? 'udp'}, not vxlan`);
+      return null;
+    }
+    try {
+      const d = vxlanData(l.attrs);
+      return { subnet: l.subnet, mac: parseMac(d.vtepMac), publicIp: parseIpv4Addr(l.attrs.PublicIP), vni: d.vni };
+    } catch (e) {
+      this.log.warn(`ignoring ${formatSubnet(l.subnet)} of ${l.attrs.PublicIP}: ${(e as Error).message}`);
+      return null;
+    }
+  }
+
+  routeRows(): object[] {
+    return [...this.remotes.values()].map((r) => ({
+      subnet: formatSubnet(r.subnet), via: formatIpv4Addr(r.subnet.addr), dev: this.dev, vtepMac: formatMac(r.mac), publicIp: formatIpv4Addr(r.publicIp),
+    }));
+  }
+
+  stats(): DataPathStats {
+    const view = (): { vnis: Record<string, { rx_packets: number; rx_bytes: number; tx_packets: number; tx_bytes: number; fdb_entries: number }>; drops: Record<string, number> } =>
+      (this.vtep?.stats() ?? { vnis: {}, drops: {} }) as ReturnType<typeof view>;
+    return {
+      vnis: () => Object.entries(view().vnis).map(([vni, c]) => ({ vni: Number(vni), rxPackets: c.rx_packets, rxBytes: c.rx_bytes, txPackets: c.tx_packets, txBytes: c.tx_bytes })),
+      drops: () => Object.entries(view().drops),
+      fdbEntries: () => Object.entries(view().vnis).map(([vni, c]) => [Number(vni), c.fdb_entries] as const),
+      routeEntries: () => this.remotes.size,
+    };
+  }
+
+  statsView(): object {
+    return this.vtep?.stats() ?? {};
+  }
+
+  fdbRows(): object[] {
+    return this.vtep?.fdbRows() ?? [];
+  }
+
+  streams(): StreamHandlers {
+    return { capture: (req, sock) => this.vtep!.capture.attach(req, sock) };
+  }
+
+  close(): void {
+    this.vtep?.close();
+  }
+}
+
+class UdpBackend implements NodeBackend {
+  readonly dev = 'flannel0';
+  readonly mtu: number;
+  readonly attrs: LeaseAttrs;
+  private overlay: UdpOverlay | null = null;
+
+  constructor(private readonly be: Extract<BackendConfig, { type: 'udp' }>, private readonly ext: ExternalInterface, private readonly network: Subnet) {
+    this.mtu = ext.mtu - UDP_OVERHEAD;
+    // flanneld's udp leases carry only the PublicIP.
+    this.attrs = udpAttrs(ext.publicIp);
+  }
+
+  start(lease: HeldLease): void {
+    checkDeviceFree(this.dev);
+    const addr = formatIpv4Addr(lease.subnet.addr);
+    this.overlay = new UdpOverlay({
+      local: parseIpv4Addr(this.ext.addr),
+      port: this.be.port,
+      dev: this.dev,
+      address: lease.subnet.addr,
+      // DESIGN.md: flannel0 gets the subnet's address as a /32 plus one route
+      // for the whole Network. flanneld itself gives flannel0 the Network's
+      // prefix length instead (10.5.52.0/16), whose connected route is that
+      // same route: either way every overlay address goes into flannel0.
+      cidr: `${addr}/32`,
+      mtu: this.mtu,
+      routes: [],
+      kernelRoutes: false,
+      offload: true,
+    });
+    this.overlay.start();
+    ipBatch([`route replace ${formatSubnet(this.network)} dev ${this.dev}`], `routing ${formatSubnet(this.network)} into ${this.dev}`);
+  }
+
+  apply(batch: readonly LeaseEvent[]): string[] {
+    const o = this.overlay!;
+    // flanneld's udp backend routes every lease, whatever its BackendType.
+    for (const ev of batch) {
+      const { addr, len } = ev.lease.subnet;
+      if (ev.type === 'removed') o.deleteRoute(addr, len);
+      else o.setRoute({ addr, len, peer: parseIpv4Addr(ev.lease.attrs.PublicIP), port: this.be.port });
+    }
+    return [];
+  }
+
+  routeRows(): object[] {
+    return this.overlay?.routeRows() ?? [];
+  }
+
+  stats(): DataPathStats {
+    const view = (): { udp?: { rx_packets: number; rx_bytes: number; tx_packets: number; tx_bytes: number }; drops: Record<string, number> } =>
+      (this.overlay?.stats() ?? { drops: {} }) as ReturnType<typeof view>;
+    return {
+      // The udp backend has no VNI: its counters are reported as VNI 0.
+      vnis: () => {
+        const u = view().udp;
+        return u ? [{ vni: 0, rxPackets: u.rx_packets, rxBytes: u.rx_bytes, txPackets: u.tx_packets, txBytes: u.tx_bytes }] : [];
+      },
+      drops: () => Object.entries(view().drops),
+      fdbEntries: () => [],
+      routeEntries: () => this.overlay?.routes.size ?? 0,
+    };
+  }
+
+  statsView(): object {
+    return this.overlay?.stats() ?? {};
+  }
+
+  fdbRows(): object[] {
+    return [];
+  }
+
+  streams(): StreamHandlers {
+    return { capture: (req, sock) => this.overlay!.capture.attach(req, sock) };
+  }
+
+  close(): void {
+    this.overlay?.close();
+  }
+}
+
+// ---- the node ---------------------------------------------------------------
+
+function openStore(f: FlannelFlags, log: Logger): LeaseStore {
+  return f.store.kind === 'etcd'
+    ? new EtcdStore({ endpoints: f.store.endpoints, prefix: f.store.prefix, log })
+    : new FileStore(f.store.path, { log });
+}
+
+/**
+ * --network-config: stores the config in a lease file that has none, so a
+ * one-machine lab starts from an empty file. A file that holds a config
+ * keeps it; a different one given here is an error rather than a silent
+ * choice between the two.
+ */
+async function seedConfig(store: FileStore, text: string): Promise<void> {
+  parseNetworkConfig(text, '--network-config'); // a bad config names the flag, not the file
+  let current: string | null = null;
+  try {
+    current = await store.getConfig();
+  } catch (e) {
+    if (!(e instanceof VxtapError && e.code === 'E_CONFIG')) throw e;
+  }
+  if (current === null) return store.putConfig(text);
+  const same = (a: string, b: string): boolean => {
+    try {
+      return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+    } catch {
+      return false;
+    }
+  };
+  if (!same(current, text)) {
+    throw new VxtapError('E_CONFIG', `--network-config: lease file ${store.path} already holds another config (${current}): drop --network-config to use it, or edit the file's "config"`);
+  }
+}
+
+export class FlannelNode {
+  private store: LeaseStore | null = null;
+  private manager: SubnetManager | null = null;
+  private backend: NodeBackend | null = null;
+  private config: FlannelConfig | null = null;
+  private control: ControlServer | null = null;
+  private health: HealthServer | null = null;
+  private readonly metrics: FlannelMetrics;
+  private readonly kernel: KernelProgrammer;
+  private ext: ExternalInterface | null = null;
+  private deviceUp = false;
+  private listed = false;
+  private envWritten = false;
+  private announced = false;
+  private stopping = false;
+  private readonly t0 = performance.now();
+  private finish!: (err?: VxtapError) => void;
+  private readonly done: Promise<void>;
+
+  constructor(private readonly flags: FlannelFlags, private readonly log: Logger) {
+    // The metrics and /readyz exist before the manager does (they answer while
+    // etcd is awaited): read it through a view.
+    const self = this;
+    this.metrics = new FlannelMetrics({
+      get lease() {
+        return self.manager?.lease ?? null;
+      },
+      get storeUp() {
+        return self.manager?.storeUp ?? false;
+      },
+      remoteLeases: () => this.manager?.remoteLeases() ?? [],
+    });
+    this.kernel = new KernelProgrammer(log, () => this.checkReady());
+    const kernel = this.kernel;
+    new Counter({
+      name: 'vxtap_flannel_kernel_failures_total',
+      help: 'ip commands (neighbours, routes) that failed while programming other nodes\' leases.',
+      registers: [this.metrics.registry],
+      collect() {
+        this.reset();
+        this.inc(kernel.failures);
+      },
+    });
+    this.done = new Promise<void>((resolve, reject) => {
+      this.finish = (err) => (err ? reject(err) : resolve());
+    });
+  }
+
+  /** What keeps the node from being ready (/readyz); empty when ready. */
+  notReady(): string[] {
+    const missing: string[] = [];
+    if (this.manager?.lease == null) missing.push('lease');
+    if (!this.deviceUp || !this.listed || !this.kernel.idle) missing.push('dataplane');
+    if (!this.envWritten) missing.push('subnet.env');
+    return missing;
+  }
+
+  /** Starts the node; resolves when it has stopped on a signal, rejects if the lease is revoked. */
+  async run(): Promise<void> {
+    const onSignal = (signal: string): void => void this.shutdown(signal);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      await this.start();
+    } catch (e) {
+      // A signal during start-up closes the store under it: that is a stop, not a failure.
+      if (!this.stopping) {
+        this.stopping = true;
+        await this.close();
+        throw e;
+      }
+    }
+    return this.done;
+  }
+
+  private async start(): Promise<void> {
+    const f = this.flags;
+    const log = this.log;
+    this.ext = findExternalInterface(f);
+    const ext = this.ext;
+    // debug: a start-up that fails (a bad config) should print its one error line and nothing else.
+    log.debug({ iface: ext.name, addr: ext.addr, publicIp: ext.publicIp, mtu: ext.mtu }, 'external interface');
+    if (f.healthz) {
+      this.health = new HealthServer({ host: f.healthz.ip, port: f.healthz.port, notReady: () => this.notReady(), registry: this.metrics.registry });
+      await this.health.listen();
+    }
+    this.store = openStore(f, log);
+    if (f.networkConfig !== null && this.store instanceof FileStore) await seedConfig(this.store, f.networkConfig);
+
+    const common = { store: this.store, ttlSec: f.leaseTtlSec, renewMarginSec: f.renewMarginSec, log };
+    // The config decides the backend, and the backend what the lease publishes:
+    // read it first, with a manager that publishes nothing.
+    const config = await new SubnetManager({ ...common, attrs: udpAttrs(ext.publicIp) }).getConfig();
+    this.config = config;
+    if (this.stopping) return;
+    const backend: NodeBackend = config.backend.type === 'vxlan'
+      ? new VxlanBackend(config.backend, ext, log)
+      : new UdpBackend(config.backend, ext, config.network);
+    this.backend = backend;
+    this.control = new ControlServer(f.control ?? defaultControlPath(backend.dev), {
+      stats: () => ({ flannel: this.flannelView(), ...backend.statsView() }),
+      fdb: () => backend.fdbRows(),
+      routes: () => backend.routeRows(),
+      leases: () => this.manager?.remoteLeases() ?? [],
+    }, backend.streams());
+    await this.control.listen();
+
+    const manager = new SubnetManager({ ...common, attrs: backend.attrs, previousSubnet: readPreviousSubnet(f.subnetFile) });
+    this.manager = manager;
+    const lease = await manager.acquire(config);
+    if (this.stopping) return;
+
+    backend.start(lease);
+    this.deviceUp = true;
+    this.metrics.setDataPath(backend.stats());
+    writeSubnetEnv(f.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.mtu, ipMasq: false });
+    this.envWritten = true;
+
+    manager.on('leases', (batch) => {
+      this.kernel.submit(backend.apply(batch));
+      this.checkReady();
+    });
+    manager.on('synced', () => {
+      this.listed = true;
+      this.checkReady();
+    });
+    manager.on('revoked', (err) => void this.shutdown('revoked', err));
+    manager.start();
+  }
+
+  private flannelView(): object {
+    const l = this.manager?.lease;
+    return {
+      backend: this.config?.backend,
+      network: this.config && formatSubnet(this.config.network),
+      subnet: l && formatSubnet(l.subnet),
+      publicIp: this.ext?.publicIp,
+      leaseExpires: l && (Number.isFinite(l.expires) ? new Date(l.expires).toISOString() : 'never (a reservation)'),
+      storeUp: this.manager?.storeUp ?? false,
+      remoteLeases: this.manager?.remoteLeases().length ?? 0,
+      kernel: { batches: this.kernel.batches, commands: this.kernel.commands, failures: this.kernel.failures },
+      notReady: this.notReady(),
+    };
+  }
+
+  /** Logs `vxtap ready` the first time nothing is missing. */
+  private checkReady(): void {
+    if (this.announced || this.stopping || this.notReady().length > 0) return;
+    this.announced = true;
+    const l = this.manager!.lease!;
+    const b = this.backend!;
+    this.log.info({
+      backend: this.config!.backend.type,
+      dev: b.dev,
+      mtu: b.mtu,
+      network: formatSubnet(this.config!.network),
+      subnet: formatSubnet(l.subnet),
+      publicIp: this.ext!.publicIp,
+      iface: this.ext!.name,
+      remoteLeases: this.manager!.remoteLeases().length,
+      subnetFile: this.flags.subnetFile,
+      control: this.control?.path,
+      readyMs: Math.round(performance.now() - this.t0),
+    }, 'vxtap ready');
+  }
+
+  private async shutdown(why: string, err?: VxtapError): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.close();
+    if (err) {
+      this.log.flush();
+      return this.finish(err);
+    }
+    this.log.info({ signal: why, stats: this.backend?.statsView() }, 'vxtap stopped; devices removed, lease kept');
+    this.log.flush();
+    setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_GRACE_MS).unref();
+    this.finish();
+  }
+
+  private async close(): Promise<void> {
+    this.manager?.stop();
+    this.kernel.close();
+    this.backend?.close();
+    this.control?.close();
+    await this.health?.close();
+    await this.store?.close();
+  }
+}
+
+/** `vxtap flannel [flanneld's flags]`. */
+export async function runFlannel(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const flags = parseFlannelFlags(argv, env);
+  const log = pino({ name: 'vxtap', level: env.VXTAP_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  return new FlannelNode(flags, log).run();
+}
