@@ -1,7 +1,7 @@
 // Finds the layers of a captured frame without allocating: outer Ethernet (or
 // raw IP), IPv4/ARP, TCP/UDP/ICMP, then, inside VXLAN (UDP 4789, 8472 or the
-// instance's own port) or the udp overlay (UDP 8285, a raw IPv4 packet as
-// payload), the inner frame's layers. The capture filter runs it on every
+// instance's own port) or the udp overlay (UDP 8285 or the instance's own
+// port, a raw IPv4 packet as payload), the inner frame's layers. The capture filter runs it on every
 // mirrored frame with a preallocated Int32Array; the decoder prints from it.
 //
 // A layer's offset is set only when its whole header is inside the captured
@@ -67,21 +67,21 @@ export function newLayers(): Int32Array {
 /**
  * Fills `L` with the layers of b[off, off+len). `vni` is the VNI the frame
  * was seen on (a TAP port's) or -1; `vxlanPort` is one more UDP port to read
- * as VXLAN (0: none).
+ * as VXLAN, `overlayPort` one more to read as the udp overlay (0: none).
  */
 export function dissect(
-  b: Uint8Array, off: number, len: number, linktype: number, vxlanPort: number, vni: number, L: Int32Array,
+  b: Uint8Array, off: number, len: number, linktype: number, vxlanPort: number, vni: number, L: Int32Array, overlayPort = 0,
 ): void {
   L.fill(-1);
   L[LEVELS] = 1;
   L[VNI] = vni;
   L[ENCAP] = ENCAP_NONE;
   L[TRUNC] = 0;
-  if (linktype === LINKTYPE_RAW) ipv4(b, off, off + len, 0, vxlanPort, L);
-  else ethernet(b, off, off + len, 0, vxlanPort, L);
+  if (linktype === LINKTYPE_RAW) ipv4(b, off, off + len, 0, vxlanPort, overlayPort, L);
+  else ethernet(b, off, off + len, 0, vxlanPort, overlayPort, L);
 }
 
-function ethernet(b: Uint8Array, p: number, end: number, level: number, vxlanPort: number, L: Int32Array): void {
+function ethernet(b: Uint8Array, p: number, end: number, level: number, vxlanPort: number, overlayPort: number, L: Int32Array): void {
   const s = level * STRIDE;
   if (end - p < ETH_HLEN) {
     L[TRUNC] = T_ETHER;
@@ -99,14 +99,14 @@ function ethernet(b: Uint8Array, p: number, end: number, level: number, vxlanPor
     p += VLAN_HLEN;
   }
   L[s + TYPE] = type;
-  if (type === ETHERTYPE_IPV4) ipv4(b, p, end, level, vxlanPort, L);
+  if (type === ETHERTYPE_IPV4) ipv4(b, p, end, level, vxlanPort, overlayPort, L);
   else if (type === ETHERTYPE_ARP) {
     if (end - p < ARP_HLEN) L[TRUNC] = T_ARP;
     else L[s + NET] = p;
   }
 }
 
-function ipv4(b: Uint8Array, p: number, end: number, level: number, vxlanPort: number, L: Int32Array): void {
+function ipv4(b: Uint8Array, p: number, end: number, level: number, vxlanPort: number, overlayPort: number, L: Int32Array): void {
   const s = level * STRIDE;
   if (end - p < 1) {
     L[TRUNC] = T_IP;
@@ -150,11 +150,11 @@ function ipv4(b: Uint8Array, p: number, end: number, level: number, vxlanPort: n
     }
     if (L[VNI] < 0) L[VNI] = getU24(b, payload + 4);
     L[LEVELS] = 2;
-    ethernet(b, payload + VXLAN_HLEN, end, 1, vxlanPort, L);
-  } else if (dport === UDP_OVERLAY_PORT || sport === UDP_OVERLAY_PORT) {
+    ethernet(b, payload + VXLAN_HLEN, end, 1, vxlanPort, overlayPort, L);
+  } else if (dport === UDP_OVERLAY_PORT || sport === UDP_OVERLAY_PORT || (overlayPort !== 0 && (dport === overlayPort || sport === overlayPort))) {
     L[ENCAP] = ENCAP_UDP;
     L[ENCAP_OFF] = payload;
     L[LEVELS] = 2;
-    ipv4(b, payload, end, 1, vxlanPort, L);
+    ipv4(b, payload, end, 1, vxlanPort, overlayPort, L);
   }
 }

@@ -66,6 +66,16 @@ describe('capture filter', () => {
     expect(compileFilter('', { vxlanPort: 4790, vni: 7 })(b, 0, b.length, -1)).toBe(true);
   });
 
+  it('reads the instance\'s own udp overlay port as the udp overlay, besides 8285', () => {
+    const b = outer({ ...underlay, sport: 9000, dport: 9000 }, ipv4(OV[0], OV[1], IPPROTO_ICMP, echo(8, 1, 1)));
+    expect(compileFilter(`host ${OV[1]}`)(b, 0, b.length, -1)).toBe(false);
+    expect(compileFilter(`host ${OV[1]}`, { overlayPort: 9000 })(b, 0, b.length, -1)).toBe(true);
+    expect(compileFilter('icmp', { overlayPort: 9000 })(b, 0, b.length, -1)).toBe(true);
+    // Raw IP too: a dropped datagram is its outer IPv4/UDP and the payload.
+    const raw = b.subarray(14);
+    expect(compileFilter(`icmp and host ${OV[1]}`, { overlayPort: 9000, linktype: LINKTYPE_RAW })(raw, 0, raw.length, -1)).toBe(true);
+  });
+
   it('reads nothing past the captured length: for every prefix, the bytes after it do not matter', () => {
     const f = compileFilter(`host ${OV[1]} or port 53 or port 5201 or mac ${MAC[1]} or arp or vni 42`);
     for (const [b, vni] of Object.values(FRAMES)) {

@@ -211,6 +211,8 @@ export interface FilterOptions {
   linktype?: number;
   /** The instance's VXLAN port, read as VXLAN besides 4789 and 8472. */
   vxlanPort?: number;
+  /** The instance's udp overlay port, read as the udp overlay besides 8285. */
+  overlayPort?: number;
 }
 
 /** Compiles filter text (and a VNI restriction) into a predicate; throws a VxtapError naming the bad token. */
@@ -222,8 +224,9 @@ export function compileFilter(src: string, o: FilterOptions = {}): FramePredicat
   const L = newLayers();
   const linktype = o.linktype ?? LINKTYPE_ETHERNET;
   const vxlanPort = o.vxlanPort ?? 0;
+  const overlayPort = o.overlayPort ?? 0;
   return (b, off, len, vni) => {
-    dissect(b, off, len, linktype, vxlanPort, vni, L);
+    dissect(b, off, len, linktype, vxlanPort, vni, L, overlayPort);
     return test(L, b);
   };
 }

@@ -4,15 +4,17 @@ import { type Server, type Socket, createConnection, createServer } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, IPPROTO_ICMP, arp, echo, ethernet, ipv4, vxlan } from '../../test/helpers/packets.js';
-import { DROP_NAMES, DROP_UNKNOWN_VNI } from '../dataplane/drops.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, IPPROTO_ICMP, IPPROTO_UDP, arp, echo, ethernet, ipv4, udp, vxlan } from '../../test/helpers/packets.js';
+import { DROP_NAMES, DROP_NO_ROUTE, DROP_TAP_BUSY, DROP_UNKNOWN_SENDER, DROP_UNKNOWN_VNI } from '../dataplane/drops.js';
 import { HEADER_STRIDE } from '../io/queues.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
 import { OUTER_HLEN, writeOuterHeaders } from '../vxlan/encap.js';
 import { summarize } from './decode.js';
 import { CaptureHub } from './hub.js';
-import { type Capture, LINKTYPE_ETHERNET, readCapture } from './pcapng.js';
-import { DROP, NO_REASON, TAP_RX, TAP_TX, WIRE_RX, WIRE_TX } from './points.js';
+import { type Capture, LINKTYPE_ETHERNET, LINKTYPE_RAW, readCapture } from './pcapng.js';
+import {
+  DROP, NO_REASON, OVERLAY_DROP, OVERLAY_WIRE_RX, OVERLAY_WIRE_TX, TAP_RX, TAP_TX, TUN_RX, TUN_TX, WIRE_RX, WIRE_TX,
+} from './points.js';
 import { DEFAULT_BUFFER_KIB } from './session.js';
 
 const LOCAL = parseIpv4Addr('198.51.100.1');
@@ -161,5 +163,90 @@ describe('capture hub', () => {
       expect((JSON.parse(text) as { error: string }).error).toMatch(msg);
     }
     expect(hub.active).toBe(false);
+  });
+});
+
+describe('capture hub with the udp overlay', () => {
+  const OTHER = parseIpv4Addr('198.51.100.3');
+  const request = ipv4('198.18.1.1', '198.18.2.1', IPPROTO_ICMP, echo(8, 7, 1));
+  const reply = ipv4('198.18.2.1', '198.18.1.1', IPPROTO_ICMP, echo(0, 7, 1));
+  const elsewhere = ipv4('198.18.1.1', '198.18.3.1', IPPROTO_ICMP, echo(8, 7, 2));
+  const noRoute = ipv4('198.18.1.1', '198.18.9.9', IPPROTO_UDP, udp(40000, 9, Buffer.from('probe')));
+  const REQ = 'IP 198.18.1.1 > 198.18.2.1: ICMP echo request, id 7, seq 1, length 64';
+  const REP = 'IP 198.18.2.1 > 198.18.1.1: ICMP echo reply, id 7, seq 1, length 64';
+  const summaries = (cap: Capture) => cap.packets.map((p) => [p.iface.name, summarize(p.data, p.origLen, p.iface.linktype), p.comment]);
+
+  it('describes the TUN points and drop as raw IP, the wire points as Ethernet, and filters each by its link type', async () => {
+    hub = new CaptureHub(null, macs);
+    hub.addOverlay(8285);
+    const c = await attach({ filter: 'host 198.18.2.1 or host 198.18.9.9' });
+    hub.frame(TUN_RX, request, 0, request.length, -1, NO_REASON);
+    hub.frame(TUN_RX, elsewhere, 0, elsewhere.length, -1, NO_REASON); // filtered out
+    hub.datagram(OVERLAY_WIRE_TX, request, 0, request.length, LOCAL, 8285, PEER, 8285, NO_REASON);
+    hub.datagram(OVERLAY_WIRE_RX, reply, 0, reply.length, PEER, 8285, LOCAL, 8285, NO_REASON);
+    hub.frame(TUN_TX, reply, 0, reply.length, -1, NO_REASON);
+    hub.frame(OVERLAY_DROP, noRoute, 0, noRoute.length, -1, DROP_NO_ROUTE);
+    hub.datagram(OVERLAY_DROP, reply, 0, reply.length, OTHER, 8285, LOCAL, 8285, DROP_UNKNOWN_SENDER);
+    hub.frame(OVERLAY_DROP, reply, 0, reply.length, -1, DROP_TAP_BUSY);
+    const cap = await c.done();
+
+    expect(cap.ifaces.map((i) => [i.name, i.linktype])).toEqual([
+      ['tap-rx', LINKTYPE_RAW], ['tap-tx', LINKTYPE_RAW], ['wire-rx', LINKTYPE_ETHERNET], ['wire-tx', LINKTYPE_ETHERNET], ['drop', LINKTYPE_RAW],
+    ]);
+    expect(summaries(cap)).toEqual([
+      ['tap-rx', REQ, undefined],
+      ['wire-tx', `IP 198.51.100.1.8285 > 198.51.100.2.8285: UDP-overlay: ${REQ}`, undefined],
+      ['wire-rx', `IP 198.51.100.2.8285 > 198.51.100.1.8285: UDP-overlay: ${REP}`, undefined],
+      ['tap-tx', REP, undefined],
+      ['drop', 'IP 198.18.1.1.40000 > 198.18.9.9.9: UDP, length 5', 'no_route'],
+      ['drop', `IP 198.51.100.3.8285 > 198.51.100.1.8285: UDP-overlay: ${REP}`, 'unknown_sender'],
+      ['drop', REP, DROP_NAMES[DROP_TAP_BUSY]],
+    ]);
+    // The wire points have outer MACs; the dropped datagram has no Ethernet header at all.
+    expect(cap.packets[1].data.subarray(0, 14).toString('hex')).toBe('0a0000000002' + '0a0000000001' + '0800');
+    expect(cap.packets[5].data.length).toBe(28 + reply.length);
+    expect(cap.ifaces.map((i) => i.received)).toEqual([1, 1, 1, 1, 3]);
+  });
+
+  it('reads the overlay\'s own port as the udp overlay in filters', async () => {
+    hub = new CaptureHub(null, macs);
+    hub.addOverlay(9000);
+    const c = await attach({ points: ['wire-tx'], filter: 'icmp and host 198.18.2.1' });
+    hub.datagram(OVERLAY_WIRE_TX, request, 0, request.length, LOCAL, 9000, PEER, 9000, NO_REASON);
+    hub.datagram(OVERLAY_WIRE_TX, elsewhere, 0, elsewhere.length, LOCAL, 9000, PEER, 9000, NO_REASON);
+    expect((await c.done()).packets).toHaveLength(1);
+  });
+
+  it('refuses --vni when the instance runs only the udp overlay', async () => {
+    hub = new CaptureHub(null, macs);
+    hub.addOverlay(8285);
+    const sock = createConnection(join(dir, 'c.sock'));
+    let text = '';
+    sock.on('data', (d: Buffer) => (text += d.toString()));
+    sock.write(JSON.stringify({ cmd: 'capture', vni: 42 }) + '\n');
+    await once(sock, 'close');
+    expect((JSON.parse(text) as { error: string }).error).toMatch(/^capture: vni: this instance runs only the udp overlay/);
+    expect(hub.active).toBe(false);
+  });
+
+  it('serves a VXLAN network and the udp overlay in one process: one interface per point of each, named by pipeline', async () => {
+    hub = new CaptureHub(4789, macs);
+    hub.addOverlay(8285);
+    const c = await attach({ points: ['tap-rx', 'drop'] });
+    const vni = await attach({ points: ['tap-rx'], vni: 42 });
+    hub.frame(TAP_RX, ping, 0, ping.length, 42, NO_REASON);
+    hub.frame(TUN_RX, request, 0, request.length, -1, NO_REASON);
+    hub.frame(OVERLAY_DROP, noRoute, 0, noRoute.length, -1, DROP_NO_ROUTE);
+    const cap = await c.done();
+    expect(cap.ifaces.map((i) => [i.name, i.linktype])).toEqual([
+      ['vxlan:tap-rx', LINKTYPE_ETHERNET], ['vxlan:drop', LINKTYPE_ETHERNET], ['udp:tap-rx', LINKTYPE_RAW], ['udp:drop', LINKTYPE_RAW],
+    ]);
+    expect(summaries(cap)).toEqual([
+      ['vxlan:tap-rx', 'IP 203.0.113.1 > 203.0.113.2: ICMP echo request, id 7, seq 1, length 64', undefined],
+      ['udp:tap-rx', REQ, undefined],
+      ['udp:drop', 'IP 198.18.1.1.40000 > 198.18.9.9.9: UDP, length 5', 'no_route'],
+    ]);
+    // --vni selects the VXLAN network: the overlay's packets have no VNI.
+    expect((await vni.done()).packets.map((p) => p.iface.name)).toEqual(['vxlan:tap-rx']);
   });
 });

@@ -5,7 +5,7 @@
 // frames are counted as lost and never wait.
 //
 // The stream is one section: a Section Header Block, one Interface
-// Description Block per point asked for, the packets, and, when the client
+// Description Block per channel (a pipeline's point) asked for, the packets, and, when the client
 // half-closes the connection (or the instance stops), one Interface Statistics
 // Block per point with the frames that matched (isb_ifrecv) and those lost
 // (isb_ifdrop), so the file itself says whether it is complete.
@@ -16,10 +16,8 @@ import { formatPath } from '../control/config.js';
 import { DROP_NAMES } from '../dataplane/drops.js';
 import { VNI_MAX } from '../wire/vxlan.js';
 import type { FramePredicate } from './filter.js';
-import {
-  LINKTYPE_ETHERNET, commentOption, epbLength, interfaceDescription, interfaceStatistics, sectionHeader, writeEpb,
-} from './pcapng.js';
-import { NO_REASON, POINTS, POINT_DESCRIPTIONS, type PointName } from './points.js';
+import { commentOption, epbLength, interfaceDescription, interfaceStatistics, sectionHeader, writeEpb } from './pcapng.js';
+import { CHANNELS, NO_REASON, POINTS } from './points.js';
 import { ByteRing } from './ring.js';
 
 /** tcpdump's default and largest snap length. */
@@ -58,13 +56,21 @@ const DROP_COMMENTS = DROP_NAMES.map((name) => commentOption(name));
 
 const TWO_32 = 2 ** 32;
 
+/** One interface of the stream: a channel (points.ts) and how its IDB describes it. */
+export interface ChannelSpec {
+  channel: number;
+  name: string;
+  description: string;
+  linktype: number;
+}
+
 export class CaptureSession {
-  /** Bit p set: the session takes point p. */
+  /** Bit c set: the session takes channel c. */
   readonly mask: number;
-  /** Per point: frames that matched, and of those, frames lost to a full ring. */
-  readonly matched = new Float64Array(POINTS.length);
-  readonly lost = new Float64Array(POINTS.length);
-  private readonly ifIds = new Int32Array(POINTS.length).fill(-1);
+  /** Per channel: frames that matched, and of those, frames lost to a full ring. */
+  readonly matched = new Float64Array(CHANNELS);
+  readonly lost = new Float64Array(CHANNELS);
+  private readonly ifIds = new Int32Array(CHANNELS).fill(-1);
   private readonly ring: ByteRing;
   private readonly snaplen: number;
   // Timestamps are units since the epoch in two 32-bit halves: the origin is
@@ -85,13 +91,16 @@ export class CaptureSession {
   constructor(
     private readonly sock: Socket,
     readonly request: CaptureRequest,
+    /** The interfaces, in order: one per channel the session takes. */
+    channels: readonly ChannelSpec[],
+    /** The filter for Ethernet channels, and for raw IP ones. */
     readonly filter: FramePredicate,
+    readonly rawFilter: FramePredicate,
     /** Called once when the session stops taking frames. */
     private readonly onDetach: (s: CaptureSession) => void,
   ) {
-    const points: readonly PointName[] = request.points ?? POINTS;
-    this.mask = points.reduce((m, p) => m | (1 << POINTS.indexOf(p)), 0);
-    points.forEach((p, i) => (this.ifIds[POINTS.indexOf(p)] = i));
+    this.mask = channels.reduce((m, c) => m | (1 << c.channel), 0);
+    channels.forEach((c, i) => (this.ifIds[c.channel] = i));
     this.snaplen = request.snaplen ?? MAX_SNAPLEN;
     this.ring = new ByteRing((request.buffer ?? DEFAULT_BUFFER_KIB) * 1024);
     const nano = request.nano ?? false;
@@ -101,8 +110,8 @@ export class CaptureSession {
     this.originLo = Number(origin & 0xffffffffn);
     sock.write(Buffer.concat([
       sectionHeader('vxtap'),
-      ...points.map((p) => interfaceDescription({
-        linktype: LINKTYPE_ETHERNET, snaplen: this.snaplen, name: p, description: POINT_DESCRIPTIONS[p], nano,
+      ...channels.map((c) => interfaceDescription({
+        linktype: c.linktype, snaplen: this.snaplen, name: c.name, description: c.description, nano,
       })),
     ]));
     // The client half-closes to stop: finish the stream. A reset or error just ends it.
@@ -115,7 +124,7 @@ export class CaptureSession {
     sock.resume(); // nothing more is read, but 'end' only comes to a flowing stream
   }
 
-  /** Copies a frame into the ring as an EPB, or counts it lost. Never waits. */
+  /** Copies a frame seen at channel `point` into the ring as an EPB, or counts it lost. Never waits. */
   record(point: number, b: Uint8Array, off: number, len: number, reason: number): void {
     this.matched[point]++;
     const cap = len < this.snaplen ? len : this.snaplen;
@@ -167,9 +176,10 @@ export class CaptureSession {
   private end(): void {
     this.ended = true;
     this.stamp();
-    const stats = POINTS.flatMap((_, p) => this.ifIds[p] < 0 ? [] : [
-      interfaceStatistics(this.ifIds[p], this.tsHi, this.tsLo, this.matched[p], this.lost[p]),
-    ]);
+    const stats: Buffer[] = [];
+    for (let c = 0; c < CHANNELS; c++) {
+      if (this.ifIds[c] >= 0) stats.push(interfaceStatistics(this.ifIds[c], this.tsHi, this.tsLo, this.matched[c], this.lost[c]));
+    }
     this.sock.end(Buffer.concat(stats));
   }
 

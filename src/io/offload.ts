@@ -40,8 +40,9 @@ export class TsoSplitter {
   readonly segLens = new Uint32Array(MAX_SEGMENTS);
   readonly counts: Uint32Array;
   readonly strides: Uint32Array;
-  private readonly inOffs: Uint32Array;
-  private readonly inLens: Uint32Array;
+  /** The queued super-frames (still readable after split(), e.g. to mirror one that could not be split). */
+  readonly inOffs: Uint32Array;
+  readonly inLens: Uint32Array;
   /** Caller data per queued frame (e.g. a route or FDB slot). */
   readonly tag: Int32Array;
   n = 0;

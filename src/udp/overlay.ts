@@ -9,10 +9,22 @@
 //
 // Like the VXLAN path: packets stay in their receive slots, and each batch
 // ends with one native call per queue.
+//
+// Capture, as in vtep.ts: `capture.active` is read once per batch, flush or
+// drop; while no capture is attached that check is all the mirroring costs.
+// The TUN points (tap-rx, tap-tx) carry raw IP; the wire points carry each
+// datagram behind synthesized outer headers, one by one through GRO trains
+// and GSO sends; tap-tx has each packet as queued, also when the write
+// coalesces TCP segments. Every drop goes through dropPacket (an IP packet
+// from or for the TUN) or dropDatagram (a received datagram), which count it
+// and mirror it.
+import { CaptureHub } from '../capture/hub.js';
+import { NeighbourTable } from '../capture/neighbours.js';
+import { NO_REASON, OVERLAY_DROP, OVERLAY_WIRE_RX, OVERLAY_WIRE_TX, TUN_RX, TUN_TX } from '../capture/points.js';
 import {
   DROP_BAD_GSO, DROP_BAD_IP_HEADER, DROP_BAD_IP_LENGTH, DROP_BAD_IP_VERSION, DROP_NO_ROUTE, DROP_OVERSIZE, DROP_RX_ERROR,
   DROP_TAP_BUSY, DROP_TRUNCATED, DROP_TTL_EXPIRED, DROP_UNKNOWN_SENDER, countSendFailures, dropsToRecord,
-  newDropCounters,
+  newDropCounters, sendDropReason,
 } from '../dataplane/drops.js';
 import { configureLink, ipBatch, openDevice } from '../io/device.js';
 import { type NativeEndpoint, WriteMode } from '../io/native.js';
@@ -64,8 +76,18 @@ const TX_PACKETS = 2; // from the TUN onto the wire
 const TX_BYTES = 3;
 const UNREACHABLE_SENT = 4;
 
+/** Maps an ipv4Check reason to a drop reason. */
+function ipDropReason(err: number): number {
+  return err === IPV4_ERR_VERSION ? DROP_BAD_IP_VERSION
+    : err === IPV4_ERR_IHL ? DROP_BAD_IP_HEADER
+      : err === IPV4_ERR_TOTAL_LENGTH ? DROP_BAD_IP_LENGTH
+        : DROP_TRUNCATED;
+}
+
 export class UdpOverlay {
   readonly drops = newDropCounters();
+  /** The process's capture hub: a VTEP's when one runs beside, else the overlay's own. */
+  readonly capture: CaptureHub;
   readonly counters = new Float64Array(5);
   readonly routes = new RouteTable();
   /** Peer address (int32) -> number of routes through it: the trust check. */
@@ -83,8 +105,11 @@ export class UdpOverlay {
   readonly offloads: OverlayOffloads = { tunVnetHdr: false, tunTso: false, udpGso: false, udpGro: false };
   private tunWrite = WriteMode.Plain;
 
-  constructor(readonly spec: UdpOverlaySpec) {
+  /** `capture`: a hub to mirror through (a VTEP's in the same process); by default one of its own. */
+  constructor(readonly spec: UdpOverlaySpec, capture?: CaptureHub) {
     for (const r of spec.routes) this.setRoute(r);
+    this.capture = capture ?? new CaptureHub(null, new NeighbourTable(spec.local));
+    this.capture.addOverlay(spec.port);
   }
 
   get devName(): string {
@@ -136,6 +161,7 @@ export class UdpOverlay {
   }
 
   close(): void {
+    this.capture.close();
     this.udp?.close();
     this.tun?.close();
     this.udp = this.tun = null;
@@ -165,16 +191,6 @@ export class UdpOverlay {
 
   // ---- data path --------------------------------------------------------
 
-  /** Maps an ipv4Check reason to a drop reason. */
-  private ipDrop(err: number): void {
-    this.drops[
-      err === IPV4_ERR_VERSION ? DROP_BAD_IP_VERSION
-        : err === IPV4_ERR_IHL ? DROP_BAD_IP_HEADER
-          : err === IPV4_ERR_TOTAL_LENGTH ? DROP_BAD_IP_LENGTH
-            : DROP_TRUNCATED
-    ]++;
-  }
-
   private onTun(n: number): void {
     if (n < 0) {
       this.drops[DROP_RX_ERROR]++;
@@ -185,23 +201,25 @@ export class UdpOverlay {
     const routes = this.routes;
     const q = this.sendq;
     const splitter = this.splitter;
+    const mirror = this.capture.active;
     for (let i = 0; i < n; i++) {
       const off = rx.offset(i);
+      if (mirror) this.capture.frame(TUN_RX, b, off, rx.lens[i], -1, NO_REASON);
       const err = ipv4Check(b, off, rx.lens[i]);
       if (err !== 0) {
-        this.ipDrop(err);
+        this.dropPacket(ipDropReason(err), b, off, rx.lens[i]);
         continue;
       }
       const len = getIpv4TotalLength(b, off);
       const r = routes.lookup(getIpv4Dst(b, off));
       if (r < 0) {
-        this.drops[DROP_NO_ROUTE]++;
+        this.dropPacket(DROP_NO_ROUTE, b, off, len);
         if (wantsUnreachable(b, off)) this.reply(b, off, len);
         continue;
       }
       // The TTL step happens once on a super-frame: every segment copies it.
       if (!decrementIpv4Ttl(b, off)) {
-        this.drops[DROP_TTL_EXPIRED]++;
+        this.dropPacket(DROP_TTL_EXPIRED, b, off, len);
         continue;
       }
       if (splitter !== null && b[off - rx.headroom + 1] !== 0) { // the vnet header's gso_type
@@ -213,12 +231,15 @@ export class UdpOverlay {
       this.counters[TX_BYTES] += len;
     }
     this.flushWire(b);
-    if (splitter !== null) this.sendSegments(splitter, splitter.split(b, rx.headroom, false, null));
+    if (splitter !== null) this.sendSegments(b, splitter, splitter.split(b, rx.headroom, false, null));
     this.flushTun(this.replies, this.replySlab);
   }
 
-  /** Sends `frames` split super-frames: one UDP GSO send per run of segments, or one datagram each. */
-  private sendSegments(s: TsoSplitter, frames: number): void {
+  /**
+   * Sends `frames` split super-frames (read into `b`): one UDP GSO send per
+   * run of segments, or one datagram each.
+   */
+  private sendSegments(b: Buffer, s: TsoSplitter, frames: number): void {
     if (frames === 0) return;
     const q = this.sendq;
     const routes = this.routes;
@@ -227,7 +248,7 @@ export class UdpOverlay {
     for (let j = 0; j < frames; j++) {
       const count = s.counts[j];
       if (count === 0) {
-        this.drops[DROP_BAD_GSO]++;
+        this.dropPacket(DROP_BAD_GSO, b, s.inOffs[j], s.inLens[j]);
         continue;
       }
       const r = s.tag[j];
@@ -252,7 +273,33 @@ export class UdpOverlay {
   private flushWire(b: Buffer): void {
     const q = this.sendq;
     const queued = q.n;
-    if (queued > 0 && q.flush(this.udp!, b) < queued) countSendFailures(this.drops, q.status, queued);
+    if (queued === 0) return;
+    const failed = q.flush(this.udp!, b) < queued;
+    if (failed) countSendFailures(this.drops, q.status, queued);
+    if (this.capture.active) this.mirrorSent(b, queued, failed);
+  }
+
+  /**
+   * wire-tx for each datagram of the last send that went out (a GSO send
+   * datagram by datagram); the drop point for each message that failed
+   * (countSendFailures counted it).
+   */
+  private mirrorSent(b: Buffer, n: number, failed: boolean): void {
+    const q = this.sendq;
+    const local = this.spec.local;
+    const port = this.spec.port;
+    for (let i = 0; i < n; i++) {
+      const e = failed ? q.status[i] : 0;
+      const point = e === 0 ? OVERLAY_WIRE_TX : OVERLAY_DROP;
+      const reason = e === 0 ? NO_REASON : sendDropReason(e);
+      const len = q.lens[i];
+      const step = q.gso[i] === 0 ? len : q.gso[i];
+      let o = 0;
+      do {
+        this.capture.datagram(point, b, q.offs[i] + o, Math.min(step, len - o), local, port, q.addrs[i], q.ports[i], reason);
+        o += step;
+      } while (o < len);
+    }
   }
 
   /** Queues an ICMP error; a batch holds at most BATCH packets, so the queue has room. */
@@ -275,44 +322,52 @@ export class UdpOverlay {
     const segs = rx.segs;
     const gro = this.offloads.udpGro;
     const cap = rx.capacity;
+    const mirror = this.capture.active;
     for (let i = 0; i < n; i++) {
       const off = rx.offset(i);
       const dlen = lens[i];
       if (dlen > cap) {
-        this.drops[DROP_OVERSIZE]++;
+        // A datagram cut off at the slot size is mirrored as far as it was received.
+        if (mirror) this.capture.datagram(OVERLAY_WIRE_RX, b, off, cap, addrs[i], rx.ports[i], this.spec.local, this.spec.port, NO_REASON);
+        this.dropDatagram(DROP_OVERSIZE, b, off, cap, i);
         continue;
       }
       // flannel accepts datagrams from anyone; vxtap only from its peers.
-      if (!this.peers.has(addrs[i] | 0)) {
-        this.drops[DROP_UNKNOWN_SENDER]++;
-        continue;
-      }
+      const known = this.peers.has(addrs[i] | 0);
       // A GRO train holds datagrams of segs[i] bytes (the last may be shorter).
       const step = gro && segs[i] > 0 ? segs[i] : dlen;
       const end = off + dlen;
       let p = off;
       do {
-        this.toTun(b, p, Math.min(step, end - p)); // an empty datagram is looked at once
+        this.toTun(b, p, Math.min(step, end - p), i, known, mirror); // an empty datagram is looked at once
         p += step;
       } while (p < end);
     }
     this.flushTun(this.toTunQ, b);
   }
 
-  /** One IPv4 packet from the wire, bound for the TUN. */
-  private toTun(b: Buffer, off: number, dlen: number): void {
+  /** One datagram, b[off, +dlen), of received message i: an IPv4 packet bound for the TUN. */
+  private toTun(b: Buffer, off: number, dlen: number, i: number, known: boolean, mirror: boolean): void {
+    if (mirror) {
+      const rx = this.udpRx!;
+      this.capture.datagram(OVERLAY_WIRE_RX, b, off, dlen, rx.addrs[i], rx.ports[i], this.spec.local, this.spec.port, NO_REASON);
+    }
+    if (!known) {
+      this.dropDatagram(DROP_UNKNOWN_SENDER, b, off, dlen, i);
+      return;
+    }
     const err = ipv4Check(b, off, dlen);
     if (err !== 0) {
-      this.ipDrop(err);
+      this.dropDatagram(ipDropReason(err), b, off, dlen, i);
       return;
     }
     if (!decrementIpv4Ttl(b, off)) {
-      this.drops[DROP_TTL_EXPIRED]++;
+      this.dropDatagram(DROP_TTL_EXPIRED, b, off, dlen, i);
       return;
     }
     const len = getIpv4TotalLength(b, off);
     if (!this.toTunQ.push(off, len)) {
-      this.drops[DROP_TAP_BUSY]++;
+      this.dropPacket(DROP_TAP_BUSY, b, off, len);
       return;
     }
     this.counters[RX_PACKETS]++;
@@ -320,8 +375,39 @@ export class UdpOverlay {
   }
 
   private flushTun(q: FrameQueue, b: Buffer): void {
+    const queued = q.n;
+    if (queued === 0) return;
     const lost = q.flush(this.tun!, b, this.tunWrite);
     if (lost > 0) this.drops[DROP_TAP_BUSY] += lost;
+    if (this.capture.active) this.mirrorWritten(q, b, queued - lost, queued);
+  }
+
+  /**
+   * tap-tx for each packet of the last write that went out (one by one, also
+   * where the write merged TCP segments), the drop point for the rest:
+   * writeFrames stops at the first EAGAIN, so those are the tail.
+   */
+  private mirrorWritten(q: FrameQueue, b: Buffer, written: number, queued: number): void {
+    const { offs, lens } = q;
+    for (let i = 0; i < queued; i++) {
+      if (i < written) this.capture.frame(TUN_TX, b, offs[i], lens[i], -1, NO_REASON);
+      else this.capture.frame(OVERLAY_DROP, b, offs[i], lens[i], -1, DROP_TAP_BUSY);
+    }
+  }
+
+  /** Counts a drop of an IP packet from or for the TUN; a capture gets the packet. */
+  private dropPacket(reason: number, b: Buffer, off: number, len: number): void {
+    this.drops[reason]++;
+    if (this.capture.active) this.capture.frame(OVERLAY_DROP, b, off, len, -1, reason);
+  }
+
+  /** Counts a drop of a datagram from received message i; a capture gets it behind its outer headers. */
+  private dropDatagram(reason: number, b: Buffer, off: number, len: number, i: number): void {
+    this.drops[reason]++;
+    if (this.capture.active) {
+      const rx = this.udpRx!;
+      this.capture.datagram(OVERLAY_DROP, b, off, len, rx.addrs[i], rx.ports[i], this.spec.local, this.spec.port, reason);
+    }
   }
 
   // ---- control plane views -----------------------------------------------
@@ -335,6 +421,7 @@ export class UdpOverlay {
         unreachable_sent: c[UNREACHABLE_SENT], routes: this.routes.size, offloads: this.offloads,
       },
       drops: dropsToRecord(this.drops),
+      capture: this.capture.stats(),
     };
   }
 
