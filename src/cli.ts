@@ -9,8 +9,10 @@ import {
 import { VxtapError } from './control/errors.js';
 import { captureCommand, decodeCommand, sniffCommand } from './capture/commands.js';
 import { ControlServer, request } from './control/server.js';
+import { runFlannel } from './flannel/node.js';
 import { FLANNEL_UDP_PORT, UdpOverlay } from './udp/overlay.js';
-import { Vtep, type FdbRow } from './vxlan/vtep.js';
+import { VtepQueues } from './vxlan/queues.js';
+import type { FdbRow } from './vxlan/vtep.js';
 
 const HELP = `vxtap: a userspace VXLAN dataplane on TAP devices
 
@@ -18,10 +20,14 @@ usage:
   vxtap vxlan --dev NAME --vni N --local IP [--remote IP]... [--dstport P]
               [--srcport MIN MAX] [--address CIDR] [--mtu N] [--ageing S]
               [--nolearning] [--maxaddress N] [--ignore-reserved] [--no-offload]
-              [--control PATH]
+              [--queues N] [--control PATH]
   vxtap udp --dev NAME --local IP --address CIDR [--port P] [--mtu N]
             [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
   vxtap run --config FILE
+  vxtap flannel [--etcd-endpoints URLS] [--etcd-prefix P] [--iface IF|IP]...
+                [--public-ip IP] [--subnet-file PATH] [--subnet-lease-renew-margin MIN]
+                [--healthz-ip IP] [--healthz-port N] [--lease-file PATH [--network-config JSON]]
+                [--subnet-lease-ttl S] [--control PATH]
   vxtap stats --dev NAME [--control PATH]
   vxtap fdb show --dev NAME [--control PATH] [--json]
   vxtap capture --dev NAME [--control PATH] [--point P,...] [--vni N]
@@ -40,9 +46,16 @@ udp runs the userspace UDP overlay (flannel's udp backend format): a TUN
 device NAME whose IP packets go, by longest-prefix route, as whole UDP
 payloads to a peer. Defaults: --port ${FLANNEL_UDP_PORT}, --mtu the underlay MTU - 28.
 
-capture mirrors a running VXLAN instance's frames as pcapng, one interface per
+flannel runs a flannel node in place of flanneld: the same flags (also as
+FLANNELD_* variables), etcd leases and subnet.env; the backend (vxlan on TAP
+flannel.<VNI>, or udp on TUN flannel0) comes from <prefix>/config. Without
+etcd, --lease-file keeps the leases in a file that nodes on one machine share;
+--network-config seeds its config.
+
+capture mirrors a running instance's frames as pcapng, one interface per
 point (tap-rx, tap-tx, wire-rx, wire-tx, drop; default all), until -c COUNT
-packets or SIGINT. Without -w it prints one line per packet. FILTER and EXPR:
+packets or SIGINT. For the udp overlay, tap-rx and tap-tx are the TUN side
+(raw IP). Without -w it prints one line per packet. FILTER and EXPR:
 vni N, mac MAC, host IP, port N, [proto] tcp|udp|icmp|arp, joined by and, or,
 not and parentheses; each matches the outer or the inner headers. decode prints
 a pcap or pcapng file the same way; sniff does it live on any interface.
@@ -62,6 +75,7 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
   maxaddress: { arity: 1, int: true },
   'ignore-reserved': { arity: 0 },
   'no-offload': { arity: 0 },
+  queues: { arity: 1, int: true },
   control: { arity: 1 },
 };
 
@@ -84,6 +98,7 @@ function vxlanConfig(argv: string[]): Config {
     srcport,
     ignoreReserved: has(p, 'ignore-reserved'),
     offload: !has(p, 'no-offload'),
+    queues: one<number>(p, 'queues'),
     control: one<string>(p, 'control'),
     networks: [{
       vni: required<number>(p, 'vni', 'the VXLAN network identifier, 0-16777215'),
@@ -98,8 +113,8 @@ function vxlanConfig(argv: string[]): Config {
 }
 
 /** Both pipelines' counters in one view; drops are summed by reason. */
-function stats(vtep: Vtep | undefined, udp: UdpOverlay | undefined): object {
-  const parts = [vtep?.stats(), udp?.stats()].filter((p) => p !== undefined) as Array<{ drops: Record<string, number> }>;
+async function stats(vtep: VtepQueues | undefined, udp: UdpOverlay | undefined): Promise<object> {
+  const parts = [await vtep?.stats(), udp?.stats()].filter((p) => p !== undefined) as Array<{ drops: Record<string, number> }>;
   const drops: Record<string, number> = {};
   for (const p of parts) for (const [k, v] of Object.entries(p.drops)) drops[k] = (drops[k] ?? 0) + v;
   return Object.assign({}, ...parts, { drops });
@@ -151,40 +166,44 @@ function udpConfig(argv: string[]): Config {
 async function runDataplane(config: Config): Promise<void> {
   const log = pino({ name: 'vxtap', level: process.env.VXTAP_LOG_LEVEL ?? 'info' }, pino.destination(2));
   const specs = toSpecs(config);
-  const vtep = specs.vtep && new Vtep(specs.vtep);
-  const udp = specs.udp && new UdpOverlay(specs.udp);
+  const queues = specs.vtep && new VtepQueues(specs.vtep);
+  const vtep = queues?.leader; // queue 0: the FDB view, capture and devices
+  // One capture hub per process: the VTEP's, which the udp overlay mirrors through too, or the overlay's own.
+  const udp = specs.udp && new UdpOverlay(specs.udp, vtep?.capture);
+  const hub = vtep?.capture ?? udp?.capture;
   const control = new ControlServer(controlPathOf(config), {
-    stats: () => stats(vtep, udp),
+    stats: () => stats(queues, udp),
     fdb: () => vtep?.fdbRows() ?? [],
     routes: () => udp?.routeRows() ?? [],
-  }, vtep ? { capture: (req, sock) => vtep.capture.attach(req, sock) } : {});
+  }, hub ? { capture: (req, sock) => hub.attach(req, sock) } : {});
   await control.listen();
   const close = () => {
-    vtep?.close();
+    queues?.close();
     udp?.close();
     control.close();
   };
   try {
-    vtep?.start();
+    await queues?.start();
     udp?.start();
   } catch (e) {
     close();
     throw e;
   }
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    const final = await stats(queues, udp);
     close();
-    log.info({ signal, stats: stats(vtep, udp) }, 'vxtap stopped; devices removed');
+    log.info({ signal, stats: final }, 'vxtap stopped; devices removed');
     log.flush();
     process.exitCode = 0;
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
   log.info({
     devices: [...(vtep?.portNames() ?? []), ...(udp ? [udp.devName] : [])],
-    ...(vtep && { vnis: config.networks.map((n) => n.vni), dstport: config.dstport, vxlanOffloads: vtep.offloads }),
+    ...(vtep && { vnis: config.networks.map((n) => n.vni), dstport: config.dstport, vxlanOffloads: vtep.offloads, queues: queues!.count }),
     ...(udp && { udpPort: specs.udp!.port, mtu: specs.udp!.mtu, udpOffloads: udp.offloads }),
     local: config.local,
     control: control.path,
@@ -213,6 +232,8 @@ async function main(argv: string[]): Promise<void> {
       return runDataplane(vxlanConfig(rest));
     case 'udp':
       return runDataplane(udpConfig(rest));
+    case 'flannel':
+      return runFlannel(rest);
     case 'run': {
       const p = parseFlags(rest, { config: { arity: 1 } });
       return runDataplane(loadConfigFile(required<string>(p, 'config', 'the JSON config file')));

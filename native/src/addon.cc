@@ -76,9 +76,12 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// openUdp flag: DF set, EMSGSIZE instead of fragments (IP_PMTUDISC_DO). There
-// is no zero-checksum flag: UDP GSO refuses SO_NO_CHECK sockets (EINVAL).
+// openUdp flags. DF set, EMSGSIZE instead of fragments (IP_PMTUDISC_DO);
+// there is no zero-checksum flag: UDP GSO refuses SO_NO_CHECK sockets
+// (EINVAL). SO_REUSEPORT lets one socket per queue share a port, the kernel
+// spreading datagrams over them by flow.
 constexpr uint32_t kUdpDontFragment = 2;
+constexpr uint32_t kUdpReusePort = 4;
 
 // openUdp(ipv4, port, rcvbuf, sndbuf, flags = 0) -> fd, bound and non-blocking.
 Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
@@ -93,8 +96,9 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
   if (fd < 0) return ThrowErrno(env, "socket(udp)", errno);
   SizeBuffers(fd, info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value());
   const uint32_t flags = info.Length() > 4 ? info[4].As<Napi::Number>().Uint32Value() : 0;
-  int pmtu = IP_PMTUDISC_DO;
-  if ((flags & kUdpDontFragment) && setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) != 0) {
+  int pmtu = IP_PMTUDISC_DO, one = 1;
+  if (((flags & kUdpDontFragment) && setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) != 0) ||
+      ((flags & kUdpReusePort) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)) {
     int e = errno;
     ::close(fd);
     return ThrowErrno(env, "setsockopt udp " + ip, e);

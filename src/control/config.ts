@@ -94,6 +94,8 @@ export const configSchema = z.strictObject({
   ignoreReserved: z.boolean().default(false),
   /** TAP/TUN TSO and GRO, UDP GSO and GRO, each where the kernel has it. */
   offload: z.boolean().default(true),
+  /** VXLAN pipelines, one per thread, on IFF_MULTI_QUEUE TAPs and SO_REUSEPORT sockets. */
+  queues: z.number().int().min(1).max(16).default(1),
   control: z.string().min(1).optional(),
   networks: z.array(networkSchema).default([]),
   udp: udpSchema.optional(),
@@ -195,6 +197,7 @@ function toVtepSpec(c: Config): VtepSpec {
     srcPortMax: c.srcport[1],
     ignoreReserved: c.ignoreReserved,
     offload: c.offload,
+    queues: c.queues,
     networks: c.networks.map((n) => ({
       vni: n.vni,
       remotes: n.remotes.map(parseIpv4Addr),

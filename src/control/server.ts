@@ -11,7 +11,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { dirname } from 'node:path';
 import { VxtapError } from './errors.js';
 
-export type Handlers = Record<string, () => unknown>;
+export type Handlers = Record<string, () => unknown | Promise<unknown>>;
 /** Takes over the connection of a stream command; a VxtapError it throws is sent back as the error line. */
 export type StreamHandlers = Record<string, (request: Record<string, unknown>, sock: Socket) => Promise<void>>;
 
@@ -76,7 +76,11 @@ export class ControlServer {
       const names = [...Object.keys(this.handlers), ...Object.keys(this.streams)].join(', ');
       return reply({ error: `unknown command ${JSON.stringify(cmd)}; known: ${names}` });
     }
-    reply({ ok: this.handlers[cmd as string]() });
+    // A handler may answer later (a multi-queue instance asks its workers).
+    Promise.resolve(this.handlers[cmd as string]()).then(
+      (ok) => reply({ ok }),
+      (e: unknown) => reply({ error: `internal error: ${String(e)}` }),
+    );
   }
 
   close(): void {

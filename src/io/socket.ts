@@ -6,9 +6,10 @@ import { VxtapError } from '../control/errors.js';
 /** Socket buffers sized for bursts of a few thousand full-size packets. */
 export const SOCKET_BUFFER_BYTES = 8 << 20;
 
-export function openUdpSocket(ip: string, port: number, field: string): NativeEndpoint {
+/** A bound UDP socket; `flags` as addon.openUdp (e.g. UDP_REUSE_PORT for a queue). */
+export function openUdpSocket(ip: string, port: number, field: string, flags = 0): NativeEndpoint {
   try {
-    const fd = addon.openUdp(ip, port, SOCKET_BUFFER_BYTES, SOCKET_BUFFER_BYTES);
+    const fd = addon.openUdp(ip, port, SOCKET_BUFFER_BYTES, SOCKET_BUFFER_BYTES, flags);
     return new addon.Endpoint(fd, Kind.Datagram);
   } catch (e) {
     if (!isSysError(e)) throw e;

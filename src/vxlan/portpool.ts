@@ -21,9 +21,10 @@ export class SourcePortPool {
 
   /**
    * Binds up to `size` sockets on local, each to a free port in its share of
-   * [min, max]. Returns null when not even one port could be bound.
+   * [min, max] (`flags`: UDP_REUSE_PORT when every queue binds the same
+   * ports). Returns null when not even one port could be bound.
    */
-  static open(local: number, min: number, max: number, size = POOL_SIZE): SourcePortPool | null {
+  static open(local: number, min: number, max: number, flags = 0, size = POOL_SIZE): SourcePortPool | null {
     const ip = formatIpv4Addr(local);
     const span = max - min + 1;
     const shares = Math.min(size, span);
@@ -34,7 +35,7 @@ export class SourcePortPool {
       const end = min + Math.floor(((k + 1) * span) / shares);
       for (let port = first; port < end; port++) {
         try {
-          const fd = addon.openUdp(ip, port, 0, SOCKET_BUFFER_BYTES, UDP_DONT_FRAGMENT);
+          const fd = addon.openUdp(ip, port, 0, SOCKET_BUFFER_BYTES, UDP_DONT_FRAGMENT | flags);
           sockets.push(new addon.Endpoint(fd, Kind.Datagram));
           ports.push(port);
           break;

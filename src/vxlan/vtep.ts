@@ -27,7 +27,7 @@ import {
   DROP_UNKNOWN_SENDER, DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, newDropCounters, sendDropReason,
 } from '../dataplane/drops.js';
 import { configureLink, openDevice } from '../io/device.js';
-import { type NativeEndpoint, WriteMode } from '../io/native.js';
+import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
 import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
 import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
@@ -95,6 +95,12 @@ export interface VtepSpec {
   offload: boolean;
   /** Accept datagrams only from VTEPs made trusted with trust() (a flannel node's known leases). */
   trustedOnly?: boolean;
+  /**
+   * Queues in all (IFF_MULTI_QUEUE TAPs, SO_REUSEPORT sockets), one pipeline
+   * each; `queue` is this pipeline's index. Queue 0 configures the links.
+   */
+  queues?: number;
+  queue?: number;
   networks: NetworkSpec[];
 }
 
@@ -208,9 +214,11 @@ export class Vtep {
   private open(): void {
     const spec = this.spec;
     const off = this.offloads;
-    this.udp = openUdpSocket(formatIpv4Addr(this.local), this.dstPort, 'local');
+    const multiQueue = (spec.queues ?? 1) > 1;
+    const leader = (spec.queue ?? 0) === 0;
+    this.udp = openUdpSocket(formatIpv4Addr(this.local), this.dstPort, 'local', multiQueue ? UDP_REUSE_PORT : 0);
     if (spec.offload) off.udpGro = enableUdpOffloads(this.udp.fd).gro;
-    this.openSenders();
+    this.openSenders(multiQueue ? UDP_REUSE_PORT : 0);
 
     let maxMtu = 0;
     for (const n of spec.networks) for (const p of n.ports) maxMtu = Math.max(maxMtu, p.mtu);
@@ -228,12 +236,12 @@ export class Vtep {
       const net = new Network(ns);
       this.networks.set(ns.vni, net);
       for (const ps of ns.ports) {
-        const dev = openDevice(ps.dev, { tap: true, vnetHdr: spec.offload });
+        const dev = openDevice(ps.dev, { tap: true, vnetHdr: spec.offload, multiQueue });
         if (spec.offload) off.tapTso = enableDeviceTso(dev.endpoint.fd) && off.tapTso;
         const port = new Port(this.ports.length, dev.name, dev.endpoint, pool.batch(portSlot, HEADROOM, BATCH), net);
         this.ports.push(port);
         net.ports.push(port);
-        configureLink(dev.name, { mtu: ps.mtu, address: ps.address, mac: ps.mac, up: true });
+        if (leader) configureLink(dev.name, { mtu: ps.mtu, address: ps.address, mac: ps.mac, up: true });
       }
       for (const st of ns.statics) {
         const port = st.dev === undefined ? NO_PORT : net.ports.findIndex((p) => p.name === st.dev);
@@ -267,10 +275,10 @@ export class Vtep {
    * can be bound, or the kernel lacks UDP GSO) through the raw socket, which
    * can write any source port.
    */
-  private openSenders(): void {
+  private openSenders(flags: number): void {
     const off = this.offloads;
     if (this.spec.offload) {
-      this.pool = SourcePortPool.open(this.local, this.srcMin, this.srcMax);
+      this.pool = SourcePortPool.open(this.local, this.srcMin, this.srcMax, flags);
       if (this.pool !== null && enableUdpOffloads(this.pool.sockets[0].fd).gso) {
         off.udpGso = true;
         off.sourcePorts = 'pool';
