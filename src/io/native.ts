@@ -61,15 +61,10 @@ export const enum WriteMode {
 export const TUN_F_CSUM = 0x01;
 export const TUN_F_TSO4 = 0x02;
 export const TUN_F_TSO6 = 0x04;
-export const TUN_F_USO4 = 0x20;
-export const TUN_F_USO6 = 0x40;
 /** openUdp flag: DF set, EMSGSIZE instead of fragments (RFC 7348: never fragment). */
 export const UDP_DONT_FRAGMENT = 2;
 /** openUdp flag: SO_REUSEPORT, one socket per queue on a shared port. */
 export const UDP_REUSE_PORT = 4;
-
-/** Size of the virtio-net header vxtap configures (TUNSETVNETHDRSZ). */
-export const VNET_HDR_LEN = 10;
 
 interface Addon {
   openTun(name: string, tap: boolean, vnetHdr: boolean, multiQueue: boolean): { fd: number; name: string };

@@ -26,6 +26,7 @@ import {
   DROP_TAP_BUSY, DROP_TRUNCATED, DROP_TTL_EXPIRED, DROP_UNKNOWN_SENDER, countSendFailures, dropsToRecord,
   newDropCounters, sendDropReason,
 } from '../dataplane/drops.js';
+import { openOrClose } from '../dataplane/lifecycle.js';
 import { configureLink, ipBatch, openDevice } from '../io/device.js';
 import { type NativeEndpoint, WriteMode } from '../io/native.js';
 import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
@@ -117,12 +118,7 @@ export class UdpOverlay {
   }
 
   start(): void {
-    try {
-      this.open();
-    } catch (e) {
-      this.close();
-      throw e;
-    }
+    openOrClose(() => this.open(), () => this.close());
   }
 
   private open(): void {

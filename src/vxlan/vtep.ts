@@ -26,6 +26,7 @@ import {
   DROP_OVERSIZE, DROP_REMOTE_DST, DROP_RESERVED_BITS, DROP_RX_ERROR, DROP_TAP_BUSY, DROP_TAP_RUNT, DROP_TRUNCATED,
   DROP_UNKNOWN_SENDER, DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, newDropCounters, sendDropReason,
 } from '../dataplane/drops.js';
+import { openOrClose } from '../dataplane/lifecycle.js';
 import { configureLink, openDevice } from '../io/device.js';
 import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
 import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
@@ -203,12 +204,7 @@ export class Vtep {
 
   /** Opens sockets and devices, programs the FDB and starts forwarding. */
   start(): void {
-    try {
-      this.open();
-    } catch (e) {
-      this.close();
-      throw e;
-    }
+    openOrClose(() => this.open(), () => this.close());
   }
 
   private open(): void {
