@@ -267,34 +267,17 @@ Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
     }
   }
   const uint8_t* base = buf.Data();
-  static const uint8_t kZeroHdr[kVnetHdrLen] = {};
+  if (mode == WriteMode::kCoalesce) {
+    return Napi::Number::New(env, Coalesce(base, offs, lens, n, l3off_, run_buf_.data(), run_buf_.size(),
+                                           [this](const uint8_t* hdr, const uint8_t* data, size_t len) {
+                                             return fd_ >= 0 && WriteOne(hdr, data, len);
+                                           }));
+  }
   uint32_t i = 0;
   while (i < n && fd_ >= 0) {
     const uint8_t* frame = base + offs[i];
-    if (mode == WriteMode::kPlain) {
-      if (!WriteOne(nullptr, frame, lens[i])) break;
-      i++;
-      continue;
-    }
-    if (mode == WriteMode::kInBuffer) {
-      if (!WriteOne(frame - hdr_back, frame, lens[i])) break;
-      i++;
-      continue;
-    }
-    TcpRun run;
-    if (!run.Begin(frame, lens[i], l3off_, run_buf_.data(), run_buf_.size())) {
-      if (!WriteOne(kZeroHdr, frame, lens[i])) break;
-      i++;
-      continue;
-    }
-    uint32_t j = i + 1;
-    while (j < n && run.Append(base + offs[j], lens[j])) j++;
-    VnetHdr h;
-    size_t len = run.Finish(&h);
-    uint8_t hdr[kVnetHdrLen];
-    WriteVnetHdr(hdr, h);
-    if (!WriteOne(hdr, run_buf_.data(), len)) break;
-    i = j;
+    if (!WriteOne(mode == WriteMode::kInBuffer ? frame - hdr_back : nullptr, frame, lens[i])) break;
+    i++;
   }
   return Napi::Number::New(env, i);
 }

@@ -88,4 +88,34 @@ class TcpRun {
 // True when the TCP/IPv4 segment's checksum verifies (l3 at l3off).
 bool TcpV4ChecksumValid(const uint8_t* seg, size_t len, size_t l3off);
 
+// GRO over a batch: walks frames base[offs[i], +lens[i]), merging runs of
+// consecutive coalescible TCP/IPv4 segments of a flow in run_buf. Each output
+// (a merged run, or a frame as it is) goes to emit(hdr, data, len) with the
+// virtio-net header to write in front of it; emit returns false to stop.
+// Returns how many input frames were emitted.
+template <typename Emit>
+uint32_t Coalesce(const uint8_t* base, const uint32_t* offs, const uint32_t* lens, uint32_t n, size_t l3off,
+                  uint8_t* run_buf, size_t cap, Emit emit) {
+  static const uint8_t kZeroHdr[kVnetHdrLen] = {};
+  uint32_t i = 0;
+  while (i < n) {
+    const uint8_t* frame = base + offs[i];
+    TcpRun run;
+    if (!run.Begin(frame, lens[i], l3off, run_buf, cap)) {
+      if (!emit(kZeroHdr, frame, lens[i])) break;
+      i++;
+      continue;
+    }
+    uint32_t j = i + 1;
+    while (j < n && run.Append(base + offs[j], lens[j])) j++;
+    VnetHdr h;
+    const size_t len = run.Finish(&h);
+    uint8_t hdr[kVnetHdrLen];
+    WriteVnetHdr(hdr, h);
+    if (!emit(hdr, run_buf, len)) break;
+    i = j;
+  }
+  return i;
+}
+
 }  // namespace vxtap

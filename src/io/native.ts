@@ -84,6 +84,12 @@ interface Addon {
     src: Buffer, hdrBack: number, offs: Uint32Array, lens: Uint32Array, n: number, ethernet: boolean, prefix: Buffer | null,
     out: Buffer, outOffs: Uint32Array, outLens: Uint32Array, counts: Uint32Array, strides: Uint32Array,
   ): number;
+  /**
+   * The GRO of device writes over frames buf[offs[i], +lens[i]) (IP at
+   * l3off), each output copied into `out` instead of written; returns how
+   * many outputs there were. For measuring (bench/), apart from the syscall.
+   */
+  groCoalesce(buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, l3off: number, out: Buffer): number;
   Endpoint: new (fd: number, kind: Kind, vnetHdr?: boolean, l3off?: number) => NativeEndpoint;
 }
 
