@@ -57,12 +57,19 @@ describe.each(MODES)('vxtap udp <-> vxtap udp (offload: $offload)', ({ offload }
     tshark.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     tshark.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     await eventually('tshark to capture', () => err.includes('Capturing on'));
-    await a.exec(process.execPath, ['-e', "const s = require('node:dgram').createSocket('udp4'); s.send('probe', 9, '198.18.9.9', () => s.close());"]);
-    await eventually('the ICMP error', () => out.includes('\n'));
-    expect(out.trim().split('\t')).toEqual([A, A, '3', '0', '9']);
+    // "Capturing on" can come a moment before tshark really captures: probe
+    // until it has seen an answer.
+    await eventually('the ICMP error', async () => {
+      if (!out.includes('\n')) {
+        await a.exec(process.execPath, ['-e', "const s = require('node:dgram').createSocket('udp4'); s.send('probe', 9, '198.18.9.9', () => s.close());"]);
+      }
+      return out.includes('\n');
+    });
+    expect(out.trim().split('\n')[0].split('\t')).toEqual([A, A, '3', '0', '9']);
     const after = (await va.stats()) as unknown as typeof before;
-    expect(after.udp.unreachable_sent - before.udp.unreachable_sent).toBe(1);
-    expect(after.drops.no_route - before.drops.no_route).toBe(1);
+    const unreachables = after.udp.unreachable_sent - before.udp.unreachable_sent;
+    expect(unreachables).toBeGreaterThanOrEqual(1);
+    expect(after.drops.no_route - before.drops.no_route, 'one error per packet with no route').toBe(unreachables);
   });
 
   it('sends no ICMP error about an ICMP packet with no route', async () => {

@@ -56,8 +56,13 @@ describe.each([
     await eventually('tshark to start capturing', () => err.includes('Capturing on') || tshark.exitCode !== null);
     expect(tshark.exitCode, `tshark exited early: ${err}`).toBeNull();
 
-    await a.ping(`${OVERLAY}.2`, PINGS);
-    await eventually(`tshark to capture ${PINGS} echo requests`, () => (out.match(/Echo \(ping\) request/g) ?? []).length >= PINGS);
+    // "Capturing on" can come a moment before packets are really captured, so
+    // ping one at a time until tshark has written PINGS echo requests.
+    const seen = () => (out.match(/Echo \(ping\) request/g) ?? []).length;
+    await eventually(`tshark to capture ${PINGS} echo requests`, async () => {
+      if (seen() < PINGS) await a.ping(`${OVERLAY}.2`, 1);
+      return seen() >= PINGS;
+    }, 20_000);
     tshark.kill('SIGINT');
     await once(tshark, 'exit');
 
@@ -75,13 +80,13 @@ describe.each([
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** The decoded echo requests; fails the test unless every ping was captured and decoded to ICMP. */
+  /** The decoded echo requests; fails the test unless at least PINGS were captured and decoded to ICMP. */
   function pings(): Decoded[] {
-    expect(echoRequests, 'echo requests decoded from the capture').toHaveLength(PINGS);
+    expect(echoRequests.length, 'echo requests decoded from the capture').toBeGreaterThanOrEqual(PINGS);
     return echoRequests;
   }
 
-  it(`captures the ${PINGS} echo requests, each decoded down to ICMP`, () => {
+  it(`captures at least ${PINGS} echo requests, each decoded down to ICMP`, () => {
     for (const p of pings()) expect(p['icmp.type']).toEqual(['8']);
   });
 
