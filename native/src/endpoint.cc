@@ -29,7 +29,6 @@ Napi::Function Endpoint::Define(Napi::Env env) {
   return DefineClass(env, "Endpoint",
                      {
                          InstanceMethod<&Endpoint::StartRx>("startRx"),
-                         InstanceMethod<&Endpoint::StopRx>("stopRx"),
                          InstanceMethod<&Endpoint::WriteFrames>("writeFrames"),
                          InstanceMethod<&Endpoint::SendDatagrams>("sendDatagrams"),
                          InstanceMethod<&Endpoint::Close>("close"),
@@ -211,11 +210,6 @@ void Endpoint::ReleaseRx() {
   rx_cb_.Reset();
   rx_refs_.Reset();
   Unref();
-}
-
-Napi::Value Endpoint::StopRx(const Napi::CallbackInfo& info) {
-  ReleaseRx();
-  return info.Env().Undefined();
 }
 
 Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {

@@ -30,7 +30,6 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
  private:
   // startRx(slab, slotSize, headroom, budget, lens, addrs|null, ports|null, segs|null, cb)
   Napi::Value StartRx(const Napi::CallbackInfo& info);
-  Napi::Value StopRx(const Napi::CallbackInfo& info);
   // writeFrames(buf, offs, lens, n, mode, hdrBack) -> frames written (devices)
   Napi::Value WriteFrames(const Napi::CallbackInfo& info);
   // sendDatagrams(hdr|null, hdrStride, hdrLen, payload, offs, lens, addrs, ports, n, status, gso|null) -> sent

@@ -28,7 +28,6 @@ export interface NativeEndpoint {
     lens: Uint32Array, addrs: Uint32Array | null, ports: Uint16Array | null, segs: Uint16Array | null,
     cb: (n: number) => void,
   ): void;
-  stopRx(): void;
   /**
    * Writes frames buf[offs[i], +lens[i]) for i < n; returns how many went
    * out. In InBuffer mode each frame's header is `hdrBack` bytes before it.

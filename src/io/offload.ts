@@ -56,6 +56,14 @@ export class TsoSplitter {
     this.tag = new Int32Array(capacity);
   }
 
+  /**
+   * Bytes of the m segments from segment `first` on, which lie back to back at
+   * `stride` (only the last may be shorter): one UDP GSO send.
+   */
+  trainBytes(first: number, m: number, stride: number): number {
+    return (m - 1) * stride + this.segLens[first + m - 1];
+  }
+
   /** Queues the super-frame at src[off, +len). */
   push(off: number, len: number, tag: number): void {
     const n = this.n++;

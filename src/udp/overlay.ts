@@ -34,6 +34,7 @@ import { BATCH, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, FrameQueue } from '../io/queues.js';
 import { openUdpSocket } from '../io/socket.js';
 import { RouteTable, type Route } from '../switch/routes.js';
+import { TrustedAddresses } from '../switch/trust.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
 import {
   IPV4_ERR_IHL, IPV4_ERR_TOTAL_LENGTH, IPV4_ERR_VERSION, decrementIpv4Ttl, getIpv4Dst, getIpv4TotalLength, ipv4Check,
@@ -91,8 +92,8 @@ export class UdpOverlay {
   readonly capture: CaptureHub;
   readonly counters = new Float64Array(5);
   readonly routes = new RouteTable();
-  /** Peer address (int32) -> number of routes through it: the trust check. */
-  private readonly peers = new Map<number, number>();
+  /** The routes' peers, counted per route: the trust check. */
+  private readonly peers = new TrustedAddresses();
   private tun: NativeEndpoint | null = null;
   private udp: NativeEndpoint | null = null;
   private tunRx: RxBatch | null = null;
@@ -166,23 +167,17 @@ export class UdpOverlay {
   /** Adds or replaces a route; its peer becomes a trusted sender. */
   setRoute(r: Route): void {
     const old = this.routes.lookupExact(r.addr, r.len);
-    if (old >= 0) this.untrust(this.routes.peer[old]);
+    if (old >= 0) this.peers.remove(this.routes.peer[old]);
     this.routes.set(r.addr, r.len, r.peer, r.port);
-    this.peers.set(r.peer | 0, (this.peers.get(r.peer | 0) ?? 0) + 1);
+    this.peers.add(r.peer);
   }
 
   /** Removes a route; its peer stays trusted while other routes use it. */
   deleteRoute(addr: number, len: number): boolean {
     const i = this.routes.lookupExact(addr, len);
     if (i < 0) return false;
-    this.untrust(this.routes.peer[i]);
+    this.peers.remove(this.routes.peer[i]);
     return this.routes.delete(addr, len);
-  }
-
-  private untrust(peer: number): void {
-    const n = (this.peers.get(peer | 0) ?? 1) - 1;
-    if (n === 0) this.peers.delete(peer | 0);
-    else this.peers.set(peer | 0, n);
   }
 
   // ---- data path --------------------------------------------------------
@@ -255,7 +250,7 @@ export class UdpOverlay {
       for (let k = 0; k < count; k += per) {
         const m = Math.min(per, count - k);
         const first = seg + k;
-        const len = (m - 1) * stride + s.segLens[first + m - 1];
+        const len = s.trainBytes(first, m, stride);
         if (q.full) this.flushWire(s.out);
         q.push(s.segOffs[first], len, peer, port, m > 1 ? stride : 0);
         this.counters[TX_BYTES] += len;
@@ -329,7 +324,7 @@ export class UdpOverlay {
         continue;
       }
       // flannel accepts datagrams from anyone; vxtap only from its peers.
-      const known = this.peers.has(addrs[i] | 0);
+      const known = this.peers.has(addrs[i]);
       // A GRO train holds datagrams of segs[i] bytes (the last may be shorter).
       const step = gro && segs[i] > 0 ? segs[i] : dlen;
       const end = off + dlen;

@@ -34,6 +34,7 @@ import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool
 import { DatagramQueue, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
 import { openRawSocket, openUdpSocket } from '../io/socket.js';
 import { Fdb, NO_PORT } from '../switch/fdb.js';
+import { TrustedAddresses } from '../switch/trust.js';
 import { ETH_HLEN, ETH_TYPE, VLAN_HLEN, isVlanType } from '../wire/ethernet.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
 import { formatMac, isZeroMac, macHi, macLo, macNumberHi, macNumberLo } from '../wire/mac.js';
@@ -184,7 +185,7 @@ export class Vtep {
   private wireWrite = WriteMode.Plain;
   private tapHeadroom = HEADROOM;
   /** Underlay addresses (int32) datagrams are accepted from when spec.trustedOnly, with a use count. */
-  private readonly trusted = new Map<number, number>();
+  private readonly trusted = new TrustedAddresses();
   readonly offloads: VtepOffloads = { tapVnetHdr: false, tapTso: false, udpGro: false, udpGso: false, sourcePorts: 'raw' };
   private udp: NativeEndpoint | null = null;
   private udpRx: RxBatch | null = null;
@@ -305,13 +306,11 @@ export class Vtep {
 
   /** Accepts datagrams from this underlay address (with spec.trustedOnly); counted, so trust nests. */
   trust(addr: number): void {
-    this.trusted.set(addr | 0, (this.trusted.get(addr | 0) ?? 0) + 1);
+    this.trusted.add(addr);
   }
 
   untrust(addr: number): void {
-    const n = (this.trusted.get(addr | 0) ?? 1) - 1;
-    if (n <= 0) this.trusted.delete(addr | 0);
-    else this.trusted.set(addr | 0, n);
+    this.trusted.remove(addr);
   }
 
   /** Stops forwarding and closes everything it opened; the TAPs disappear. */
@@ -452,7 +451,7 @@ export class Vtep {
         for (let k = 0; k < count; k += per) {
           const m = Math.min(per, count - k);
           const first = seg + k;
-          const len = (m - 1) * stride + s.segLens[first + m - 1];
+          const len = s.trainBytes(first, m, stride);
           this.toWire(s.out, net, s.segOffs[first], len, dst, hash, m > 1 ? stride : 0, m);
         }
       }
@@ -578,7 +577,7 @@ export class Vtep {
   private fromWire(b: Buffer, off: number, len: number, i: number, now: number, mirror: boolean, trustedOnly: boolean): void {
     const src4 = this.udpRx!.addrs[i];
     if (mirror) this.capture.datagram(WIRE_RX, b, off, len, src4, this.udpRx!.ports[i], this.local, this.dstPort, NO_REASON);
-    if (trustedOnly && !this.trusted.has(src4 | 0)) {
+    if (trustedOnly && !this.trusted.has(src4)) {
       this.dropDatagram(DROP_UNKNOWN_SENDER, b, off, len, i);
       return;
     }
