@@ -302,8 +302,7 @@ async function runPath(p: PathSpec, round: string): Promise<PathRun> {
   process.stderr.write(`${round} ${p.label} (machine ${r.othersBusyPct.toFixed(0)}% busy before it${waited}):\n`);
   try {
     const [a, b] = [lab.host('a'), lab.host('b')];
-    const [ipA, ipB] = lab.underlay([a, b]);
-    if (txOffload) for (const h of [a, b]) h.run('ethtool', '-K', 'ul0', 'tx', 'on');
+    const [ipA, ipB] = lab.underlay([a, b], 1500, { txChecksum: txOffload });
     const o = await p.setup(lab, a, b, ipA, ipB);
     r.mtu = mtuOf(a, o.dev);
     r.underlay = offloads(a);

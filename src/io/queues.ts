@@ -2,6 +2,15 @@
 // stay in their receive slots. A batch fills the queues, then each queue is
 // flushed with one native call. Nothing is copied.
 import { type NativeEndpoint, WriteMode } from './native.js';
+import { BATCH } from './pool.js';
+
+/**
+ * Frames per device write call. A receive batch of UDP GRO trains can carry
+ * far more than BATCH frames (up to 64 segments a datagram), so a full queue
+ * is written out mid-batch rather than dropped; four batches' worth keeps a
+ * coalesced 64 KiB run from being cut more than about once per ten.
+ */
+export const DEVICE_QUEUE = 4 * BATCH;
 
 /** Frames bound for one TAP/TUN device. */
 export class FrameQueue {

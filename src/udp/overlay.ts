@@ -31,7 +31,7 @@ import { configureLink, ipBatch, openDevice } from '../io/device.js';
 import { type NativeEndpoint, WriteMode } from '../io/native.js';
 import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
 import { BATCH, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
-import { DatagramQueue, FrameQueue } from '../io/queues.js';
+import { DatagramQueue, DEVICE_QUEUE, FrameQueue } from '../io/queues.js';
 import { openUdpSocket } from '../io/socket.js';
 import { RouteTable, type Route } from '../switch/routes.js';
 import { TrustedAddresses } from '../switch/trust.js';
@@ -99,7 +99,7 @@ export class UdpOverlay {
   private tunRx: RxBatch | null = null;
   private udpRx: RxBatch | null = null;
   /** A GRO train of up to 64 segments per datagram: room for a batch of them. */
-  private readonly toTunQ = new FrameQueue(BATCH * 64);
+  private readonly toTunQ = new FrameQueue(DEVICE_QUEUE);
   private readonly replies = new FrameQueue(BATCH);
   private readonly replySlab = Buffer.alloc(BATCH * UNREACHABLE_MAX);
   private readonly sendq = new DatagramQueue(BATCH * 2, 0);
@@ -358,8 +358,9 @@ export class UdpOverlay {
     }
     const len = getIpv4TotalLength(b, off);
     if (!this.toTunQ.push(off, len)) {
-      this.dropPacket(DROP_TAP_BUSY, b, off, len);
-      return;
+      // Full (GRO trains fill it faster than one packet a datagram): write it out now.
+      this.flushTun(this.toTunQ, b);
+      this.toTunQ.push(off, len);
     }
     this.counters[RX_PACKETS]++;
     this.counters[RX_BYTES] += len;

@@ -31,7 +31,7 @@ import { configureLink, openDevice } from '../io/device.js';
 import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
 import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
 import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
-import { DatagramQueue, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
+import { DatagramQueue, DEVICE_QUEUE, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
 import { openRawSocket, openUdpSocket } from '../io/socket.js';
 import { Fdb, NO_PORT } from '../switch/fdb.js';
 import { TrustedAddresses } from '../switch/trust.js';
@@ -128,7 +128,7 @@ const FLOODED = 4;
 const LEARN_NAMES = ['created', 'moved', 'refused_static', 'refused_full'] as const;
 
 class Port {
-  readonly txq = new FrameQueue(BATCH);
+  readonly txq = new FrameQueue(DEVICE_QUEUE);
   /** rx/tx packets and bytes, as seen from the TAP (rx = read from it). */
   readonly counters = new Float64Array(4);
   dirty = false;
@@ -183,6 +183,9 @@ export class Vtep {
   private readonly mirrorHdr = Buffer.alloc(OUTER_HLEN);
   private tapWrite = WriteMode.Plain;
   private wireWrite = WriteMode.Plain;
+  /** How the batch being handled writes to TAPs: tapWrite with the headroom, or wireWrite. */
+  private portMode = WriteMode.Plain;
+  private portHdrBack = 0;
   private tapHeadroom = HEADROOM;
   /** Underlay addresses (int32) datagrams are accepted from when spec.trustedOnly, with a use count. */
   private readonly trusted = new TrustedAddresses();
@@ -343,6 +346,8 @@ export class Vtep {
     const mirror = this.capture.active;
     const splitter = this.splitter;
     const headroom = rx.headroom;
+    this.portMode = this.tapWrite;
+    this.portHdrBack = headroom;
     for (let i = 0; i < n; i++) {
       const off = rx.offset(i);
       const len = lens[i];
@@ -388,7 +393,7 @@ export class Vtep {
     }
     this.flushWire(b);
     if (splitter !== null) this.sendSegments(net, splitter, splitter.split(b, headroom, true, net.header));
-    this.flushPorts(b, this.tapWrite, headroom);
+    this.flushPorts(b);
   }
 
   /** Head-end replication of a frame from a local port. */
@@ -462,8 +467,9 @@ export class Vtep {
 
   private toPort(port: Port, b: Buffer, off: number, len: number): void {
     if (!port.txq.push(off, len)) {
-      this.dropFrame(DROP_TAP_BUSY, b, off, len, port.network.spec.vni);
-      return;
+      // Full (GRO trains fill it faster than one frame a datagram): write it out now.
+      this.flushPort(port, b);
+      port.txq.push(off, len);
     }
     if (!port.dirty) {
       port.dirty = true;
@@ -507,22 +513,23 @@ export class Vtep {
     }
   }
 
-  /** Writes every TAP queue the batch filled; `mode`/`hdrBack` place the virtio-net headers. */
-  private flushPorts(b: Buffer, mode: WriteMode, hdrBack: number): void {
+  /** Writes every TAP queue the batch filled. */
+  private flushPorts(b: Buffer): void {
     for (let k = 0; k < this.ndirty; k++) {
       const port = this.dirty[k];
       port.dirty = false;
-      const queued = port.txq.n;
-      let sent = queued;
-      const lost = port.txq.flush(port.endpoint, b, mode, hdrBack);
-      if (this.capture.active) this.mirrorWritten(port, b, queued - lost, queued);
-      if (lost > 0) {
-        this.drops[DROP_TAP_BUSY] += lost;
-        sent -= lost;
-      }
-      port.counters[2] += sent;
+      this.flushPort(port, b);
     }
     this.ndirty = 0;
+  }
+
+  /** Writes one TAP queue; the batch's `portMode`/`portHdrBack` place the virtio-net headers. */
+  private flushPort(port: Port, b: Buffer): void {
+    const queued = port.txq.n;
+    const lost = port.txq.flush(port.endpoint, b, this.portMode, this.portHdrBack);
+    if (this.capture.active) this.mirrorWritten(port, b, queued - lost, queued);
+    if (lost > 0) this.drops[DROP_TAP_BUSY] += lost;
+    port.counters[2] += queued - lost;
   }
 
   /**
@@ -552,6 +559,8 @@ export class Vtep {
     const cap = rx.capacity;
     const trustedOnly = this.spec.trustedOnly === true;
     const mirror = this.capture.active;
+    this.portMode = this.wireWrite;
+    this.portHdrBack = 0;
     for (let i = 0; i < n; i++) {
       const off = rx.offset(i);
       const len = lens[i];
@@ -570,7 +579,7 @@ export class Vtep {
         p += step;
       } while (p < end);
     }
-    this.flushPorts(b, this.wireWrite, 0);
+    this.flushPorts(b);
   }
 
   /** One VXLAN datagram, b[off, +len), from datagram i of the batch. */
