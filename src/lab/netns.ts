@@ -144,6 +144,8 @@ export interface VxtapStats {
   ports: Record<string, { vni: number; rx_packets: number; rx_bytes: number; tx_packets: number }>;
   drops: Record<string, number>;
   learning: Record<string, number>;
+  /** The VXLAN pipeline's offloads as probed at start-up. */
+  offloads: Record<string, boolean | number | string>;
 }
 
 export class Lab {

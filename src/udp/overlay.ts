@@ -27,7 +27,7 @@ import {
   newDropCounters, sendDropReason,
 } from '../dataplane/drops.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
-import { configureLink, ipBatch, openDevice } from '../io/device.js';
+import { configureLink, ipBatch, limitGsoSegments, openDevice } from '../io/device.js';
 import { type NativeEndpoint, WriteMode } from '../io/native.js';
 import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
 import { BATCH, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
@@ -69,6 +69,8 @@ export interface OverlayOffloads {
   tunTso: boolean;
   udpGso: boolean;
   udpGro: boolean;
+  /** The TUN's gso_max_segs: a TSO super-frame's packets fit one UDP GSO send (0: the kernel's default). */
+  tunGsoMaxSegs: number;
 }
 
 // Counter indexes.
@@ -104,7 +106,7 @@ export class UdpOverlay {
   private readonly replySlab = Buffer.alloc(BATCH * UNREACHABLE_MAX);
   private readonly sendq = new DatagramQueue(BATCH * 2, 0);
   private splitter: TsoSplitter | null = null;
-  readonly offloads: OverlayOffloads = { tunVnetHdr: false, tunTso: false, udpGso: false, udpGro: false };
+  readonly offloads: OverlayOffloads = { tunVnetHdr: false, tunTso: false, udpGso: false, udpGro: false, tunGsoMaxSegs: 0 };
   private tunWrite = WriteMode.Plain;
 
   /** `capture`: a hub to mirror through (a VTEP's in the same process); by default one of its own. */
@@ -147,6 +149,10 @@ export class UdpOverlay {
     this.udpRx = pool.batch(udpSlot, 0, BATCH);
     this.tunRx = pool.batch(tunSlot, headroom, BATCH);
     configureLink(dev.name, { mtu: spec.mtu, address: spec.cidr, up: true });
+    if (off.tunTso && off.udpGso) {
+      const segs = gsoSegmentsPerSend(spec.mtu);
+      off.tunGsoMaxSegs = limitGsoSegments(dev.name, segs) ? segs : 0;
+    }
     if (spec.kernelRoutes && spec.routes.length > 0) {
       ipBatch(spec.routes.map((r) => `route replace ${formatIpv4Addr(r.addr)}/${r.len} dev ${dev.name}`), `routing into ${dev.name}`);
     }

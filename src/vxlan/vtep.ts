@@ -27,7 +27,7 @@ import {
   DROP_UNKNOWN_SENDER, DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, newDropCounters, sendDropReason,
 } from '../dataplane/drops.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
-import { configureLink, openDevice } from '../io/device.js';
+import { configureLink, limitGsoSegments, openDevice } from '../io/device.js';
 import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
 import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
 import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
@@ -115,6 +115,8 @@ export interface VtepOffloads {
   udpGso: boolean;
   /** 'raw': any port in --srcport via a raw socket; 'pool': one of a few bound ports (see portpool.ts). */
   sourcePorts: 'raw' | 'pool';
+  /** The TAPs' gso_max_segs: a TSO super-frame's segments fit one UDP GSO send (0: the kernel's default). */
+  tapGsoMaxSegs: number;
 }
 
 // Per-VNI counters, indexes into Network.counters.
@@ -189,7 +191,7 @@ export class Vtep {
   private tapHeadroom = HEADROOM;
   /** Underlay addresses (int32) datagrams are accepted from when spec.trustedOnly, with a use count. */
   private readonly trusted = new TrustedAddresses();
-  readonly offloads: VtepOffloads = { tapVnetHdr: false, tapTso: false, udpGro: false, udpGso: false, sourcePorts: 'raw' };
+  readonly offloads: VtepOffloads = { tapVnetHdr: false, tapTso: false, udpGro: false, udpGso: false, sourcePorts: 'raw', tapGsoMaxSegs: 0 };
   private udp: NativeEndpoint | null = null;
   private udpRx: RxBatch | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -242,6 +244,10 @@ export class Vtep {
         this.ports.push(port);
         net.ports.push(port);
         if (leader) configureLink(dev.name, { mtu: ps.mtu, address: ps.address, mac: ps.mac, up: true });
+        if (leader && off.tapTso && off.udpGso) {
+          const segs = gsoSegmentsPerSend(VXLAN_HLEN + ETH_HLEN + ps.mtu);
+          off.tapGsoMaxSegs = limitGsoSegments(dev.name, segs) ? segs : 0;
+        }
       }
       for (const st of ns.statics) {
         const port = st.dev === undefined ? NO_PORT : net.ports.findIndex((p) => p.name === st.dev);

@@ -50,6 +50,12 @@ describe.each([
     for (const v of [va, vb]) expect((await v.stats()).drops.dev_busy, 'dev_busy').toBe(0);
   });
 
+  it('caps the TAP\'s super-frames at the segments one UDP GSO send carries (65507 / (8 + 14 + 1450) = 44)', async () => {
+    const link = JSON.parse(a.run('ip', '-d', '-j', 'link', 'show', 'dev', 'vxt0'))[0] as { gso_max_segs: number };
+    expect(link.gso_max_segs).toBe(offload ? 44 : 65535);
+    expect((await va.stats()).offloads).toMatchObject({ tapGsoMaxSegs: offload ? 44 : 0 });
+  });
+
   it('removes its TAP and exits 0 on SIGTERM', async () => {
     expect(await va.stop()).toBe(0);
     expect(() => a.run('ip', 'link', 'show', 'dev', 'vxt0')).toThrow(/does not exist/);

@@ -135,6 +135,12 @@ describe('vxtap udp <-> vxtap udp over an underlay with tx checksum offload', ()
     await checkOverlay({ host: a, ip: A, dev: 'tun0' }, { host: b, ip: B, dev: 'tun0' }, (x, y, what) => expect(x, what).toBe(y));
     for (const v of [va, vb]) expect((await v.stats()).drops.dev_busy, 'dev_busy').toBe(0);
   });
+
+  it('caps the TUN\'s super-frames at the packets one UDP GSO send carries (65507 / 1472 = 44)', async () => {
+    expect(JSON.parse(a.run('ip', '-d', '-j', 'link', 'show', 'dev', 'tun0'))[0].gso_max_segs).toBe(44);
+    const stats = (await va.stats()) as unknown as { udp: { offloads: { tunGsoMaxSegs: number } } };
+    expect(stats.udp.offloads.tunGsoMaxSegs).toBe(44);
+  });
 });
 
 describe.each(MODES)('vxtap udp <-> socat (flannel udp wire format; offload: $offload)', ({ offload }) => {
