@@ -253,7 +253,7 @@ const BENCHES: MicroBench[] = [
   },
   {
     name: 'gro-coalesce',
-    what: `native GRO of device writes: ${TSO_SEGMENTS} TCP/IPv4 segments -> one 64 KiB super-frame (checksums verified, copied; no syscall)`,
+    what: `native GRO of device writes: ${TSO_SEGMENTS} TCP/IPv4 segments -> one 64 KiB super-frame (checksums verified, gathered as a device write would; no syscall)`,
     ops: TSO_FRAMES,
     bytes: TSO_PAYLOAD,
     async setup() {

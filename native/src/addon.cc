@@ -212,7 +212,7 @@ Napi::Value TsoSplitBatch(const Napi::CallbackInfo& info) {
 }
 
 // groCoalesce(buf, offs, lens, n, l3off, out) -> outputs: the GRO that
-// device writes do (Coalesce), with each output copied into `out` instead of
+// device writes do (Coalesce), with each output gathered into `out` instead of
 // written, so its cost can be measured apart from the syscall (bench/).
 Napi::Value GroCoalesce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -233,14 +233,14 @@ Napi::Value GroCoalesce(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
   }
-  std::vector<uint8_t> run(l3off + 65535);
   uint32_t outputs = 0;
-  vxtap::Coalesce(buf.Data(), offs, lens, n, l3off, run.data(), run.size(),
-                  [&](const uint8_t*, const uint8_t* data, size_t len) {
-                    memcpy(out.Data(), data, len);
-                    outputs++;
-                    return true;
-                  });
+  vxtap::Coalesce(buf.Data(), offs, lens, n, l3off, [&](const uint8_t*, const iovec* iov, size_t cnt) {
+    // Gathered into out as a device write would gather them.
+    uint8_t* o = out.Data();
+    for (size_t k = 0; k < cnt; k++) o = static_cast<uint8_t*>(memcpy(o, iov[k].iov_base, iov[k].iov_len)) + iov[k].iov_len;
+    outputs++;
+    return true;
+  });
   return Napi::Number::New(env, outputs);
 }
 

@@ -42,7 +42,6 @@ Endpoint::Endpoint(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Endpoint>(
   kind_ = static_cast<Kind>(info[1].As<Napi::Number>().Int32Value());
   vnet_ = info.Length() > 2 && info[2].ToBoolean().Value();
   l3off_ = info.Length() > 3 ? info[3].As<Napi::Number>().Uint32Value() : 0;
-  if (vnet_) run_buf_.resize(l3off_ + 65535);
 }
 
 Endpoint::~Endpoint() {
@@ -222,10 +221,18 @@ Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
 }
 
 bool Endpoint::WriteOne(const uint8_t* hdr, const uint8_t* frame, size_t len) {
-  iovec iov[2] = {{const_cast<uint8_t*>(hdr), hdr ? kVnetHdrLen : 0}, {const_cast<uint8_t*>(frame), len}};
+  iovec piece = {const_cast<uint8_t*>(frame), len};
+  return WriteGather(hdr, &piece, 1);
+}
+
+bool Endpoint::WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n) {
+  iovec iov[kMaxRunSegments + 2];
+  size_t k = 0;
+  if (hdr) iov[k++] = {const_cast<uint8_t*>(hdr), kVnetHdrLen};
+  for (size_t i = 0; i < n; i++) iov[k++] = pieces[i];
   ssize_t r;
   do {
-    r = hdr ? ::writev(fd_, iov, 2) : ::write(fd_, frame, len);
+    r = ::writev(fd_, iov, static_cast<int>(k));
   } while (r < 0 && errno == EINTR);
   return r >= 0 || !IsAgain(errno);  // false only when the device queue is full
 }
@@ -262,10 +269,9 @@ Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
   }
   const uint8_t* base = buf.Data();
   if (mode == WriteMode::kCoalesce) {
-    return Napi::Number::New(env, Coalesce(base, offs, lens, n, l3off_, run_buf_.data(), run_buf_.size(),
-                                           [this](const uint8_t* hdr, const uint8_t* data, size_t len) {
-                                             return fd_ >= 0 && WriteOne(hdr, data, len);
-                                           }));
+    return Napi::Number::New(env, Coalesce(base, offs, lens, n, l3off_, [this](const uint8_t* hdr, const iovec* iov, size_t cnt) {
+                               return fd_ >= 0 && WriteGather(hdr, iov, cnt);
+                             }));
   }
   uint32_t i = 0;
   while (i < n && fd_ >= 0) {

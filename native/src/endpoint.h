@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <vector>
 
@@ -43,6 +44,8 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   int DrainDevice();
   void ReleaseRx();
   bool WriteOne(const uint8_t* hdr, const uint8_t* frame, size_t len);
+  // One writev of the virtio-net header (if any) and n pieces (n <= kMaxRunSegments + 1).
+  bool WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n);
 
   int fd_ = -1;
   Kind kind_ = Kind::kDevice;
@@ -51,7 +54,6 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   // front of every frame; l3off_ is where the IP header starts (14 on TAP).
   bool vnet_ = false;
   size_t l3off_ = 0;
-  std::vector<uint8_t> run_buf_;  // GRO super-frame under construction
 
   // Receive side, valid while polling_.
   uv_poll_t* poll_ = nullptr;

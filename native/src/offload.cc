@@ -179,66 +179,72 @@ bool TcpV4ChecksumValid(const uint8_t* seg, size_t len, size_t l3off) {
   return CsumFold(CsumAdd(ip + 20, l4len, PseudoSum(ip, l4len))) == 0xffff;
 }
 
-bool TcpRun::Begin(const uint8_t* seg, size_t len, size_t l3off, uint8_t* buf, size_t cap) {
+bool TcpRun::Begin(const uint8_t* seg, size_t len, size_t l3off) {
   thl_ = CoalescibleV4(seg, len, l3off);
-  if (thl_ == 0 || len > cap || !TcpV4ChecksumValid(seg, len, l3off)) return false;
-  buf_ = buf;
-  cap_ = cap;
+  if (thl_ == 0 || !TcpV4ChecksumValid(seg, len, l3off)) return false;
   l3off_ = l3off;
-  memcpy(buf_, seg, len);
-  len_ = len;
-  const uint8_t* tcp = seg + l3off + 20;
-  mss_ = len - l3off - 20 - thl_;
-  next_seq_ = Get32(tcp + 4) + static_cast<uint32_t>(mss_);
+  hdr_len_ = l3off + 20 + thl_;
+  memcpy(hdr_, seg, hdr_len_);
+  first_ = seg;
+  first_len_ = len;
+  mss_ = len - hdr_len_;
+  payload_ = mss_;
+  pay_[0] = seg + hdr_len_;
+  pay_len_[0] = static_cast<uint16_t>(mss_);
+  next_seq_ = Get32(seg + l3off + 24) + static_cast<uint32_t>(mss_);
   segs_ = 1;
-  closed_ = (tcp[13] & kTcpPsh) != 0;
-  valid_ = true;
+  closed_ = (seg[l3off + 33] & kTcpPsh) != 0;
   return true;
 }
 
 bool TcpRun::Append(const uint8_t* seg, size_t len) {
-  if (closed_ || CoalescibleV4(seg, len, l3off_) != thl_) return false;
+  if (closed_ || segs_ == kMaxRunSegments || CoalescibleV4(seg, len, l3off_) != thl_) return false;
   const uint8_t* ip = seg + l3off_;
   const uint8_t* tcp = ip + 20;
-  const uint8_t* rip = buf_ + l3off_;
+  const uint8_t* rip = hdr_ + l3off_;
   const uint8_t* rtcp = rip + 20;
-  const size_t plen = len - l3off_ - 20 - thl_;
-  if (plen > mss_ || len_ + plen > cap_ || len_ - l3off_ + plen > 0xffff) return false;
+  const size_t plen = len - hdr_len_;
+  if (plen > mss_ || hdr_len_ - l3off_ + payload_ + plen > 0xffff) return false;
   // Same link header, same IPv4 TOS/TTL/DF and addresses, same ports, the
   // next sequence number, the same ACK and identical TCP options.
-  if (memcmp(buf_, seg, l3off_) != 0 || ip[1] != rip[1] || ip[8] != rip[8] || (ip[6] & 0x40) != (rip[6] & 0x40) ||
+  if (memcmp(hdr_, seg, l3off_) != 0 || ip[1] != rip[1] || ip[8] != rip[8] || (ip[6] & 0x40) != (rip[6] & 0x40) ||
       memcmp(ip + 12, rip + 12, 8) != 0 || memcmp(tcp, rtcp, 4) != 0 || Get32(tcp + 4) != next_seq_ ||
       memcmp(tcp + 8, rtcp + 8, 4) != 0 || memcmp(tcp + 20, rtcp + 20, thl_ - 20) != 0) {
     return false;
   }
   if (!TcpV4ChecksumValid(seg, len, l3off_)) return false;
-  memcpy(buf_ + len_, tcp + thl_, plen);
-  len_ += plen;
-  next_seq_ += static_cast<uint32_t>(plen);
+  pay_[segs_] = seg + hdr_len_;
+  pay_len_[segs_] = static_cast<uint16_t>(plen);
   segs_++;
+  payload_ += plen;
+  next_seq_ += static_cast<uint32_t>(plen);
   if (tcp[13] & kTcpPsh) {
-    buf_[l3off_ + 20 + 13] |= kTcpPsh;
+    hdr_[l3off_ + 20 + 13] |= kTcpPsh;
     closed_ = true;
   }
   if (plen < mss_) closed_ = true;  // a short segment ends the run, as in the kernel
   return true;
 }
 
-size_t TcpRun::Finish(VnetHdr* h) {
+size_t TcpRun::Finish(VnetHdr* h, iovec* iov) {
   if (segs_ == 1) {
     *h = VnetHdr{kVnetDataValid, kGsoNone, 0, 0, 0, 0};
-    return len_;
+    iov[0] = {const_cast<uint8_t*>(first_), first_len_};
+    return 1;
   }
-  uint8_t* ip = buf_ + l3off_;
-  Put16(ip + 2, static_cast<uint32_t>(len_ - l3off_));
+  uint8_t* ip = hdr_ + l3off_;
+  const uint32_t l4len = static_cast<uint32_t>(thl_ + payload_);
+  Put16(ip + 2, 20 + l4len);
   FixIpv4Checksum(ip);
   // CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum.
   uint8_t* tcp = ip + 20;
-  uint16_t pseudo = CsumFold(PseudoSum(ip, static_cast<uint32_t>(len_ - l3off_ - 20)));
+  uint16_t pseudo = CsumFold(PseudoSum(ip, l4len));
   memcpy(tcp + 16, &pseudo, 2);
-  *h = VnetHdr{kVnetNeedsCsum, kGsoTcpV4, static_cast<uint16_t>(l3off_ + 20 + thl_), static_cast<uint16_t>(mss_),
+  *h = VnetHdr{kVnetNeedsCsum, kGsoTcpV4, static_cast<uint16_t>(hdr_len_), static_cast<uint16_t>(mss_),
                static_cast<uint16_t>(l3off_ + 20), 16};
-  return len_;
+  iov[0] = {hdr_, hdr_len_};
+  for (size_t k = 0; k < segs_; k++) iov[k + 1] = {const_cast<uint8_t*>(pay_[k]), pay_len_[k]};
+  return segs_ + 1;
 }
 
 }  // namespace vxtap

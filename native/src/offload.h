@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 // UDP GSO/GRO socket options (linux/udp.h), missing from older libc headers.
 #ifndef UDP_SEGMENT
@@ -56,63 +57,71 @@ bool FinishChecksum(uint8_t* frame, size_t len, size_t start, size_t offset);
 size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h, const uint8_t* prefix,
                 size_t prefix_len, uint8_t* out, size_t out_cap, size_t* stride, size_t* last_len);
 
-// GRO for a device write: tries to append `seg` (a TCP/IPv4 segment with
-// l3 at l3off) to the super-frame being built in `run` (len *run_len). A run
-// starts with Begin; Append returns false when seg does not continue the
-// flow (the caller then writes the run and begins a new one).
+// GRO for a device write, without copying payload: gathers a run of TCP/IPv4
+// segments of one flow (l3 at l3off) as iovecs, the first segment's headers
+// (copied, then patched) followed by every segment's payload where it lies.
+// A run starts with Begin; Append returns false when seg does not continue
+// the flow (the caller then writes the run and begins a new one).
+constexpr size_t kMaxRunSegments = 64;            // as the kernel's UDP GRO, and it bounds the iovecs
+constexpr size_t kMaxRunHeaders = 14 + 20 + 60;  // Ethernet, IPv4 without options, TCP with the most options
+
 class TcpRun {
  public:
   // Starts a run with seg if it is a coalescible TCP/IPv4 segment with a
-  // valid checksum; copies it into buf. Returns false otherwise.
-  bool Begin(const uint8_t* seg, size_t len, size_t l3off, uint8_t* buf, size_t cap);
+  // valid checksum. Returns false otherwise.
+  bool Begin(const uint8_t* seg, size_t len, size_t l3off);
   bool Append(const uint8_t* seg, size_t len);
-  // Finalizes lengths and checksums; fills the vnet header to write before
-  // buf. Returns the run's length.
-  size_t Finish(VnetHdr* h);
+  // Fills the vnet header to write in front and iov with the run's pieces
+  // (at most kMaxRunSegments + 1); returns how many. A single segment is
+  // itself, unpatched. iov points into this run and into the segments.
+  size_t Finish(VnetHdr* h, iovec* iov);
   size_t segments() const { return segs_; }
-  bool valid_checksum() const { return valid_; }
 
  private:
-  uint8_t* buf_ = nullptr;
-  size_t cap_ = 0;
-  size_t len_ = 0;
+  uint8_t hdr_[kMaxRunHeaders];
+  const uint8_t* first_ = nullptr;
+  size_t first_len_ = 0;
+  size_t hdr_len_ = 0;
   size_t l3off_ = 0;
   size_t thl_ = 0;
   size_t mss_ = 0;
+  size_t payload_ = 0;  // bytes of payload in the run
   uint32_t next_seq_ = 0;
   size_t segs_ = 0;
   bool closed_ = false;
-  bool valid_ = false;
+  const uint8_t* pay_[kMaxRunSegments];
+  uint16_t pay_len_[kMaxRunSegments];
 };
 
 // True when the TCP/IPv4 segment's checksum verifies (l3 at l3off).
 bool TcpV4ChecksumValid(const uint8_t* seg, size_t len, size_t l3off);
 
 // GRO over a batch: walks frames base[offs[i], +lens[i]), merging runs of
-// consecutive coalescible TCP/IPv4 segments of a flow in run_buf. Each output
-// (a merged run, or a frame as it is) goes to emit(hdr, data, len) with the
-// virtio-net header to write in front of it; emit returns false to stop.
-// Returns how many input frames were emitted.
+// consecutive coalescible TCP/IPv4 segments of a flow. Each output (a merged
+// run, or a frame as it is) goes to emit(hdr, iov, iovcnt) with the
+// virtio-net header to write in front of its pieces; emit returns false to
+// stop. Returns how many input frames were emitted.
 template <typename Emit>
-uint32_t Coalesce(const uint8_t* base, const uint32_t* offs, const uint32_t* lens, uint32_t n, size_t l3off,
-                  uint8_t* run_buf, size_t cap, Emit emit) {
+uint32_t Coalesce(const uint8_t* base, const uint32_t* offs, const uint32_t* lens, uint32_t n, size_t l3off, Emit emit) {
   static const uint8_t kZeroHdr[kVnetHdrLen] = {};
+  TcpRun run;
+  iovec iov[kMaxRunSegments + 1];
   uint32_t i = 0;
   while (i < n) {
     const uint8_t* frame = base + offs[i];
-    TcpRun run;
-    if (!run.Begin(frame, lens[i], l3off, run_buf, cap)) {
-      if (!emit(kZeroHdr, frame, lens[i])) break;
+    if (!run.Begin(frame, lens[i], l3off)) {
+      iov[0] = {const_cast<uint8_t*>(frame), lens[i]};
+      if (!emit(kZeroHdr, iov, 1)) break;
       i++;
       continue;
     }
     uint32_t j = i + 1;
     while (j < n && run.Append(base + offs[j], lens[j])) j++;
     VnetHdr h;
-    const size_t len = run.Finish(&h);
+    const size_t cnt = run.Finish(&h, iov);
     uint8_t hdr[kVnetHdrLen];
     WriteVnetHdr(hdr, h);
-    if (!emit(hdr, run_buf, len)) break;
+    if (!emit(hdr, iov, cnt)) break;
     i = j;
   }
   return i;

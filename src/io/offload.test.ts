@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { checksumAdd, checksumFold } from '../wire/checksum.js';
 import { ipv4ChecksumValid } from '../wire/ipv4.js';
+import { addon } from './native.js';
 import { TsoSplitter, gsoSegmentsPerSend } from './offload.js';
 
 const HEADROOM = 16;
@@ -135,5 +136,64 @@ describe('TsoSplitter', () => {
     expect(gsoSegmentsPerSend(1472)).toBe(44);
     expect(gsoSegmentsPerSend(600)).toBe(64);
     expect(gsoSegmentsPerSend(70000)).toBe(1);
+  });
+});
+
+// The GRO of device writes (what writeFrames does in Coalesce mode, gathered
+// into one buffer instead of written): segments of one flow merge back into
+// the super-frame they were cut from, and a segment with a bad checksum is
+// never merged.
+describe('groCoalesce', () => {
+  /** Splits a TCP/IPv4 super-frame with no prefix: its segments as frames. */
+  function segmentsOf(payload: Buffer, mss: number, flags: number): { frame: Buffer; s: TsoSplitter; n: number } {
+    const { buf, off, len } = superFrame(payload, mss, flags);
+    const s = new TsoSplitter(1);
+    s.push(off, len, 0);
+    s.split(buf, HEADROOM, true, null);
+    return { frame: buf.subarray(off, off + len), s, n: s.counts[0] };
+  }
+
+  it('merges the segments of a super-frame back into it, with a partial TCP checksum', () => {
+    fc.assert(fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 40000 }), fc.integer({ min: 700, max: 1448 }), fc.constantFrom(0x10, 0x18),
+      (bytes, mss, flags) => {
+        const payload = Buffer.from(bytes);
+        const { frame, s, n } = segmentsOf(payload, mss, flags);
+        const out = Buffer.alloc(65535 + 14);
+        expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out)).toBe(1);
+        const merged = out.subarray(0, frame.length);
+        if (n === 1) {
+          // A lone segment is written as it is, with its full checksum.
+          expect(merged).toEqual(s.out.subarray(s.segOffs[0], s.segOffs[0] + s.segLens[0]));
+          return;
+        }
+        const [ip, tcp] = [14, 34];
+        // Everything but the checksums is the original's.
+        for (const [from, to] of [[0, ip + 10], [ip + 12, tcp + 16], [tcp + 18, frame.length]]) {
+          expect(merged.subarray(from, to)).toEqual(frame.subarray(from, to));
+        }
+        expect(ipv4ChecksumValid(merged, ip)).toBe(true);
+        // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not its complement.
+        const pseudo = Buffer.alloc(12);
+        frame.copy(pseudo, 0, ip + 12, ip + 20);
+        pseudo[9] = 6;
+        pseudo.writeUInt16BE(frame.length - tcp, 10);
+        expect(merged.readUInt16BE(tcp + 16)).toBe(~checksumFold(checksumAdd(pseudo, 0, 12, 0)) & 0xffff);
+      },
+    ), { numRuns: 100 });
+  });
+
+  it('leaves a segment with a bad checksum out of every run', () => {
+    const { s, n } = segmentsOf(Buffer.alloc(10 * 1000, 7), 1000, 0x10);
+    s.out[s.segOffs[4] + 60] ^= 0xff; // payload of segment 4
+    const out = Buffer.alloc(65535 + 14);
+    // Segments 0-3, segment 4 alone (written as it is, for the kernel to drop), 5-9.
+    expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out)).toBe(3);
+  });
+
+  it('merges at most 64 segments into one run', () => {
+    const { s, n } = segmentsOf(Buffer.alloc(100 * 200, 1), 200, 0x10);
+    expect(n).toBe(100);
+    expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, Buffer.alloc(65535 + 14))).toBe(2);
   });
 });
