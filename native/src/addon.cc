@@ -151,7 +151,7 @@ T* Typed(const Napi::Value& v, size_t* count) {
 }
 
 // tsoSplit(src, hdrBack, offs, lens, n, ethernet, prefix|null, out, outOffs, outLens, counts, strides)
-// For each TSO super-frame i (virtio-net header hdrBack bytes before
+// For each TSO or USO super-frame i (virtio-net header hdrBack bytes before
 // src[offs[i]]), writes its segments into `out`, each after a copy of
 // `prefix`; segment k of frame i lands at outOffs[first + k] with length
 // outLens[first + k], where first is the sum of earlier counts. counts[i] is
@@ -192,7 +192,7 @@ Napi::Value TsoSplitBatch(const Napi::CallbackInfo& info) {
     }
     const uint8_t* frame = src.Data() + offs[i];
     vxtap::VnetHdr h = vxtap::ReadVnetHdr(frame - hdr_back);
-    if (h.gso_type != vxtap::kGsoTcpV4 && h.gso_type != vxtap::kGsoTcpV6) continue;
+    if (h.gso_type != vxtap::kGsoTcpV4 && h.gso_type != vxtap::kGsoTcpV6 && h.gso_type != vxtap::kGsoUdpL4) continue;
     size_t l3off = 0;
     if (ethernet) l3off = lens[i] >= 14 && frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14;
     size_t stride = 0, last = 0;

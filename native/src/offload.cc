@@ -11,6 +11,7 @@ constexpr uint8_t kTcpPsh = 0x08;
 constexpr uint8_t kTcpAck = 0x10;
 constexpr uint8_t kTcpCwr = 0x80;
 constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
 
 uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 uint32_t Get32(const uint8_t* p) {
@@ -38,14 +39,14 @@ void StoreCsum(uint8_t* field, uint64_t sum) {
   memcpy(field, &c, 2);
 }
 
-// The TCP pseudo-header sum for an IPv4 (l3[0]>>4 == 4) or IPv6 header.
-uint64_t PseudoSum(const uint8_t* l3, uint32_t l4len) {
+// The TCP or UDP pseudo-header sum for an IPv4 (l3[0]>>4 == 4) or IPv6 header.
+uint64_t PseudoSum(const uint8_t* l3, uint32_t l4len, uint8_t proto = kProtoTcp) {
   if ((l3[0] >> 4) == 4) {
-    uint8_t ph[4] = {0, kProtoTcp, 0, 0};
+    uint8_t ph[4] = {0, proto, 0, 0};
     Put16(ph + 2, l4len);
     return CsumAdd(ph, 4, CsumAdd(l3 + 12, 8, 0));
   }
-  uint8_t tail[8] = {0, 0, 0, 0, 0, 0, 0, kProtoTcp};
+  uint8_t tail[8] = {0, 0, 0, 0, 0, 0, 0, proto};
   Put32(tail, l4len);
   return CsumAdd(tail, 8, CsumAdd(l3 + 8, 32, 0));
 }
@@ -127,16 +128,19 @@ size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h
                 size_t prefix_len, uint8_t* out, size_t out_cap, size_t* stride, size_t* last_len) {
   const size_t l4off = h.csum_start;
   const size_t mss = h.gso_size;
-  if (mss == 0 || l3off + 20 > len || l4off + 20 > len) return 0;
+  const bool udp = h.gso_type == kGsoUdpL4;
+  if (mss == 0 || l3off + 20 > len || l4off + (udp ? 8 : 20) > len) return 0;
   const uint8_t* l3 = frame + l3off;
-  const bool v4 = h.gso_type == kGsoTcpV4;
-  if (v4 ? (l3[0] >> 4) != 4 || l4off != l3off + (l3[0] & 0x0f) * 4u || l3[9] != kProtoTcp
-         : (l3[0] >> 4) != 6 || l4off != l3off + 40 || l3[6] != kProtoTcp) {
-    return 0;  // not plain TCP right after the IP header
+  // TCP's gso_type names the IP version; USO's does not, so the header does.
+  const bool v4 = udp ? (l3[0] >> 4) == 4 : h.gso_type == kGsoTcpV4;
+  const uint8_t proto = udp ? kProtoUdp : kProtoTcp;
+  if (v4 ? (l3[0] >> 4) != 4 || l4off != l3off + (l3[0] & 0x0f) * 4u || l3[9] != proto
+         : (l3[0] >> 4) != 6 || l4off != l3off + 40 || l3[6] != proto) {
+    return 0;  // not plain TCP/UDP right after the IP header
   }
-  const size_t thl = (frame[l4off + 12] >> 4) * 4u;
+  const size_t thl = udp ? 8 : (frame[l4off + 12] >> 4) * 4u;
   const size_t hdrs = l4off + thl;
-  if (thl < 20 || hdrs >= len) return 0;
+  if (thl < (udp ? 8u : 20u) || hdrs >= len) return 0;
   const size_t payload = len - hdrs;
   const size_t nseg = (payload + mss - 1) / mss;
   *stride = prefix_len + hdrs + mss;
@@ -144,6 +148,7 @@ size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h
   const uint16_t id0 = Get16(l3 + 4);
   const uint32_t seq0 = Get32(frame + l4off + 4);
   const uint8_t flags = frame[l4off + 13];
+  const size_t csum_at = udp ? 6 : 16;
   for (size_t k = 0; k < nseg; k++) {
     uint8_t* o = out + k * *stride;
     memcpy(o, prefix, prefix_len);
@@ -152,7 +157,7 @@ size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h
     memcpy(s, frame, hdrs);
     memcpy(s + hdrs, frame + hdrs + k * mss, plen);
     uint8_t* ip = s + l3off;
-    uint8_t* tcp = s + l4off;
+    uint8_t* l4 = s + l4off;
     const uint32_t l4len = static_cast<uint32_t>(thl + plen);
     if (v4) {
       Put16(ip + 2, static_cast<uint32_t>(l4off - l3off) + l4len);
@@ -161,13 +166,19 @@ size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h
     } else {
       Put16(ip + 4, l4len);
     }
-    Put32(tcp + 4, seq0 + static_cast<uint32_t>(k * mss));
-    uint8_t f = flags;
-    if (k + 1 < nseg) f &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
-    if (k > 0) f &= static_cast<uint8_t>(~kTcpCwr);
-    tcp[13] = f;
-    tcp[16] = tcp[17] = 0;
-    StoreCsum(tcp + 16, CsumAdd(tcp, l4len, PseudoSum(ip, l4len)));
+    if (udp) {
+      Put16(l4 + 4, l4len);
+    } else {
+      Put32(l4 + 4, seq0 + static_cast<uint32_t>(k * mss));
+      uint8_t f = flags;
+      if (k + 1 < nseg) f &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
+      if (k > 0) f &= static_cast<uint8_t>(~kTcpCwr);
+      l4[13] = f;
+    }
+    l4[csum_at] = l4[csum_at + 1] = 0;
+    uint16_t c = static_cast<uint16_t>(~CsumFold(CsumAdd(l4, l4len, PseudoSum(ip, l4len, proto))));
+    if (udp && c == 0) c = 0xffff;  // RFC 768: a computed zero goes as all ones
+    memcpy(l4 + csum_at, &c, 2);
     if (k + 1 == nseg) *last_len = prefix_len + hdrs + plen;
   }
   return nseg;

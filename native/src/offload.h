@@ -23,6 +23,7 @@ constexpr uint8_t kVnetDataValid = 2;
 constexpr uint8_t kGsoNone = 0;
 constexpr uint8_t kGsoTcpV4 = 1;
 constexpr uint8_t kGsoTcpV6 = 4;
+constexpr uint8_t kGsoUdpL4 = 5;  // USO, IPv4 or IPv6
 
 struct VnetHdr {
   uint8_t flags;
@@ -46,14 +47,15 @@ uint16_t CsumFold(uint64_t sum);
 // start+offset, and stores the complement there. False if out of bounds.
 bool FinishChecksum(uint8_t* frame, size_t len, size_t start, size_t offset);
 
-// Splits one TSO super-frame (TCP over IPv4 or IPv6; l3 at frame+l3off,
-// TCP at frame+h.csum_start) into segments of at most h.gso_size payload
-// bytes. Segment k is written at out + k*stride, where stride = prefix_len +
-// headers + gso_size, after a copy of `prefix` (prefix_len bytes). Every
-// segment gets its own IPv4 ID/length/checksum or IPv6 payload length, TCP
-// sequence number, flags (FIN/PSH on the last, CWR on the first only) and a
-// full TCP checksum. Returns the number of segments (0 if the frame cannot be
-// split) and the last segment's length in *last_len.
+// Splits one TSO super-frame (TCP over IPv4 or IPv6) or USO super-frame
+// (UDP over either; l3 at frame+l3off, L4 at frame+h.csum_start) into
+// segments of at most h.gso_size payload bytes. Segment k is written at
+// out + k*stride, where stride = prefix_len + headers + gso_size, after a
+// copy of `prefix` (prefix_len bytes). Every segment gets its own IPv4
+// ID/length/checksum or IPv6 payload length and a full L4 checksum; TCP
+// segments their sequence number and flags (FIN/PSH on the last, CWR on the
+// first only), UDP datagrams their length. Returns the number of segments (0
+// if the frame cannot be split) and the last segment's length in *last_len.
 size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h, const uint8_t* prefix,
                 size_t prefix_len, uint8_t* out, size_t out_cap, size_t* stride, size_t* last_len);
 

@@ -60,6 +60,8 @@ export const enum WriteMode {
 export const TUN_F_CSUM = 0x01;
 export const TUN_F_TSO4 = 0x02;
 export const TUN_F_TSO6 = 0x04;
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
 /** openUdp flag: DF set, EMSGSIZE instead of fragments (RFC 7348: never fragment). */
 export const UDP_DONT_FRAGMENT = 2;
 /** openUdp flag: SO_REUSEPORT, one socket per queue on a shared port. */
@@ -104,7 +106,9 @@ function findAddon(): string {
   }
 }
 
-export const addon: Addon = createRequire(import.meta.url)(findAddon()) as Addon;
+/** Where the built addon lies (for a helper process that loads it too). */
+export const ADDON_PATH = findAddon();
+export const addon: Addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
 
 /** An error from a syscall, with the errno name as .code (EPERM, EADDRINUSE...). */
 export interface SysError extends Error {

@@ -1,7 +1,8 @@
-// The native TSO splitter against the rules a NIC follows (checked with the
-// TypeScript codecs, independently of the C++): every segment has valid IPv4
-// and TCP checksums, its own length, ID and sequence number, FIN/PSH only on
-// the last and CWR only on the first, and the payloads add up to the original.
+// The native TSO/USO splitter against the rules a NIC follows (checked with
+// the TypeScript codecs, independently of the C++): every segment has valid
+// IPv4 and TCP/UDP checksums, its own length and ID, TCP segments their own
+// sequence number, FIN/PSH only on the last and CWR only on the first, and
+// the payloads add up to the original.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { checksumAdd, checksumFold } from '../wire/checksum.js';
@@ -59,17 +60,58 @@ function superFrame(payload: Buffer, mss: number, flags: number, ipv6 = false): 
   return { buf, off, len: buf.length - off };
 }
 
-function tcpChecksumValid(seg: Buffer, ip: number, ipv6: boolean): boolean {
+/** A UDP super-frame (USO: gso_type 5 for IPv4 and IPv6 alike) with its virtio-net header. */
+function usoFrame(payload: Buffer, size: number, ipv6: boolean): { buf: Buffer; off: number; len: number } {
+  const l3 = ipv6 ? 40 : 20;
+  const hdrs = 14 + l3 + 8;
+  const buf = Buffer.alloc(HEADROOM + hdrs + payload.length);
+  const off = HEADROOM;
+  buf[0] = 1; // NEEDS_CSUM
+  buf[1] = 5; // GSO_UDP_L4
+  buf.writeUInt16LE(hdrs, 2);
+  buf.writeUInt16LE(size, 4);
+  buf.writeUInt16LE(14 + l3, 6);
+  buf.writeUInt16LE(6, 8);
+  buf.writeUIntBE(0x020000000002, off, 6);
+  buf.writeUIntBE(0x020000000001, off + 6, 6);
+  buf.writeUInt16BE(ipv6 ? 0x86dd : 0x0800, off + 12);
+  const ip = off + 14;
+  if (ipv6) {
+    buf[ip] = 0x60;
+    buf.writeUInt16BE(8 + payload.length, ip + 4);
+    buf[ip + 6] = 17;
+    buf[ip + 7] = 64;
+    buf.fill(0x20, ip + 8, ip + 24);
+    buf.fill(0x21, ip + 24, ip + 40);
+  } else {
+    buf[ip] = 0x45;
+    buf.writeUInt16BE(20 + 8 + payload.length, ip + 2);
+    buf.writeUInt16BE(0x1234, ip + 4);
+    buf.writeUInt16BE(0x4000, ip + 6);
+    buf[ip + 8] = 64;
+    buf[ip + 9] = 17;
+    buf.writeUInt32BE(0xcb007101, ip + 12);
+    buf.writeUInt32BE(0xcb007102, ip + 16);
+  }
+  const udp = ip + l3;
+  buf.writeUInt16BE(40000, udp);
+  buf.writeUInt16BE(443, udp + 2);
+  buf.writeUInt16BE(8 + payload.length, udp + 4);
+  payload.copy(buf, udp + 8);
+  return { buf, off, len: buf.length - off };
+}
+
+function l4ChecksumValid(seg: Buffer, ip: number, ipv6: boolean, proto = 6): boolean {
   const l4 = ip + (ipv6 ? 40 : 20);
   const l4len = seg.length - l4;
   const pseudo = Buffer.alloc(ipv6 ? 40 : 12);
   if (ipv6) {
     seg.copy(pseudo, 0, ip + 8, ip + 40);
     pseudo.writeUInt32BE(l4len, 32);
-    pseudo[39] = 6;
+    pseudo[39] = proto;
   } else {
     seg.copy(pseudo, 0, ip + 12, ip + 20);
-    pseudo[9] = 6;
+    pseudo[9] = proto;
     pseudo.writeUInt16BE(l4len, 10);
   }
   return checksumFold(checksumAdd(seg, l4, l4len, checksumAdd(pseudo, 0, pseudo.length, 0))) === 0;
@@ -110,8 +152,46 @@ describe('TsoSplitter', () => {
           expect(frame.readUInt32BE(tcp + 4)).toBe((0xfffff000 + k * mss) >>> 0);
           const last = k === count - 1;
           expect(frame[tcp + 13]).toBe(flags & ~(last ? 0 : 0x09) & ~(k === 0 ? 0 : 0x80));
-          expect(tcpChecksumValid(Buffer.from(frame), ip, ipv6)).toBe(true);
+          expect(l4ChecksumValid(Buffer.from(frame), ip, ipv6)).toBe(true);
           expect(frame.subarray(0, 14)).toEqual(buf.subarray(off, off + 14));
+          parts.push(frame.subarray(hdrs));
+        }
+        expect(Buffer.concat(parts)).toEqual(payload);
+      },
+    ), { numRuns: 200 });
+  });
+
+  it('cuts a USO super-frame into UDP datagrams with their own lengths, IDs and checksums', () => {
+    fc.assert(fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 20000 }), fc.integer({ min: 64, max: 1472 }), fc.boolean(),
+      (bytes, size, ipv6) => {
+        const payload = Buffer.from(bytes);
+        const { buf, off, len } = usoFrame(payload, size, ipv6);
+        const s = new TsoSplitter(1);
+        s.push(off, len, 3);
+        expect(s.split(buf, HEADROOM, true, PREFIX)).toBe(1);
+        const count = Math.ceil(payload.length / size);
+        expect(s.counts[0]).toBe(count);
+        const hdrs = 14 + (ipv6 ? 40 : 20) + 8;
+        expect(s.strides[0]).toBe(PREFIX.length + hdrs + size);
+        const parts: Buffer[] = [];
+        for (let k = 0; k < count; k++) {
+          const frame = Buffer.from(s.out.subarray(s.segOffs[k] + PREFIX.length, s.segOffs[k] + s.segLens[k]));
+          const ip = 14;
+          const udp = ip + (ipv6 ? 40 : 20);
+          const plen = Math.min(size, payload.length - k * size);
+          expect(frame.length).toBe(hdrs + plen);
+          if (ipv6) {
+            expect(frame.readUInt16BE(ip + 4)).toBe(8 + plen);
+          } else {
+            expect(frame.readUInt16BE(ip + 2)).toBe(20 + 8 + plen);
+            expect(frame.readUInt16BE(ip + 4)).toBe((0x1234 + k) & 0xffff);
+            expect(ipv4ChecksumValid(frame, ip)).toBe(true);
+          }
+          expect(frame.readUInt16BE(udp + 4)).toBe(8 + plen);
+          expect(frame.subarray(udp, udp + 4)).toEqual(buf.subarray(off + udp, off + udp + 4)); // ports
+          expect(frame.readUInt16BE(udp + 6)).not.toBe(0);
+          expect(l4ChecksumValid(frame, ip, ipv6, 17)).toBe(true);
           parts.push(frame.subarray(hdrs));
         }
         expect(Buffer.concat(parts)).toEqual(payload);

@@ -1,22 +1,35 @@
 // Offload features, probed per descriptor at start-up, and the TSO splitter.
 //
-// With offloads on, a TAP/TUN hands vxtap TSO super-frames (up to 64 KiB of
-// one TCP flow with a virtio-net header) and takes coalesced ones back; UDP
+// With offloads on, a TAP/TUN hands vxtap TSO and USO super-frames (up to
+// 64 KiB of one TCP flow, or of equal UDP datagrams, with a virtio-net
+// header) and takes coalesced TCP ones back; UDP
 // sockets send a train of equal-size datagrams in one call (UDP_SEGMENT) and
 // receive a train as one buffer (UDP_GRO). Each feature the kernel lacks is
 // turned off on its own and the rest keep working.
-import { addon, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6 } from './native.js';
+import { addon, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4, TUN_F_USO6 } from './native.js';
 
 export interface UdpOffloads {
   gso: boolean;
   gro: boolean;
 }
 
-/** Asks a vnet TAP/TUN for checksum and TSO offload; false if the kernel refuses. */
-export function enableDeviceTso(fd: number): boolean {
-  if (addon.setOffload(fd, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) === 0) return true;
+export interface DeviceOffloads {
+  /** TCP super-frames (TSO4/TSO6). */
+  tso: boolean;
+  /** UDP super-frames (USO4/USO6, Linux 6.2 and later). */
+  uso: boolean;
+}
+
+/**
+ * Asks a vnet TAP/TUN for checksum offload and TSO, and USO where the kernel
+ * has it (older kernels refuse the USO flags with EINVAL).
+ */
+export function enableDeviceOffloads(fd: number): DeviceOffloads {
+  const tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+  if (addon.setOffload(fd, tso | TUN_F_USO4 | TUN_F_USO6) === 0) return { tso: true, uso: true };
+  if (addon.setOffload(fd, tso) === 0) return { tso: true, uso: false };
   addon.setOffload(fd, 0);
-  return false;
+  return { tso: false, uso: false };
 }
 
 /** Turns on UDP GRO and probes UDP GSO on a UDP socket. */

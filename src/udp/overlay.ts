@@ -29,7 +29,7 @@ import {
 import { openOrClose } from '../dataplane/lifecycle.js';
 import { configureLink, ipBatch, limitGsoSegments, openDevice } from '../io/device.js';
 import { type NativeEndpoint, WriteMode } from '../io/native.js';
-import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
+import { enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
 import { BATCH, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, DEVICE_QUEUE, FrameQueue } from '../io/queues.js';
 import { openUdpSocket } from '../io/socket.js';
@@ -67,6 +67,8 @@ export interface UdpOverlaySpec {
 export interface OverlayOffloads {
   tunVnetHdr: boolean;
   tunTso: boolean;
+  /** The TUN hands over UDP super-frames too (USO), split like TSO ones. */
+  tunUso: boolean;
   udpGso: boolean;
   udpGro: boolean;
   /** The TUN's gso_max_segs: a TSO super-frame's packets fit one UDP GSO send (0: the kernel's default). */
@@ -106,7 +108,7 @@ export class UdpOverlay {
   private readonly replySlab = Buffer.alloc(BATCH * UNREACHABLE_MAX);
   private readonly sendq = new DatagramQueue(BATCH * 2, 0);
   private splitter: TsoSplitter | null = null;
-  readonly offloads: OverlayOffloads = { tunVnetHdr: false, tunTso: false, udpGso: false, udpGro: false, tunGsoMaxSegs: 0 };
+  readonly offloads: OverlayOffloads = { tunVnetHdr: false, tunTso: false, tunUso: false, udpGso: false, udpGro: false, tunGsoMaxSegs: 0 };
   private tunWrite = WriteMode.Plain;
 
   /** `capture`: a hub to mirror through (a VTEP's in the same process); by default one of its own. */
@@ -136,7 +138,11 @@ export class UdpOverlay {
     const dev = openDevice(spec.dev, { tap: false, vnetHdr: spec.offload });
     this.tun = dev.endpoint;
     off.tunVnetHdr = spec.offload;
-    off.tunTso = spec.offload && enableDeviceTso(this.tun.fd);
+    if (spec.offload) {
+      const d = enableDeviceOffloads(this.tun.fd);
+      off.tunTso = d.tso;
+      off.tunUso = d.uso;
+    }
     if (off.tunTso) this.splitter = new TsoSplitter(BATCH);
     this.tunWrite = off.tunVnetHdr ? WriteMode.Coalesce : WriteMode.Plain;
 

@@ -29,7 +29,7 @@ import {
 import { openOrClose } from '../dataplane/lifecycle.js';
 import { configureLink, limitGsoSegments, openDevice } from '../io/device.js';
 import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
-import { enableDeviceTso, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
+import { enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
 import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, DEVICE_QUEUE, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
 import { openRawSocket, openUdpSocket } from '../io/socket.js';
@@ -110,6 +110,8 @@ export interface VtepSpec {
 export interface VtepOffloads {
   tapVnetHdr: boolean;
   tapTso: boolean;
+  /** The TAPs hand over UDP super-frames too (USO), split like TSO ones. */
+  tapUso: boolean;
   udpGro: boolean;
   /** UDP GSO, through the source-port pool. */
   udpGso: boolean;
@@ -191,7 +193,7 @@ export class Vtep {
   private tapHeadroom = HEADROOM;
   /** Underlay addresses (int32) datagrams are accepted from when spec.trustedOnly, with a use count. */
   private readonly trusted = new TrustedAddresses();
-  readonly offloads: VtepOffloads = { tapVnetHdr: false, tapTso: false, udpGro: false, udpGso: false, sourcePorts: 'raw', tapGsoMaxSegs: 0 };
+  readonly offloads: VtepOffloads = { tapVnetHdr: false, tapTso: false, tapUso: false, udpGro: false, udpGso: false, sourcePorts: 'raw', tapGsoMaxSegs: 0 };
   private udp: NativeEndpoint | null = null;
   private udpRx: RxBatch | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -234,12 +236,17 @@ export class Vtep {
 
     off.tapVnetHdr = spec.offload;
     off.tapTso = spec.offload;
+    off.tapUso = spec.offload;
     for (const ns of spec.networks) {
       const net = new Network(ns);
       this.networks.set(ns.vni, net);
       for (const ps of ns.ports) {
         const dev = openDevice(ps.dev, { tap: true, vnetHdr: spec.offload, multiQueue });
-        if (spec.offload) off.tapTso = enableDeviceTso(dev.endpoint.fd) && off.tapTso;
+        if (spec.offload) {
+          const d = enableDeviceOffloads(dev.endpoint.fd);
+          off.tapTso = d.tso && off.tapTso;
+          off.tapUso = d.uso && off.tapUso;
+        }
         const port = new Port(this.ports.length, dev.name, dev.endpoint, pool.batch(portSlot, HEADROOM, BATCH), net);
         this.ports.push(port);
         net.ports.push(port);

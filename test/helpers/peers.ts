@@ -1,5 +1,7 @@
 // Real peers for the integration tests: the Linux kernel's vxlan device,
 // programmed with ip/bridge exactly as a user would, and raw UDP senders.
+import { once } from 'node:events';
+import { ADDON_PATH } from '../../src/io/native.js';
 import { type Host, OVERLAY, transfer } from '../../src/lab/netns.js';
 
 export interface KernelVxlan {
@@ -38,6 +40,48 @@ export async function sendDatagrams(h: Host, dst: string, port: number, payloads
     const next = () => i < hex.length ? s.send(Buffer.from(hex[i++], 'hex'), Number(port), dst, next) : s.close();
     next();`;
   await h.exec(process.execPath, ['-e', script, dst, String(port), ...payloads.map((p) => p.toString('hex'))]);
+}
+
+/**
+ * Sends `count` datagrams of `size` bytes from `from` to dst:port as one UDP
+ * GSO send (UDP_SEGMENT, through vxtap's own addon: Node's dgram has no
+ * GSO), and collects them with an ordinary socket on `to`. Returns the
+ * lengths received, in order, and whether their bytes are the ones sent.
+ */
+export async function udpGsoTrain(from: Host, to: Host, dst: string, port: number, count: number, size: number): Promise<{ lens: number[]; intact: boolean }> {
+  const receiver = `
+    const s = require('node:dgram').createSocket('udp4');
+    const [port, count] = process.argv.slice(1).map(Number);
+    const got = [];
+    const done = () => { process.stdout.write(JSON.stringify(got.map((b) => b.toString('hex')))); process.exit(0); };
+    s.on('message', (m) => { got.push(m); if (got.length === count) done(); });
+    s.bind(port, () => console.log('ready'));
+    setTimeout(done, 5000);`;
+  const sender = `
+    const addon = require(process.argv[1]);
+    const [dst, port, count, size] = [process.argv[2], ...process.argv.slice(3).map(Number)];
+    const fd = addon.openUdp('0.0.0.0', 0, 0, 0, 0);
+    if (addon.setUdpOption(fd, 'gso', 0) !== 0) throw new Error('no UDP GSO on this kernel');
+    const ep = new addon.Endpoint(fd, addon.KIND_DATAGRAM, false, 0);
+    const payload = Buffer.alloc(count * size);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) % 251;
+    const addr = dst.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+    const status = new Int32Array(1);
+    ep.sendDatagrams(null, 0, 0, payload, Uint32Array.of(0), Uint32Array.of(payload.length), Uint32Array.of(addr),
+      Uint16Array.of(port), 1, status, Uint16Array.of(size));
+    if (status[0] !== 0) throw new Error('send failed: errno ' + status[0]);
+    ep.close();`;
+  const rx = to.spawn(process.execPath, ['-e', receiver, String(port), String(count)]);
+  const exited = once(rx, 'exit'); // before sending: the receiver may be done before the sender is
+  let out = '';
+  rx.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await eventually('the receiver to bind', () => out.startsWith('ready\n'));
+  await from.exec(process.execPath, ['-e', sender, ADDON_PATH, dst, String(port), String(count), String(size)]);
+  await exited;
+  const got = (JSON.parse(out.slice('ready\n'.length)) as string[]).map((h) => Buffer.from(h, 'hex'));
+  const sent = Buffer.alloc(count * size);
+  for (let i = 0; i < sent.length; i++) sent[i] = (i * 7) % 251;
+  return { lens: got.map((b) => b.length), intact: Buffer.concat(got).equals(sent) };
 }
 
 /** Overlay address of host number n (1-based). */

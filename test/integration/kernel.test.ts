@@ -2,7 +2,7 @@
 // the kernel learning and with `nolearning` (where it floods unknown MACs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
-import { checkOverlay, kernelFdb, kernelVxlan, macOf, overlay } from '../helpers/peers.js';
+import { checkOverlay, kernelFdb, kernelVxlan, macOf, overlay, udpGsoTrain } from '../helpers/peers.js';
 
 describe.each([
   { learning: true, offload: true },
@@ -30,6 +30,12 @@ describe.each([
       { host: b, ip: `${OVERLAY}.2`, dev: 'vx0' },
       (x, y, what) => expect(x, what).toBe(y),
     );
+  });
+
+  it('hands the kernel a UDP GSO train as its datagrams, each with a checksum the kernel accepts', async () => {
+    const got = await udpGsoTrain(a, b, `${OVERLAY}.2`, 9999, 20, 1000);
+    expect(got.lens).toEqual(Array(20).fill(1000));
+    expect(got.intact).toBe(true);
   });
 
   it('learns the kernel\'s MAC behind the kernel\'s VTEP', async () => {

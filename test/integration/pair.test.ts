@@ -1,7 +1,7 @@
 // vxtap <-> vxtap across a veth underlay, in two network namespaces.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
-import { checkOverlay, macOf, overlay } from '../helpers/peers.js';
+import { checkOverlay, macOf, overlay, udpGsoTrain } from '../helpers/peers.js';
 
 // With TAP TSO/GRO and UDP GSO/GRO on, and with them off; and on over an
 // underlay that keeps tx checksum offload, so that the peer's UDP GSO trains
@@ -54,6 +54,18 @@ describe.each([
     const link = JSON.parse(a.run('ip', '-d', '-j', 'link', 'show', 'dev', 'vxt0'))[0] as { gso_max_segs: number };
     expect(link.gso_max_segs).toBe(offload ? 44 : 65535);
     expect((await va.stats()).offloads).toMatchObject({ tapGsoMaxSegs: offload ? 44 : 0 });
+  });
+
+  it('carries a UDP GSO train as its datagrams, the TAP handing it over whole (USO) with offloads', async () => {
+    const before = a.linkStats('vxt0').tx_packets;
+    const got = await udpGsoTrain(a, b, `${OVERLAY}.2`, 9999, 20, 1000);
+    expect(got.lens).toEqual(Array(20).fill(1000));
+    expect(got.intact).toBe(true);
+    // The TAP counts a super-frame as one packet; without USO the kernel cut the train first.
+    const frames = a.linkStats('vxt0').tx_packets - before;
+    if (offload) expect(frames).toBeLessThan(20);
+    else expect(frames).toBeGreaterThanOrEqual(20);
+    expect((await va.stats()).offloads).toMatchObject({ tapUso: offload });
   });
 
   it('removes its TAP and exits 0 on SIGTERM', async () => {

@@ -5,7 +5,7 @@ import { type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Host, Lab, type Vxtap } from '../../src/lab/netns.js';
 import { emitIpv4 } from '../../src/wire/ipv4.js';
-import { checkOverlay, eventually, sendDatagrams } from '../helpers/peers.js';
+import { checkOverlay, eventually, sendDatagrams, udpGsoTrain } from '../helpers/peers.js';
 
 const A = '198.18.1.1';
 const B = '198.18.2.1';
@@ -45,6 +45,19 @@ describe.each(MODES)('vxtap udp <-> vxtap udp (offload: $offload)', ({ offload }
 
   it('pings both ways and moves 50 MB each way intact over TCP', async () => {
     await checkOverlay({ host: a, ip: A, dev: 'tun0' }, { host: b, ip: B, dev: 'tun0' }, (x, y, what) => expect(x, what).toBe(y));
+  });
+
+  it('carries a UDP GSO train as its datagrams, the TUN handing it over whole (USO) with offloads', async () => {
+    const before = a.linkStats('tun0').tx_packets;
+    const got = await udpGsoTrain(a, b, B, 9999, 20, 1000);
+    expect(got.lens).toEqual(Array(20).fill(1000));
+    expect(got.intact).toBe(true);
+    // The TUN counts a super-frame as one packet; without USO the kernel cut the train first.
+    const packets = a.linkStats('tun0').tx_packets - before;
+    if (offload) expect(packets).toBeLessThan(20);
+    else expect(packets).toBeGreaterThanOrEqual(20);
+    const stats = (await va.stats()) as unknown as { udp: { offloads: { tunUso: boolean } } };
+    expect(stats.udp.offloads.tunUso).toBe(offload);
   });
 
   it('answers a packet with no route with an ICMP net unreachable from its TUN address', async () => {
