@@ -211,7 +211,7 @@ Napi::Value TsoSplitBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(total));
 }
 
-// groCoalesce(buf, offs, lens, n, l3off, out) -> outputs: the GRO that
+// groCoalesce(buf, offs, lens, n, l3off, out, udpToo) -> outputs: the GRO that
 // device writes do (Coalesce), with each output gathered into `out` instead of
 // written, so its cost can be measured apart from the syscall (bench/).
 Napi::Value GroCoalesce(const Napi::CallbackInfo& info) {
@@ -223,6 +223,7 @@ Napi::Value GroCoalesce(const Napi::CallbackInfo& info) {
   const uint32_t n = info[3].As<Napi::Number>().Uint32Value();
   const size_t l3off = info[4].As<Napi::Number>().Uint32Value();
   auto out = info[5].As<Napi::Buffer<uint8_t>>();
+  const bool udp_too = info.Length() > 6 && info[6].As<Napi::Boolean>().Value();
   if (n > noffs || n > nlens || out.Length() < 65535 + l3off) {
     Napi::RangeError::New(env, "groCoalesce: n exceeds the arrays, or out is under 64 KiB").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -234,7 +235,7 @@ Napi::Value GroCoalesce(const Napi::CallbackInfo& info) {
     }
   }
   uint32_t outputs = 0;
-  vxtap::Coalesce(buf.Data(), offs, lens, n, l3off, [&](const uint8_t*, const iovec* iov, size_t cnt) {
+  vxtap::Coalesce(buf.Data(), offs, lens, n, l3off, udp_too, [&](const uint8_t*, const iovec* iov, size_t cnt) {
     // Gathered into out as a device write would gather them.
     uint8_t* o = out.Data();
     for (size_t k = 0; k < cnt; k++) o = static_cast<uint8_t*>(memcpy(o, iov[k].iov_base, iov[k].iov_len)) + iov[k].iov_len;

@@ -252,7 +252,9 @@ Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
   const uint32_t n = info[3].As<Napi::Number>().Uint32Value();
   const auto mode = static_cast<WriteMode>(info.Length() > 4 ? info[4].As<Napi::Number>().Int32Value() : 0);
   const size_t hdr_back = info.Length() > 5 ? info[5].As<Napi::Number>().Uint32Value() : 0;
-  if (n > noffs || n > nlens || (mode != WriteMode::kPlain) != vnet_) {
+  const int mode_n = static_cast<int>(mode);
+  if (n > noffs || n > nlens || mode_n < 0 || mode_n > static_cast<int>(WriteMode::kCoalesceUdp) ||
+      (mode != WriteMode::kPlain) != vnet_) {
     Napi::RangeError::New(env, "writeFrames: n exceeds the arrays, or the mode does not fit the device").ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -268,10 +270,11 @@ Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
     }
   }
   const uint8_t* base = buf.Data();
-  if (mode == WriteMode::kCoalesce) {
-    return Napi::Number::New(env, Coalesce(base, offs, lens, n, l3off_, [this](const uint8_t* hdr, const iovec* iov, size_t cnt) {
-                               return fd_ >= 0 && WriteGather(hdr, iov, cnt);
-                             }));
+  if (mode == WriteMode::kCoalesce || mode == WriteMode::kCoalesceUdp) {
+    return Napi::Number::New(env, Coalesce(base, offs, lens, n, l3off_, mode == WriteMode::kCoalesceUdp,
+                                           [this](const uint8_t* hdr, const iovec* iov, size_t cnt) {
+                                             return fd_ >= 0 && WriteGather(hdr, iov, cnt);
+                                           }));
   }
   uint32_t i = 0;
   while (i < n && fd_ >= 0) {

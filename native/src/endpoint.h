@@ -85,7 +85,8 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
 enum class WriteMode : int {
   kPlain = 0,     // no header (device without IFF_VNET_HDR)
   kInBuffer = 1,  // each frame's header is hdrBack bytes before it (frames read from a vnet device)
-  kCoalesce = 2,  // build headers; merge consecutive TCP/IPv4 segments into super-frames (GRO)
+  kCoalesce = 2,     // build headers; merge consecutive TCP/IPv4 segments into super-frames (GRO)
+  kCoalesceUdp = 3,  // as kCoalesce, and equal UDP/IPv4 datagrams of a flow too (devices with USO)
 };
 
 }  // namespace vxtap

@@ -56,20 +56,33 @@ void FixIpv4Checksum(uint8_t* ip) {
   StoreCsum(ip + 10, CsumAdd(ip, (ip[0] & 0x0f) * 4u, 0));
 }
 
-// A TCP/IPv4 segment GRO may merge: plain IPv4 header, not a fragment, only
-// ACK (and PSH) set, some payload. Returns the TCP header length or 0.
-size_t CoalescibleV4(const uint8_t* seg, size_t len, size_t l3off) {
-  if (len < l3off + 40) return 0;
+// A TCP or UDP segment over IPv4 that GRO may merge: plain IPv4 header, not
+// a fragment, consistent lengths, some payload; TCP with only ACK (and PSH)
+// set. Returns the L4 header length (0: not coalescible) and the protocol.
+size_t CoalescibleV4(const uint8_t* seg, size_t len, size_t l3off, bool udp_too, uint8_t* proto) {
+  if (len < l3off + 28) return 0;
   if (l3off == 14 && Get16(seg + 12) != 0x0800) return 0;
   const uint8_t* ip = seg + l3off;
-  if (ip[0] != 0x45 || ip[9] != kProtoTcp || (Get16(ip + 6) & 0x3fff) != 0) return 0;
+  if (ip[0] != 0x45 || (Get16(ip + 6) & 0x3fff) != 0) return 0;
   if (Get16(ip + 2) != len - l3off) return 0;  // padded or truncated
-  const uint8_t* tcp = ip + 20;
-  size_t thl = (tcp[12] >> 4) * 4u;
+  const uint8_t* l4 = ip + 20;
+  *proto = ip[9];
+  if (ip[9] == kProtoUdp) return udp_too && Get16(l4 + 4) == len - l3off - 20 && len > l3off + 28 ? 8 : 0;
+  if (ip[9] != kProtoTcp || len < l3off + 40) return 0;
+  size_t thl = (l4[12] >> 4) * 4u;
   if (thl < 20 || l3off + 20 + thl >= len) return 0;
-  uint8_t flags = tcp[13];
+  uint8_t flags = l4[13];
   if (!(flags & kTcpAck) || (flags & ~(kTcpAck | kTcpPsh))) return 0;
   return thl;
+}
+
+// True when the TCP/UDP-over-IPv4 segment's checksum verifies; a UDP
+// checksum of 0 means the sender sent none (RFC 768).
+bool L4V4ChecksumValid(const uint8_t* seg, size_t len, size_t l3off, uint8_t proto) {
+  const uint8_t* ip = seg + l3off;
+  if (proto == kProtoUdp && ip[26] == 0 && ip[27] == 0) return true;
+  const uint32_t l4len = static_cast<uint32_t>(len - l3off - 20);
+  return CsumFold(CsumAdd(ip + 20, l4len, PseudoSum(ip, l4len, proto))) == 0xffff;
 }
 
 }  // namespace
@@ -184,17 +197,11 @@ size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h
   return nseg;
 }
 
-bool TcpV4ChecksumValid(const uint8_t* seg, size_t len, size_t l3off) {
-  const uint8_t* ip = seg + l3off;
-  const uint32_t l4len = static_cast<uint32_t>(len - l3off - 20);
-  return CsumFold(CsumAdd(ip + 20, l4len, PseudoSum(ip, l4len))) == 0xffff;
-}
-
-bool TcpRun::Begin(const uint8_t* seg, size_t len, size_t l3off) {
-  thl_ = CoalescibleV4(seg, len, l3off);
-  if (thl_ == 0 || !TcpV4ChecksumValid(seg, len, l3off)) return false;
+bool GroRun::Begin(const uint8_t* seg, size_t len, size_t l3off, bool udp_too) {
+  l4hl_ = CoalescibleV4(seg, len, l3off, udp_too, &proto_);
+  if (l4hl_ == 0 || !L4V4ChecksumValid(seg, len, l3off, proto_)) return false;
   l3off_ = l3off;
-  hdr_len_ = l3off + 20 + thl_;
+  hdr_len_ = l3off + 20 + l4hl_;
   memcpy(hdr_, seg, hdr_len_);
   first_ = seg;
   first_len_ = len;
@@ -202,34 +209,44 @@ bool TcpRun::Begin(const uint8_t* seg, size_t len, size_t l3off) {
   payload_ = mss_;
   pay_[0] = seg + hdr_len_;
   pay_len_[0] = static_cast<uint16_t>(mss_);
+  id0_ = Get16(seg + l3off + 4);
   next_seq_ = Get32(seg + l3off + 24) + static_cast<uint32_t>(mss_);
   segs_ = 1;
-  closed_ = (seg[l3off + 33] & kTcpPsh) != 0;
+  closed_ = proto_ == kProtoTcp && (seg[l3off + 33] & kTcpPsh) != 0;
   return true;
 }
 
-bool TcpRun::Append(const uint8_t* seg, size_t len) {
-  if (closed_ || segs_ == kMaxRunSegments || CoalescibleV4(seg, len, l3off_) != thl_) return false;
-  const uint8_t* ip = seg + l3off_;
-  const uint8_t* tcp = ip + 20;
-  const uint8_t* rip = hdr_ + l3off_;
-  const uint8_t* rtcp = rip + 20;
-  const size_t plen = len - hdr_len_;
-  if (plen > mss_ || hdr_len_ - l3off_ + payload_ + plen > 0xffff) return false;
-  // Same link header, same IPv4 TOS/TTL/DF and addresses, same ports, the
-  // next sequence number, the same ACK and identical TCP options.
-  if (memcmp(hdr_, seg, l3off_) != 0 || ip[1] != rip[1] || ip[8] != rip[8] || (ip[6] & 0x40) != (rip[6] & 0x40) ||
-      memcmp(ip + 12, rip + 12, 8) != 0 || memcmp(tcp, rtcp, 4) != 0 || Get32(tcp + 4) != next_seq_ ||
-      memcmp(tcp + 8, rtcp + 8, 4) != 0 || memcmp(tcp + 20, rtcp + 20, thl_ - 20) != 0) {
+bool GroRun::Append(const uint8_t* seg, size_t len) {
+  uint8_t proto = 0;
+  if (closed_ || segs_ == kMaxRunSegments || CoalescibleV4(seg, len, l3off_, true, &proto) != l4hl_ || proto != proto_) {
     return false;
   }
-  if (!TcpV4ChecksumValid(seg, len, l3off_)) return false;
+  const uint8_t* ip = seg + l3off_;
+  const uint8_t* l4 = ip + 20;
+  const uint8_t* rip = hdr_ + l3off_;
+  const uint8_t* rl4 = rip + 20;
+  const size_t plen = len - hdr_len_;
+  if (plen > mss_ || hdr_len_ - l3off_ + payload_ + plen > 0xffff) return false;
+  // Same link header, same IPv4 TOS/TTL/DF and addresses, same ports; without
+  // DF, the next IPv4 ID (a merged run is cut again with consecutive IDs).
+  const bool df = (rip[6] & 0x40) != 0;
+  if (memcmp(hdr_, seg, l3off_) != 0 || ip[1] != rip[1] || ip[8] != rip[8] || (ip[6] & 0x40) != (rip[6] & 0x40) ||
+      (!df && Get16(ip + 4) != static_cast<uint16_t>(id0_ + segs_)) || memcmp(ip + 12, rip + 12, 8) != 0 ||
+      memcmp(l4, rl4, 4) != 0) {
+    return false;
+  }
+  // TCP: the next sequence number, the same ACK and identical options.
+  if (proto_ == kProtoTcp && (Get32(l4 + 4) != next_seq_ || memcmp(l4 + 8, rl4 + 8, 4) != 0 ||
+                              memcmp(l4 + 20, rl4 + 20, l4hl_ - 20) != 0)) {
+    return false;
+  }
+  if (!L4V4ChecksumValid(seg, len, l3off_, proto_)) return false;
   pay_[segs_] = seg + hdr_len_;
   pay_len_[segs_] = static_cast<uint16_t>(plen);
   segs_++;
   payload_ += plen;
   next_seq_ += static_cast<uint32_t>(plen);
-  if (tcp[13] & kTcpPsh) {
+  if (proto_ == kProtoTcp && (l4[13] & kTcpPsh)) {
     hdr_[l3off_ + 20 + 13] |= kTcpPsh;
     closed_ = true;
   }
@@ -237,22 +254,25 @@ bool TcpRun::Append(const uint8_t* seg, size_t len) {
   return true;
 }
 
-size_t TcpRun::Finish(VnetHdr* h, iovec* iov) {
+size_t GroRun::Finish(VnetHdr* h, iovec* iov) {
   if (segs_ == 1) {
     *h = VnetHdr{kVnetDataValid, kGsoNone, 0, 0, 0, 0};
     iov[0] = {const_cast<uint8_t*>(first_), first_len_};
     return 1;
   }
   uint8_t* ip = hdr_ + l3off_;
-  const uint32_t l4len = static_cast<uint32_t>(thl_ + payload_);
+  const uint32_t l4len = static_cast<uint32_t>(l4hl_ + payload_);
   Put16(ip + 2, 20 + l4len);
   FixIpv4Checksum(ip);
+  uint8_t* l4 = ip + 20;
+  const bool udp = proto_ == kProtoUdp;
+  const uint16_t csum_offset = udp ? 6 : 16;
+  if (udp) Put16(l4 + 4, l4len);
   // CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum.
-  uint8_t* tcp = ip + 20;
-  uint16_t pseudo = CsumFold(PseudoSum(ip, l4len));
-  memcpy(tcp + 16, &pseudo, 2);
-  *h = VnetHdr{kVnetNeedsCsum, kGsoTcpV4, static_cast<uint16_t>(hdr_len_), static_cast<uint16_t>(mss_),
-               static_cast<uint16_t>(l3off_ + 20), 16};
+  uint16_t pseudo = CsumFold(PseudoSum(ip, l4len, proto_));
+  memcpy(l4 + csum_offset, &pseudo, 2);
+  *h = VnetHdr{kVnetNeedsCsum, udp ? kGsoUdpL4 : kGsoTcpV4, static_cast<uint16_t>(hdr_len_), static_cast<uint16_t>(mss_),
+               static_cast<uint16_t>(l3off_ + 20), csum_offset};
   iov[0] = {hdr_, hdr_len_};
   for (size_t k = 0; k < segs_; k++) iov[k + 1] = {const_cast<uint8_t*>(pay_[k]), pay_len_[k]};
   return segs_ + 1;

@@ -59,23 +59,25 @@ bool FinishChecksum(uint8_t* frame, size_t len, size_t start, size_t offset);
 size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h, const uint8_t* prefix,
                 size_t prefix_len, uint8_t* out, size_t out_cap, size_t* stride, size_t* last_len);
 
-// GRO for a device write, without copying payload: gathers a run of TCP/IPv4
-// segments of one flow (l3 at l3off) as iovecs, the first segment's headers
-// (copied, then patched) followed by every segment's payload where it lies.
-// A run starts with Begin; Append returns false when seg does not continue
-// the flow (the caller then writes the run and begins a new one).
+// GRO for a device write, without copying payload: gathers a run of
+// TCP/IPv4 segments of one flow, or of equal-size UDP/IPv4 datagrams of one
+// flow (l3 at l3off), as iovecs: the first segment's headers (copied, then
+// patched) followed by every segment's payload where it lies. A run starts
+// with Begin; Append returns false when seg does not continue the flow (the
+// caller then writes the run and begins a new one).
 constexpr size_t kMaxRunSegments = 64;            // as the kernel's UDP GRO, and it bounds the iovecs
 constexpr size_t kMaxRunHeaders = 14 + 20 + 60;  // Ethernet, IPv4 without options, TCP with the most options
 
-class TcpRun {
+class GroRun {
  public:
-  // Starts a run with seg if it is a coalescible TCP/IPv4 segment with a
-  // valid checksum. Returns false otherwise.
-  bool Begin(const uint8_t* seg, size_t len, size_t l3off);
+  // Starts a run with seg if it is a coalescible TCP/IPv4 segment (or, with
+  // udp_too, UDP/IPv4 datagram) with a valid checksum. Returns false otherwise.
+  bool Begin(const uint8_t* seg, size_t len, size_t l3off, bool udp_too);
   bool Append(const uint8_t* seg, size_t len);
-  // Fills the vnet header to write in front and iov with the run's pieces
-  // (at most kMaxRunSegments + 1); returns how many. A single segment is
-  // itself, unpatched. iov points into this run and into the segments.
+  // Fills the vnet header to write in front (GSO_TCPV4 or GSO_UDP_L4) and
+  // iov with the run's pieces (at most kMaxRunSegments + 1); returns how
+  // many. A single segment is itself, unpatched. iov points into this run
+  // and into the segments.
   size_t Finish(VnetHdr* h, iovec* iov);
   size_t segments() const { return segs_; }
 
@@ -85,9 +87,11 @@ class TcpRun {
   size_t first_len_ = 0;
   size_t hdr_len_ = 0;
   size_t l3off_ = 0;
-  size_t thl_ = 0;
-  size_t mss_ = 0;
+  size_t l4hl_ = 0;
+  uint8_t proto_ = 0;
+  size_t mss_ = 0;      // payload of the first segment: the run's gso_size
   size_t payload_ = 0;  // bytes of payload in the run
+  uint16_t id0_ = 0;
   uint32_t next_seq_ = 0;
   size_t segs_ = 0;
   bool closed_ = false;
@@ -95,23 +99,22 @@ class TcpRun {
   uint16_t pay_len_[kMaxRunSegments];
 };
 
-// True when the TCP/IPv4 segment's checksum verifies (l3 at l3off).
-bool TcpV4ChecksumValid(const uint8_t* seg, size_t len, size_t l3off);
-
 // GRO over a batch: walks frames base[offs[i], +lens[i]), merging runs of
-// consecutive coalescible TCP/IPv4 segments of a flow. Each output (a merged
-// run, or a frame as it is) goes to emit(hdr, iov, iovcnt) with the
-// virtio-net header to write in front of its pieces; emit returns false to
-// stop. Returns how many input frames were emitted.
+// consecutive coalescible TCP/IPv4 segments of a flow (and, with udp_too,
+// UDP/IPv4 datagrams: for devices with USO). Each output (a merged run, or a
+// frame as it is) goes to emit(hdr, iov, iovcnt) with the virtio-net header
+// to write in front of its pieces; emit returns false to stop. Returns how
+// many input frames were emitted.
 template <typename Emit>
-uint32_t Coalesce(const uint8_t* base, const uint32_t* offs, const uint32_t* lens, uint32_t n, size_t l3off, Emit emit) {
+uint32_t Coalesce(const uint8_t* base, const uint32_t* offs, const uint32_t* lens, uint32_t n, size_t l3off, bool udp_too,
+                  Emit emit) {
   static const uint8_t kZeroHdr[kVnetHdrLen] = {};
-  TcpRun run;
+  GroRun run;
   iovec iov[kMaxRunSegments + 1];
   uint32_t i = 0;
   while (i < n) {
     const uint8_t* frame = base + offs[i];
-    if (!run.Begin(frame, lens[i], l3off)) {
+    if (!run.Begin(frame, lens[i], l3off, udp_too)) {
       iov[0] = {const_cast<uint8_t*>(frame), lens[i]};
       if (!emit(kZeroHdr, iov, 1)) break;
       i++;

@@ -54,6 +54,8 @@ export const enum WriteMode {
   InBuffer = 1,
   /** Headers are built, and consecutive TCP/IPv4 segments merged into super-frames (GRO). */
   Coalesce = 2,
+  /** As Coalesce, and equal-size UDP/IPv4 datagrams of a flow too (for devices with USO). */
+  CoalesceUdp = 3,
 }
 
 /** TUNSETOFFLOAD flags (linux/if_tun.h). */
@@ -90,7 +92,7 @@ interface Addon {
    * l3off), each output copied into `out` instead of written; returns how
    * many outputs there were. For measuring (bench/), apart from the syscall.
    */
-  groCoalesce(buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, l3off: number, out: Buffer): number;
+  groCoalesce(buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, l3off: number, out: Buffer, udpToo?: boolean): number;
   Endpoint: new (fd: number, kind: Kind, vnetHdr?: boolean, l3off?: number) => NativeEndpoint;
 }
 

@@ -271,6 +271,50 @@ describe('groCoalesce', () => {
     expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out)).toBe(3);
   });
 
+  it('merges the datagrams of a USO super-frame back into it, only when asked to (devices with USO)', () => {
+    fc.assert(fc.property(
+      fc.uint8Array({ minLength: 2, maxLength: 40000 }), fc.integer({ min: 700, max: 1472 }),
+      (bytes, size) => {
+        const payload = Buffer.from(bytes);
+        const { buf, off, len } = usoFrame(payload, size, false);
+        const s = new TsoSplitter(1);
+        s.push(off, len, 0);
+        s.split(buf, HEADROOM, true, null);
+        const n = s.counts[0];
+        const out = Buffer.alloc(65535 + 14);
+        expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out, false)).toBe(n);
+        expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out, true)).toBe(1);
+        if (n === 1) return;
+        const frame = buf.subarray(off, off + len);
+        const [ip, udp] = [14, 34];
+        for (const [from, to] of [[0, ip + 10], [ip + 12, udp + 6], [udp + 8, frame.length]]) {
+          expect(out.subarray(from, to)).toEqual(frame.subarray(from, to));
+        }
+        expect(ipv4ChecksumValid(out, ip)).toBe(true);
+        const pseudo = Buffer.alloc(12);
+        frame.copy(pseudo, 0, ip + 12, ip + 20);
+        pseudo[9] = 17;
+        pseudo.writeUInt16BE(frame.length - udp, 10);
+        expect(out.readUInt16BE(udp + 6)).toBe(~checksumFold(checksumAdd(pseudo, 0, 12, 0)) & 0xffff);
+      },
+    ), { numRuns: 100 });
+  });
+
+  it('merges UDP datagrams without DF only when their IPv4 IDs follow each other', () => {
+    const { buf, off, len } = usoFrame(Buffer.alloc(5000, 3), 1000, false);
+    buf.writeUInt16BE(0, off + 14 + 6); // DF clear
+    const s = new TsoSplitter(1);
+    s.push(off, len, 0);
+    s.split(buf, HEADROOM, true, null);
+    const out = Buffer.alloc(65535 + 14);
+    expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, 5, 14, out, true)).toBe(1); // IDs 0x1234..0x1238
+    const ip3 = s.segOffs[3] + 14;
+    s.out.writeUInt16BE(0x4321, ip3 + 4); // datagram 3 out of sequence (its IP checksum fixed below)
+    s.out.writeUInt16BE(0, ip3 + 10);
+    s.out.writeUInt16BE(~checksumFold(checksumAdd(s.out, ip3, 20, 0)) & 0xffff, ip3 + 10);
+    expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, 5, 14, out, true)).toBe(3); // 0-2, 3, 4
+  });
+
   it('merges at most 64 segments into one run', () => {
     const { s, n } = segmentsOf(Buffer.alloc(100 * 200, 1), 200, 0x10);
     expect(n).toBe(100);

@@ -144,7 +144,7 @@ export class UdpOverlay {
       off.tunUso = d.uso;
     }
     if (off.tunTso) this.splitter = new TsoSplitter(BATCH);
-    this.tunWrite = off.tunVnetHdr ? WriteMode.Coalesce : WriteMode.Plain;
+    this.tunWrite = !off.tunVnetHdr ? WriteMode.Plain : off.tunUso ? WriteMode.CoalesceUdp : WriteMode.Coalesce;
 
     // TSO super-frames and GRO trains are up to 64 KiB; a TUN frame's vnet
     // header sits at the start of its slot.

@@ -264,9 +264,9 @@ export class Vtep {
     if (off.tapTso) this.splitter = new TsoSplitter(BATCH);
     // A frame read from a vnet TAP keeps its virtio-net header at the start of
     // its slot: another TAP takes it as it is; frames from the wire get theirs
-    // built, with TCP segments merged.
+    // built, with TCP segments (and, where the TAP has USO, UDP datagrams) merged.
     this.tapWrite = spec.offload ? WriteMode.InBuffer : WriteMode.Plain;
-    this.wireWrite = spec.offload ? WriteMode.Coalesce : WriteMode.Plain;
+    this.wireWrite = !spec.offload ? WriteMode.Plain : off.tapUso ? WriteMode.CoalesceUdp : WriteMode.Coalesce;
     this.dirty.length = this.ports.length;
 
     const udpRx = this.udpRx;

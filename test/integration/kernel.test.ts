@@ -32,10 +32,12 @@ describe.each([
     );
   });
 
-  it('hands the kernel a UDP GSO train as its datagrams, each with a checksum the kernel accepts', async () => {
-    const got = await udpGsoTrain(a, b, `${OVERLAY}.2`, 9999, 20, 1000);
-    expect(got.lens).toEqual(Array(20).fill(1000));
-    expect(got.intact).toBe(true);
+  it('carries a UDP GSO train both ways as its datagrams, each with a checksum the receiving stack accepts', async () => {
+    for (const [from, to, dst] of [[a, b, `${OVERLAY}.2`], [b, a, `${OVERLAY}.1`]] as const) {
+      const got = await udpGsoTrain(from, to, dst, 9999, 20, 1000);
+      expect(got.lens).toEqual(Array(20).fill(1000));
+      expect(got.intact).toBe(true);
+    }
   });
 
   it('learns the kernel\'s MAC behind the kernel\'s VTEP', async () => {
