@@ -159,8 +159,9 @@ size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h
   *stride = prefix_len + hdrs + mss;
   if (nseg * *stride > out_cap) return 0;
   const uint16_t id0 = Get16(l3 + 4);
-  const uint32_t seq0 = Get32(frame + l4off + 4);
-  const uint8_t flags = frame[l4off + 13];
+  // TCP only: a short UDP frame may end before where these would lie.
+  const uint32_t seq0 = udp ? 0 : Get32(frame + l4off + 4);
+  const uint8_t flags = udp ? 0 : frame[l4off + 13];
   const size_t csum_at = udp ? 6 : 16;
   for (size_t k = 0; k < nseg; k++) {
     uint8_t* o = out + k * *stride;
@@ -210,9 +211,10 @@ bool GroRun::Begin(const uint8_t* seg, size_t len, size_t l3off, bool udp_too) {
   pay_[0] = seg + hdr_len_;
   pay_len_[0] = static_cast<uint16_t>(mss_);
   id0_ = Get16(seg + l3off + 4);
-  next_seq_ = Get32(seg + l3off + 24) + static_cast<uint32_t>(mss_);
+  const bool tcp = proto_ == kProtoTcp;
+  next_seq_ = tcp ? Get32(seg + l3off + 24) + static_cast<uint32_t>(mss_) : 0;
   segs_ = 1;
-  closed_ = proto_ == kProtoTcp && (seg[l3off + 33] & kTcpPsh) != 0;
+  closed_ = tcp && (seg[l3off + 33] & kTcpPsh) != 0;
   return true;
 }
 

@@ -62,21 +62,6 @@ export function configureLink(name: string, s: LinkSettings): void {
   if (cmds.length > 0) ipBatch(cmds, `configuring ${name}`);
 }
 
-/**
- * Caps the TCP super-frames the kernel hands a TSO device at `segs` segments
- * (gso_max_segs), so that each one's segments fit one UDP GSO send instead of
- * spilling a short second train. Returns false where the kernel or iproute2
- * cannot set it; the device then keeps its default.
- */
-export function limitGsoSegments(name: string, segs: number): boolean {
-  try {
-    ipBatch([`link set dev ${name} gso_max_segs ${segs}`], `capping ${name}'s GSO segments`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Runs iproute2 commands in one process; `what` prefixes the error. */
 export function ipBatch(cmds: string[], what: string): void {
   try {

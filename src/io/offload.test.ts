@@ -13,92 +13,92 @@ import { TsoSplitter, gsoSegmentsPerSend } from './offload.js';
 const HEADROOM = 16;
 const PREFIX = Buffer.from('0800000000002a00', 'hex'); // a VXLAN header, VNI 42
 
-/** An Ethernet/IPv4/TCP super-frame with a virtio-net header in front of it. */
-function superFrame(payload: Buffer, mss: number, flags: number, ipv6 = false): { buf: Buffer; off: number; len: number } {
-  const l3 = ipv6 ? 40 : 20;
-  const hdrs = 14 + l3 + 32; // TCP with 12 bytes of options (timestamps)
-  const buf = Buffer.alloc(HEADROOM + hdrs + payload.length);
-  const off = HEADROOM;
-  const v = 0; // the header sits at the start of the slot, HEADROOM bytes before the frame
-  buf[v] = 1; // NEEDS_CSUM
-  buf[v + 1] = ipv6 ? 4 : 1; // GSO_TCPV6 / GSO_TCPV4
-  buf.writeUInt16LE(hdrs, v + 2);
-  buf.writeUInt16LE(mss, v + 4);
-  buf.writeUInt16LE(14 + l3, v + 6);
-  buf.writeUInt16LE(16, v + 8);
-  buf.writeUIntBE(0x020000000002, off, 6);
-  buf.writeUIntBE(0x020000000001, off + 6, 6);
-  buf.writeUInt16BE(ipv6 ? 0x86dd : 0x0800, off + 12);
-  const ip = off + 14;
-  if (ipv6) {
-    buf[ip] = 0x60;
-    buf.writeUInt16BE(32 + payload.length, ip + 4);
-    buf[ip + 6] = 6;
-    buf[ip + 7] = 64;
-    buf.fill(0x20, ip + 8, ip + 24);
-    buf.fill(0x21, ip + 24, ip + 40);
-  } else {
-    buf[ip] = 0x45;
-    buf.writeUInt16BE(20 + 32 + payload.length, ip + 2);
-    buf.writeUInt16BE(0x1234, ip + 4);
-    buf.writeUInt16BE(0x4000, ip + 6);
-    buf[ip + 8] = 64;
-    buf[ip + 9] = 6;
-    buf.writeUInt32BE(0xcb007101, ip + 12);
-    buf.writeUInt32BE(0xcb007102, ip + 16);
-  }
-  const tcp = ip + l3;
-  buf.writeUInt16BE(40000, tcp);
-  buf.writeUInt16BE(5201, tcp + 2);
-  buf.writeUInt32BE(0xfffff000, tcp + 4); // wraps during the split
-  buf.writeUInt32BE(77, tcp + 8);
-  buf[tcp + 12] = 8 << 4;
-  buf[tcp + 13] = flags;
-  buf.writeUInt16BE(501, tcp + 14);
-  buf.set([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], tcp + 20);
-  payload.copy(buf, tcp + 32);
-  return { buf, off, len: buf.length - off };
+interface Frame {
+  buf: Buffer;
+  off: number;
+  len: number;
 }
 
-/** A UDP super-frame (USO: gso_type 5 for IPv4 and IPv6 alike) with its virtio-net header. */
-function usoFrame(payload: Buffer, size: number, ipv6: boolean): { buf: Buffer; off: number; len: number } {
+/**
+ * An Ethernet/IP super-frame with its virtio-net header at the start of the
+ * slot, HEADROOM bytes before the frame: `l4` (a TCP or UDP header) and the
+ * payload, cut in `size`-byte pieces by gso_type `gso`.
+ */
+function gsoFrame(l4: Buffer, proto: number, gso: number, csumOffset: number, payload: Buffer, size: number, ipv6: boolean): Frame {
   const l3 = ipv6 ? 40 : 20;
-  const hdrs = 14 + l3 + 8;
+  const hdrs = 14 + l3 + l4.length;
   const buf = Buffer.alloc(HEADROOM + hdrs + payload.length);
   const off = HEADROOM;
   buf[0] = 1; // NEEDS_CSUM
-  buf[1] = 5; // GSO_UDP_L4
+  buf[1] = gso;
   buf.writeUInt16LE(hdrs, 2);
   buf.writeUInt16LE(size, 4);
   buf.writeUInt16LE(14 + l3, 6);
-  buf.writeUInt16LE(6, 8);
+  buf.writeUInt16LE(csumOffset, 8);
   buf.writeUIntBE(0x020000000002, off, 6);
   buf.writeUIntBE(0x020000000001, off + 6, 6);
   buf.writeUInt16BE(ipv6 ? 0x86dd : 0x0800, off + 12);
   const ip = off + 14;
   if (ipv6) {
     buf[ip] = 0x60;
-    buf.writeUInt16BE(8 + payload.length, ip + 4);
-    buf[ip + 6] = 17;
+    buf.writeUInt16BE(l4.length + payload.length, ip + 4);
+    buf[ip + 6] = proto;
     buf[ip + 7] = 64;
     buf.fill(0x20, ip + 8, ip + 24);
     buf.fill(0x21, ip + 24, ip + 40);
   } else {
     buf[ip] = 0x45;
-    buf.writeUInt16BE(20 + 8 + payload.length, ip + 2);
+    buf.writeUInt16BE(20 + l4.length + payload.length, ip + 2);
     buf.writeUInt16BE(0x1234, ip + 4);
     buf.writeUInt16BE(0x4000, ip + 6);
     buf[ip + 8] = 64;
-    buf[ip + 9] = 17;
+    buf[ip + 9] = proto;
     buf.writeUInt32BE(0xcb007101, ip + 12);
     buf.writeUInt32BE(0xcb007102, ip + 16);
   }
-  const udp = ip + l3;
-  buf.writeUInt16BE(40000, udp);
-  buf.writeUInt16BE(443, udp + 2);
-  buf.writeUInt16BE(8 + payload.length, udp + 4);
-  payload.copy(buf, udp + 8);
+  l4.copy(buf, ip + l3);
+  payload.copy(buf, ip + l3 + l4.length);
   return { buf, off, len: buf.length - off };
+}
+
+/** A TSO super-frame: TCP with 12 bytes of options (timestamps). */
+function superFrame(payload: Buffer, mss: number, flags: number, ipv6 = false): Frame {
+  const tcp = Buffer.alloc(32);
+  tcp.writeUInt16BE(40000, 0);
+  tcp.writeUInt16BE(5201, 2);
+  tcp.writeUInt32BE(0xfffff000, 4); // wraps during the split
+  tcp.writeUInt32BE(77, 8);
+  tcp[12] = 8 << 4;
+  tcp[13] = flags;
+  tcp.writeUInt16BE(501, 14);
+  tcp.set([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], 20);
+  return gsoFrame(tcp, 6, ipv6 ? 4 : 1, 16, payload, mss, ipv6); // GSO_TCPV6 / GSO_TCPV4
+}
+
+/** A USO super-frame: gso_type 5 (GSO_UDP_L4) for IPv4 and IPv6 alike. */
+function usoFrame(payload: Buffer, size: number, ipv6: boolean): Frame {
+  const udp = Buffer.alloc(8);
+  udp.writeUInt16BE(40000, 0);
+  udp.writeUInt16BE(443, 2);
+  udp.writeUInt16BE(8 + payload.length, 4);
+  return gsoFrame(udp, 17, 5, 6, payload, size, ipv6);
+}
+
+/** Splits a super-frame with no prefix: its segments, as frames, in s.out. */
+function segmentsOf({ buf, off, len }: Frame): { frame: Buffer; s: TsoSplitter; n: number } {
+  const s = new TsoSplitter(1);
+  s.push(off, len, 0);
+  s.split(buf, HEADROOM, true, null);
+  return { frame: buf.subarray(off, off + len), s, n: s.counts[0] };
+}
+
+/** What CHECKSUM_PARTIAL leaves in the L4 checksum field of an IPv4 frame (IP at 14): the folded pseudo-header sum. */
+function partialChecksum(frame: Buffer, proto: number): number {
+  const pseudo = Buffer.alloc(12);
+  frame.copy(pseudo, 0, 14 + 12, 14 + 20);
+  pseudo[9] = proto;
+  pseudo.writeUInt16BE(frame.length - 34, 10);
+  return ~checksumFold(checksumAdd(pseudo, 0, 12, 0)) & 0xffff;
 }
 
 function l4ChecksumValid(seg: Buffer, ip: number, ipv6: boolean, proto = 6): boolean {
@@ -224,21 +224,12 @@ describe('TsoSplitter', () => {
 // the super-frame they were cut from, and a segment with a bad checksum is
 // never merged.
 describe('groCoalesce', () => {
-  /** Splits a TCP/IPv4 super-frame with no prefix: its segments as frames. */
-  function segmentsOf(payload: Buffer, mss: number, flags: number): { frame: Buffer; s: TsoSplitter; n: number } {
-    const { buf, off, len } = superFrame(payload, mss, flags);
-    const s = new TsoSplitter(1);
-    s.push(off, len, 0);
-    s.split(buf, HEADROOM, true, null);
-    return { frame: buf.subarray(off, off + len), s, n: s.counts[0] };
-  }
-
   it('merges the segments of a super-frame back into it, with a partial TCP checksum', () => {
     fc.assert(fc.property(
       fc.uint8Array({ minLength: 1, maxLength: 40000 }), fc.integer({ min: 700, max: 1448 }), fc.constantFrom(0x10, 0x18),
       (bytes, mss, flags) => {
         const payload = Buffer.from(bytes);
-        const { frame, s, n } = segmentsOf(payload, mss, flags);
+        const { frame, s, n } = segmentsOf(superFrame(payload, mss, flags));
         const out = Buffer.alloc(65535 + 14);
         expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out)).toBe(1);
         const merged = out.subarray(0, frame.length);
@@ -254,17 +245,13 @@ describe('groCoalesce', () => {
         }
         expect(ipv4ChecksumValid(merged, ip)).toBe(true);
         // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not its complement.
-        const pseudo = Buffer.alloc(12);
-        frame.copy(pseudo, 0, ip + 12, ip + 20);
-        pseudo[9] = 6;
-        pseudo.writeUInt16BE(frame.length - tcp, 10);
-        expect(merged.readUInt16BE(tcp + 16)).toBe(~checksumFold(checksumAdd(pseudo, 0, 12, 0)) & 0xffff);
+        expect(merged.readUInt16BE(tcp + 16)).toBe(partialChecksum(frame, 6));
       },
     ), { numRuns: 100 });
   });
 
   it('leaves a segment with a bad checksum out of every run', () => {
-    const { s, n } = segmentsOf(Buffer.alloc(10 * 1000, 7), 1000, 0x10);
+    const { s, n } = segmentsOf(superFrame(Buffer.alloc(10 * 1000, 7), 1000, 0x10));
     s.out[s.segOffs[4] + 60] ^= 0xff; // payload of segment 4
     const out = Buffer.alloc(65535 + 14);
     // Segments 0-3, segment 4 alone (written as it is, for the kernel to drop), 5-9.
@@ -275,37 +262,25 @@ describe('groCoalesce', () => {
     fc.assert(fc.property(
       fc.uint8Array({ minLength: 2, maxLength: 40000 }), fc.integer({ min: 700, max: 1472 }),
       (bytes, size) => {
-        const payload = Buffer.from(bytes);
-        const { buf, off, len } = usoFrame(payload, size, false);
-        const s = new TsoSplitter(1);
-        s.push(off, len, 0);
-        s.split(buf, HEADROOM, true, null);
-        const n = s.counts[0];
+        const { frame, s, n } = segmentsOf(usoFrame(Buffer.from(bytes), size, false));
         const out = Buffer.alloc(65535 + 14);
         expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out, false)).toBe(n);
         expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out, true)).toBe(1);
         if (n === 1) return;
-        const frame = buf.subarray(off, off + len);
         const [ip, udp] = [14, 34];
         for (const [from, to] of [[0, ip + 10], [ip + 12, udp + 6], [udp + 8, frame.length]]) {
           expect(out.subarray(from, to)).toEqual(frame.subarray(from, to));
         }
         expect(ipv4ChecksumValid(out, ip)).toBe(true);
-        const pseudo = Buffer.alloc(12);
-        frame.copy(pseudo, 0, ip + 12, ip + 20);
-        pseudo[9] = 17;
-        pseudo.writeUInt16BE(frame.length - udp, 10);
-        expect(out.readUInt16BE(udp + 6)).toBe(~checksumFold(checksumAdd(pseudo, 0, 12, 0)) & 0xffff);
+        expect(out.readUInt16BE(udp + 6)).toBe(partialChecksum(frame, 17));
       },
     ), { numRuns: 100 });
   });
 
   it('merges UDP datagrams without DF only when their IPv4 IDs follow each other', () => {
-    const { buf, off, len } = usoFrame(Buffer.alloc(5000, 3), 1000, false);
-    buf.writeUInt16BE(0, off + 14 + 6); // DF clear
-    const s = new TsoSplitter(1);
-    s.push(off, len, 0);
-    s.split(buf, HEADROOM, true, null);
+    const f = usoFrame(Buffer.alloc(5000, 3), 1000, false);
+    f.buf.writeUInt16BE(0, f.off + 14 + 6); // DF clear
+    const { s } = segmentsOf(f);
     const out = Buffer.alloc(65535 + 14);
     expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, 5, 14, out, true)).toBe(1); // IDs 0x1234..0x1238
     const ip3 = s.segOffs[3] + 14;
@@ -316,7 +291,7 @@ describe('groCoalesce', () => {
   });
 
   it('merges at most 64 segments into one run', () => {
-    const { s, n } = segmentsOf(Buffer.alloc(100 * 200, 1), 200, 0x10);
+    const { s, n } = segmentsOf(superFrame(Buffer.alloc(100 * 200, 1), 200, 0x10));
     expect(n).toBe(100);
     expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, Buffer.alloc(65535 + 14))).toBe(2);
   });

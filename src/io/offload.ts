@@ -6,6 +6,7 @@
 // sockets send a train of equal-size datagrams in one call (UDP_SEGMENT) and
 // receive a train as one buffer (UDP_GRO). Each feature the kernel lacks is
 // turned off on its own and the rest keep working.
+import { ipBatch } from './device.js';
 import { addon, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4, TUN_F_USO6 } from './native.js';
 
 export interface UdpOffloads {
@@ -110,4 +111,21 @@ const MAX_GSO_SEGMENTS = 64;
 /** How many `stride`-byte datagrams one UDP GSO send may carry. */
 export function gsoSegmentsPerSend(stride: number): number {
   return Math.max(1, Math.min(MAX_GSO_SEGMENTS, Math.floor(MAX_GSO_BYTES / stride)));
+}
+
+/**
+ * Caps the super-frames the kernel hands a TSO device at the segments one
+ * UDP GSO send carries, each segment leaving as a datagram of at most
+ * `datagram` bytes (gso_max_segs), so that a super-frame goes as one train
+ * instead of a full one and a short one. Returns the cap, or 0 where the
+ * kernel or iproute2 cannot set it and the device keeps its default.
+ */
+export function capDeviceSegments(dev: string, datagram: number): number {
+  const segs = gsoSegmentsPerSend(datagram);
+  try {
+    ipBatch([`link set dev ${dev} gso_max_segs ${segs}`], `capping ${dev}'s GSO segments`);
+    return segs;
+  } catch {
+    return 0;
+  }
 }

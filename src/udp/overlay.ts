@@ -27,9 +27,9 @@ import {
   newDropCounters, sendDropReason,
 } from '../dataplane/drops.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
-import { configureLink, ipBatch, limitGsoSegments, openDevice } from '../io/device.js';
+import { configureLink, ipBatch, openDevice } from '../io/device.js';
 import { type NativeEndpoint, WriteMode } from '../io/native.js';
-import { enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
+import { capDeviceSegments, enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
 import { BATCH, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, DEVICE_QUEUE, FrameQueue } from '../io/queues.js';
 import { openUdpSocket } from '../io/socket.js';
@@ -155,10 +155,7 @@ export class UdpOverlay {
     this.udpRx = pool.batch(udpSlot, 0, BATCH);
     this.tunRx = pool.batch(tunSlot, headroom, BATCH);
     configureLink(dev.name, { mtu: spec.mtu, address: spec.cidr, up: true });
-    if (off.tunTso && off.udpGso) {
-      const segs = gsoSegmentsPerSend(spec.mtu);
-      off.tunGsoMaxSegs = limitGsoSegments(dev.name, segs) ? segs : 0;
-    }
+    if (off.tunTso && off.udpGso) off.tunGsoMaxSegs = capDeviceSegments(dev.name, spec.mtu);
     if (spec.kernelRoutes && spec.routes.length > 0) {
       ipBatch(spec.routes.map((r) => `route replace ${formatIpv4Addr(r.addr)}/${r.len} dev ${dev.name}`), `routing into ${dev.name}`);
     }

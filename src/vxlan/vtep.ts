@@ -27,9 +27,9 @@ import {
   DROP_UNKNOWN_SENDER, DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, newDropCounters, sendDropReason,
 } from '../dataplane/drops.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
-import { configureLink, limitGsoSegments, openDevice } from '../io/device.js';
+import { configureLink, openDevice } from '../io/device.js';
 import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
-import { enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
+import { capDeviceSegments, enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
 import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, DEVICE_QUEUE, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
 import { openRawSocket, openUdpSocket } from '../io/socket.js';
@@ -251,10 +251,7 @@ export class Vtep {
         this.ports.push(port);
         net.ports.push(port);
         if (leader) configureLink(dev.name, { mtu: ps.mtu, address: ps.address, mac: ps.mac, up: true });
-        if (leader && off.tapTso && off.udpGso) {
-          const segs = gsoSegmentsPerSend(VXLAN_HLEN + ETH_HLEN + ps.mtu);
-          off.tapGsoMaxSegs = limitGsoSegments(dev.name, segs) ? segs : 0;
-        }
+        if (leader && off.tapTso && off.udpGso) off.tapGsoMaxSegs = capDeviceSegments(dev.name, VXLAN_HLEN + ETH_HLEN + ps.mtu);
       }
       for (const st of ns.statics) {
         const port = st.dev === undefined ? NO_PORT : net.ports.findIndex((p) => p.name === st.dev);
