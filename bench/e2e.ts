@@ -93,6 +93,21 @@ const PATHS: PathSpec[] = [
     },
   },
   vxtapVxlanPath('vxtap-vxlan', 'vxtap VXLAN', '#ff7f0e', []),
+  {
+    // The mixed cluster: a kernel VTEP sends to vxtap (and takes its ACKs),
+    // the interop users have with flanneld and kernel nodes.
+    key: 'kernel-vxtap',
+    label: 'kernel VXLAN -> vxtap',
+    color: '#9467bd',
+    async setup(lab, a, b, ipA, ipB) {
+      kernelVxlan(a, { vni: VNI, local: ipA, remotes: [ipB], address: `${OVERLAY}.1/24`, learning: true });
+      const vxtaps = [await b.vxtap([
+        'vxlan', '--dev', 'vxt0', '--vni', String(VNI), '--local', ipB, '--remote', ipA,
+        '--address', `${OVERLAY}.2/24`, '--mtu', '1450', ...control(lab, b),
+      ])];
+      return { dst: `${OVERLAY}.2`, dev: 'vx0', vxtaps };
+    },
+  },
   vxtapVxlanPath('vxtap-vxlan-noff', 'vxtap VXLAN, no offload', '#ffbb78', ['--no-offload']),
   vxtapVxlanPath('vxtap-vxlan-q2', 'vxtap VXLAN, 2 queues', '#e377c2', ['--queues', '2']),
   {
