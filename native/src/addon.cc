@@ -211,9 +211,11 @@ Napi::Value TsoSplitBatch(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(total));
 }
 
-// groCoalesce(buf, offs, lens, n, l3off, out, udpToo) -> outputs: the GRO that
-// device writes do (Coalesce), with each output gathered into `out` instead of
-// written, so its cost can be measured apart from the syscall (bench/).
+// groCoalesce(buf, offs, lens, n, l3off, out, udpToo, hdrs|null) -> outputs:
+// the GRO that device writes do (Coalesce), with each output gathered into
+// `out` instead of written, so its cost can be measured apart from the
+// syscall (bench/). With hdrs, output k's virtio-net header goes to
+// hdrs[10k, +10), as far as it fits.
 Napi::Value GroCoalesce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto buf = info[0].As<Napi::Buffer<uint8_t>>();
@@ -224,6 +226,13 @@ Napi::Value GroCoalesce(const Napi::CallbackInfo& info) {
   const size_t l3off = info[4].As<Napi::Number>().Uint32Value();
   auto out = info[5].As<Napi::Buffer<uint8_t>>();
   const bool udp_too = info.Length() > 6 && info[6].As<Napi::Boolean>().Value();
+  uint8_t* hdrs = nullptr;
+  size_t hdrs_len = 0;
+  if (info.Length() > 7 && !info[7].IsNull()) {
+    auto h = info[7].As<Napi::Buffer<uint8_t>>();
+    hdrs = h.Data();
+    hdrs_len = h.Length();
+  }
   if (n > noffs || n > nlens || out.Length() < 65535 + l3off) {
     Napi::RangeError::New(env, "groCoalesce: n exceeds the arrays, or out is under 64 KiB").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -235,7 +244,11 @@ Napi::Value GroCoalesce(const Napi::CallbackInfo& info) {
     }
   }
   uint32_t outputs = 0;
-  vxtap::Coalesce(buf.Data(), offs, lens, n, l3off, udp_too, [&](const uint8_t*, const iovec* iov, size_t cnt) {
+  size_t partials = 0;
+  vxtap::Coalesce(buf.Data(), offs, lens, nullptr, n, l3off, udp_too, &partials, [&](const uint8_t* hdr, const iovec* iov, size_t cnt) {
+    if (hdrs != nullptr && (outputs + 1) * vxtap::kVnetHdrLen <= hdrs_len) {
+      memcpy(hdrs + outputs * vxtap::kVnetHdrLen, hdr, vxtap::kVnetHdrLen);
+    }
     // Gathered into out as a device write would gather them.
     uint8_t* o = out.Data();
     for (size_t k = 0; k < cnt; k++) o = static_cast<uint8_t*>(memcpy(o, iov[k].iov_base, iov[k].iov_len)) + iov[k].iov_len;

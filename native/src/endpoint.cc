@@ -33,6 +33,7 @@ Napi::Function Endpoint::Define(Napi::Env env) {
                          InstanceMethod<&Endpoint::SendDatagrams>("sendDatagrams"),
                          InstanceMethod<&Endpoint::Close>("close"),
                          InstanceAccessor<&Endpoint::GetFd>("fd"),
+                         InstanceAccessor<&Endpoint::GetPartialChecksums>("partialChecksums"),
                      });
 }
 
@@ -51,6 +52,10 @@ Endpoint::~Endpoint() {
 
 Napi::Value Endpoint::GetFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd_);
+}
+
+Napi::Value Endpoint::GetPartialChecksums(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), partial_csums_);
 }
 
 Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
@@ -237,10 +242,25 @@ bool Endpoint::WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n) {
   return r >= 0 || !IsAgain(errno);  // false only when the device queue is full
 }
 
-// writeFrames(buf, offs, lens, n, mode, hdrBack): one write per frame (or per
-// coalesced run), all in this call. In kInBuffer mode frame i's header is
+bool Endpoint::WriteSplit(uint8_t* frame, size_t len, uint16_t gso_size, bool* partial) {
+  VnetHdr h;
+  size_t stride = 0, last = 0;
+  if (!SuperFrameHdr(frame, len, l3off_, gso_size, &h, partial)) return WriteOne(nullptr, frame, len);
+  const size_t need = (len / gso_size + 1) * (h.hdr_len + gso_size);
+  if (split_.size() < need) split_.resize(need);
+  const size_t segs = TsoSplit(frame, len, l3off_, h, nullptr, 0, split_.data(), split_.size(), &stride, &last);
+  if (segs == 0) return WriteOne(nullptr, frame, len);  // for the device to refuse
+  for (size_t k = 0; k < segs; k++) {
+    if (!WriteOne(nullptr, split_.data() + k * stride, k + 1 < segs ? stride : last)) return false;
+  }
+  return true;
+}
+
+// writeFrames(buf, offs, lens, n, mode, hdrBack, gso): one write per frame (or
+// per coalesced run), all in this call. In kInBuffer mode frame i's header is
 // hdrBack bytes before it (the start of its slot, for frames read from a
-// vnet device). Returns how many of the n frames were
+// vnet device). Frame i with gso[i] > 0 is a super-frame from the wire, to be
+// cut into gso[i]-byte payloads: by the device (vnet), or here. Returns how many of the n frames were
 // handed to the device; it stops at the first EAGAIN (the queue is full) and
 // the caller counts the rest as dropped. Other per-frame errors skip it.
 Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
@@ -252,8 +272,10 @@ Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
   const uint32_t n = info[3].As<Napi::Number>().Uint32Value();
   const auto mode = static_cast<WriteMode>(info.Length() > 4 ? info[4].As<Napi::Number>().Int32Value() : 0);
   const size_t hdr_back = info.Length() > 5 ? info[5].As<Napi::Number>().Uint32Value() : 0;
+  size_t ngso = 0;
+  const uint16_t* gso = info.Length() > 6 && !info[6].IsNull() ? TypedData<uint16_t>(info[6], &ngso) : nullptr;
   const int mode_n = static_cast<int>(mode);
-  if (n > noffs || n > nlens || mode_n < 0 || mode_n > static_cast<int>(WriteMode::kCoalesceUdp) ||
+  if (n > noffs || n > nlens || (gso && n > ngso) || mode_n < 0 || mode_n > static_cast<int>(WriteMode::kCoalesceUdp) ||
       (mode != WriteMode::kPlain) != vnet_) {
     Napi::RangeError::New(env, "writeFrames: n exceeds the arrays, or the mode does not fit the device").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -269,17 +291,32 @@ Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
   }
-  const uint8_t* base = buf.Data();
+  uint8_t* base = buf.Data();
   if (mode == WriteMode::kCoalesce || mode == WriteMode::kCoalesceUdp) {
-    return Napi::Number::New(env, Coalesce(base, offs, lens, n, l3off_, mode == WriteMode::kCoalesceUdp,
-                                           [this](const uint8_t* hdr, const iovec* iov, size_t cnt) {
-                                             return fd_ >= 0 && WriteGather(hdr, iov, cnt);
-                                           }));
+    size_t partials = 0;
+    const uint32_t done = Coalesce(base, offs, lens, gso, n, l3off_, mode == WriteMode::kCoalesceUdp, &partials,
+                                   [this](const uint8_t* hdr, const iovec* iov, size_t cnt) {
+                                     return fd_ >= 0 && WriteGather(hdr, iov, cnt);
+                                   });
+    partial_csums_ += static_cast<double>(partials);
+    return Napi::Number::New(env, done);
   }
   uint32_t i = 0;
   while (i < n && fd_ >= 0) {
-    const uint8_t* frame = base + offs[i];
-    if (!WriteOne(mode == WriteMode::kInBuffer ? frame - hdr_back : nullptr, frame, lens[i])) break;
+    uint8_t* frame = base + offs[i];
+    bool partial = false;
+    if (mode == WriteMode::kPlain && gso && gso[i] > 0) {
+      if (!WriteSplit(frame, lens[i], gso[i], &partial)) break;
+    } else {
+      // Without a virtio-net header the device cannot be asked to finish a
+      // partial checksum (kInBuffer frames come from a device, finished), so
+      // it is finished here.
+      L4Info l4;
+      partial = mode == WriteMode::kPlain && FindPartialCsum(frame, lens[i], l3off_, &l4) &&
+                FinishChecksum(frame, l4.end, l4.start, l4.offset);
+      if (!WriteOne(mode == WriteMode::kInBuffer ? frame - hdr_back : nullptr, frame, lens[i])) break;
+    }
+    partial_csums_ += partial;
     i++;
   }
   return Napi::Number::New(env, i);

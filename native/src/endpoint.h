@@ -31,12 +31,13 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
  private:
   // startRx(slab, slotSize, headroom, budget, lens, addrs|null, ports|null, segs|null, cb)
   Napi::Value StartRx(const Napi::CallbackInfo& info);
-  // writeFrames(buf, offs, lens, n, mode, hdrBack) -> frames written (devices)
+  // writeFrames(buf, offs, lens, n, mode, hdrBack, gso|null) -> frames written (devices)
   Napi::Value WriteFrames(const Napi::CallbackInfo& info);
   // sendDatagrams(hdr|null, hdrStride, hdrLen, payload, offs, lens, addrs, ports, n, status, gso|null) -> sent
   Napi::Value SendDatagrams(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetPartialChecksums(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnClosed(uv_handle_t* handle);
@@ -46,6 +47,10 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   bool WriteOne(const uint8_t* hdr, const uint8_t* frame, size_t len);
   // One writev of the virtio-net header (if any) and n pieces (n <= kMaxRunSegments + 1).
   bool WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n);
+  // A super-frame to a device without a virtio-net header: split into
+  // segments of gso_size payload bytes, each with its checksums, written one
+  // by one. False when the device queue is full.
+  bool WriteSplit(uint8_t* frame, size_t len, uint16_t gso_size, bool* partial);
 
   int fd_ = -1;
   Kind kind_ = Kind::kDevice;
@@ -54,6 +59,10 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   // front of every frame; l3off_ is where the IP header starts (14 on TAP).
   bool vnet_ = false;
   size_t l3off_ = 0;
+  // Frames written whose partial TCP/UDP checksum (FindPartialCsum) was
+  // finished here or handed to the device with NEEDS_CSUM.
+  double partial_csums_ = 0;
+  std::vector<uint8_t> split_;  // WriteSplit's segments
 
   // Receive side, valid while polling_.
   uv_poll_t* poll_ = nullptr;

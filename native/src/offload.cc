@@ -85,7 +85,84 @@ bool L4V4ChecksumValid(const uint8_t* seg, size_t len, size_t l3off, uint8_t pro
   return CsumFold(CsumAdd(ip + 20, l4len, PseudoSum(ip, l4len, proto))) == 0xffff;
 }
 
+// L4V4ChecksumValid, or else a partial checksum (FindPartialCsum).
+bool L4V4ChecksumUsable(const uint8_t* seg, size_t len, size_t l3off, uint8_t proto, bool* partial) {
+  *partial = false;
+  if (L4V4ChecksumValid(seg, len, l3off, proto)) return true;
+  L4Info l4;
+  *partial = FindPartialCsum(seg, len, l3off, &l4, true);
+  return *partial;
+}
+
 }  // namespace
+
+bool FindL4(const uint8_t* frame, size_t len, size_t l3off, L4Info* l4) {
+  if (len < l3off + 20) return false;
+  const uint8_t* ip = frame + l3off;
+  const uint8_t version = ip[0] >> 4;
+  if (l3off == 14 && Get16(frame + 12) != (version == 4 ? 0x0800 : 0x86dd)) return false;
+  size_t start, end;
+  uint8_t proto;
+  if (version == 4) {
+    const size_t ihl = (ip[0] & 0x0f) * 4u;
+    const size_t total = Get16(ip + 2);
+    if (ihl < 20 || total < ihl || l3off + total > len || (Get16(ip + 6) & 0x3fff) != 0) return false;
+    proto = ip[9];
+    start = l3off + ihl;
+    end = l3off + total;
+  } else if (version == 6) {
+    if (len < l3off + 40 || l3off + 40 + Get16(ip + 4) > len) return false;
+    proto = ip[6];
+    start = l3off + 40;
+    end = start + Get16(ip + 4);
+  } else {
+    return false;
+  }
+  size_t hdr_len;
+  if (proto == kProtoTcp && end >= start + 20) {
+    hdr_len = (frame[start + 12] >> 4) * 4u;
+    if (hdr_len < 20 || start + hdr_len > end) return false;
+  } else if (proto == kProtoUdp && end >= start + 8) {
+    hdr_len = 8;
+  } else {
+    return false;
+  }
+  *l4 = L4Info{version, proto, static_cast<uint16_t>(start), static_cast<uint16_t>(proto == kProtoTcp ? 16 : 6),
+               static_cast<uint16_t>(hdr_len), static_cast<uint32_t>(end)};
+  return true;
+}
+
+bool FindPartialCsum(const uint8_t* frame, size_t len, size_t l3off, L4Info* l4, bool known_invalid) {
+  if (!FindL4(frame, len, l3off, l4)) return false;
+  const uint8_t* ip = frame + l3off;
+  const uint32_t l4len = l4->end - l4->start;
+  const uint64_t pseudo = PseudoSum(ip, l4len, l4->proto);
+  uint16_t field;
+  memcpy(&field, frame + l4->start + l4->offset, 2);
+  // A zero UDP/IPv4 checksum is none (RFC 768); a pseudo-header sum never folds to zero.
+  if (field != CsumFold(pseudo)) return false;
+  return known_invalid || CsumFold(CsumAdd(frame + l4->start, l4len, pseudo)) != 0xffff;
+}
+
+VnetHdr NeedsCsumHdr(const L4Info& l4) { return VnetHdr{kVnetNeedsCsum, kGsoNone, 0, 0, l4.start, l4.offset}; }
+
+bool SuperFrameHdr(uint8_t* frame, size_t len, size_t l3off, uint16_t gso_size, VnetHdr* h, bool* partial) {
+  L4Info l4;
+  if (!FindL4(frame, len, l3off, &l4)) return false;
+  *partial = FindPartialCsum(frame, len, l3off, &l4);
+  if (!*partial) {
+    // Complete: the device sums each segment again from the pseudo-header
+    // sum. A wrong one is left for the device to drop.
+    const uint32_t l4len = l4.end - l4.start;
+    const uint64_t pseudo = PseudoSum(frame + l3off, l4len, l4.proto);
+    if (CsumFold(CsumAdd(frame + l4.start, l4len, pseudo)) != 0xffff) return false;
+    const uint16_t folded = CsumFold(pseudo);
+    memcpy(frame + l4.start + l4.offset, &folded, 2);
+  }
+  const uint8_t type = l4.proto == kProtoUdp ? kGsoUdpL4 : l4.version == 4 ? kGsoTcpV4 : kGsoTcpV6;
+  *h = VnetHdr{kVnetNeedsCsum, type, static_cast<uint16_t>(l4.start + l4.hdr_len), gso_size, l4.start, l4.offset};
+  return true;
+}
 
 VnetHdr ReadVnetHdr(const uint8_t* p) {
   return VnetHdr{p[0], p[1], GetLe16(p + 2), GetLe16(p + 4), GetLe16(p + 6), GetLe16(p + 8)};
@@ -200,7 +277,9 @@ size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h
 
 bool GroRun::Begin(const uint8_t* seg, size_t len, size_t l3off, bool udp_too) {
   l4hl_ = CoalescibleV4(seg, len, l3off, udp_too, &proto_);
-  if (l4hl_ == 0 || !L4V4ChecksumValid(seg, len, l3off, proto_)) return false;
+  bool partial;
+  if (l4hl_ == 0 || !L4V4ChecksumUsable(seg, len, l3off, proto_, &partial)) return false;
+  partials_ = partial;
   l3off_ = l3off;
   hdr_len_ = l3off + 20 + l4hl_;
   memcpy(hdr_, seg, hdr_len_);
@@ -242,7 +321,9 @@ bool GroRun::Append(const uint8_t* seg, size_t len) {
                               memcmp(l4 + 20, rl4 + 20, l4hl_ - 20) != 0)) {
     return false;
   }
-  if (!L4V4ChecksumValid(seg, len, l3off_, proto_)) return false;
+  bool partial;
+  if (!L4V4ChecksumUsable(seg, len, l3off_, proto_, &partial)) return false;
+  partials_ += partial;
   pay_[segs_] = seg + hdr_len_;
   pay_len_[segs_] = static_cast<uint16_t>(plen);
   segs_++;
@@ -257,8 +338,12 @@ bool GroRun::Append(const uint8_t* seg, size_t len) {
 }
 
 size_t GroRun::Finish(VnetHdr* h, iovec* iov) {
+  const bool udp = proto_ == kProtoUdp;
+  const uint16_t csum_offset = udp ? 6 : 16;
   if (segs_ == 1) {
-    *h = VnetHdr{kVnetDataValid, kGsoNone, 0, 0, 0, 0};
+    // A partial checksum is left for the device to finish, as the kernel would.
+    *h = partials_ ? VnetHdr{kVnetNeedsCsum, kGsoNone, 0, 0, static_cast<uint16_t>(l3off_ + 20), csum_offset}
+                   : VnetHdr{kVnetDataValid, kGsoNone, 0, 0, 0, 0};
     iov[0] = {const_cast<uint8_t*>(first_), first_len_};
     return 1;
   }
@@ -267,8 +352,6 @@ size_t GroRun::Finish(VnetHdr* h, iovec* iov) {
   Put16(ip + 2, 20 + l4len);
   FixIpv4Checksum(ip);
   uint8_t* l4 = ip + 20;
-  const bool udp = proto_ == kProtoUdp;
-  const uint16_t csum_offset = udp ? 6 : 16;
   if (udp) Put16(l4 + 4, l4len);
   // CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum.
   uint16_t pseudo = CsumFold(PseudoSum(ip, l4len, proto_));

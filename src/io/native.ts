@@ -31,8 +31,14 @@ export interface NativeEndpoint {
   /**
    * Writes frames buf[offs[i], +lens[i]) for i < n; returns how many went
    * out. In InBuffer mode each frame's header is `hdrBack` bytes before it.
+   * A TCP/UDP checksum a kernel sender left partial is finished, or (vnet
+   * devices) handed over with NEEDS_CSUM. Frame i with gso[i] > 0 is a TSO
+   * or USO super-frame from the wire, to be cut into gso[i]-byte payloads:
+   * by a vnet device, or here for a plain one.
    */
-  writeFrames(buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, mode?: WriteMode, hdrBack?: number): number;
+  writeFrames(
+    buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, mode?: WriteMode, hdrBack?: number, gso?: Uint16Array | null,
+  ): number;
   /**
    * Sends message i = hdr[i*hdrStride, +hdrLen) ++ payload[offs[i], +lens[i])
    * to addrs[i]:ports[i]; status[i] becomes 0 or the errno. A message longer
@@ -44,6 +50,8 @@ export interface NativeEndpoint {
     addrs: Uint32Array, ports: Uint16Array, n: number, status: Int32Array, gso?: Uint16Array | null,
   ): number;
   close(): void;
+  /** Frames written whose partial TCP/UDP checksum was finished, or handed to the device to finish. */
+  readonly partialChecksums: number;
 }
 
 /** How writeFrames treats a vnet device's virtio-net headers. */
@@ -90,9 +98,12 @@ interface Addon {
   /**
    * The GRO of device writes over frames buf[offs[i], +lens[i]) (IP at
    * l3off), each output copied into `out` instead of written; returns how
-   * many outputs there were. For measuring (bench/), apart from the syscall.
+   * many outputs there were. With `hdrs`, output k's virtio-net header goes
+   * to hdrs[10k, +10). For measuring (bench/), apart from the syscall.
    */
-  groCoalesce(buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, l3off: number, out: Buffer, udpToo?: boolean): number;
+  groCoalesce(
+    buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, l3off: number, out: Buffer, udpToo?: boolean, hdrs?: Buffer | null,
+  ): number;
   Endpoint: new (fd: number, kind: Kind, vnetHdr?: boolean, l3off?: number) => NativeEndpoint;
 }
 

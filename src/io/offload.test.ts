@@ -101,6 +101,43 @@ function partialChecksum(frame: Buffer, proto: number): number {
   return ~checksumFold(checksumAdd(pseudo, 0, 12, 0)) & 0xffff;
 }
 
+/** Segment k of a split, as a view. */
+function segment(s: TsoSplitter, k: number): Buffer {
+  return s.out.subarray(s.segOffs[k], s.segOffs[k] + s.segLens[k]);
+}
+
+/**
+ * Leaves a frame's TCP/UDP checksum as a kernel sender does for the device
+ * to finish (CHECKSUM_PARTIAL): the folded pseudo-header sum, uncomplemented.
+ */
+function leavePartial(frame: Buffer, ip: number): void {
+  const ipv6 = frame[ip] >> 4 === 6;
+  const proto = ipv6 ? frame[ip + 6] : frame[ip + 9];
+  const l4 = ip + (ipv6 ? 40 : (frame[ip] & 0x0f) * 4);
+  const l4len = frame.length - l4;
+  const pseudo = Buffer.alloc(ipv6 ? 40 : 12);
+  if (ipv6) {
+    frame.copy(pseudo, 0, ip + 8, ip + 40);
+    pseudo.writeUInt32BE(l4len, 32);
+    pseudo[39] = proto;
+  } else {
+    frame.copy(pseudo, 0, ip + 12, ip + 20);
+    pseudo[9] = proto;
+    pseudo.writeUInt16BE(l4len, 10);
+  }
+  frame.writeUInt16BE(~checksumFold(checksumAdd(pseudo, 0, pseudo.length, 0)) & 0xffff, l4 + (proto === 6 ? 16 : 6));
+}
+
+/** What a device does with NEEDS_CSUM: sums [start, end) with the field as it is and stores the result there. */
+function finish(frame: Buffer, start: number, offset: number): void {
+  frame.writeUInt16BE(checksumFold(checksumAdd(frame, start, frame.length - start, 0)), start + offset);
+}
+
+function vnetHdr(hdrs: Buffer, k: number): { flags: number; gsoType: number; csumStart: number; csumOffset: number } {
+  const o = 10 * k;
+  return { flags: hdrs[o], gsoType: hdrs[o + 1], csumStart: hdrs.readUInt16LE(o + 6), csumOffset: hdrs.readUInt16LE(o + 8) };
+}
+
 function l4ChecksumValid(seg: Buffer, ip: number, ipv6: boolean, proto = 6): boolean {
   const l4 = ip + (ipv6 ? 40 : 20);
   const l4len = seg.length - l4;
@@ -288,6 +325,60 @@ describe('groCoalesce', () => {
     s.out.writeUInt16BE(0, ip3 + 10);
     s.out.writeUInt16BE(~checksumFold(checksumAdd(s.out, ip3, 20, 0)) & 0xffff, ip3 + 10);
     expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, 5, 14, out, true)).toBe(3); // 0-2, 3, 4
+  });
+
+  it('merges segments whose checksums a kernel sender left partial, and asks the device to finish the run', () => {
+    fc.assert(fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 40000 }), fc.integer({ min: 700, max: 1448 }), fc.integer(),
+      (bytes, mss, which) => {
+        const { frame, s, n } = segmentsOf(superFrame(Buffer.from(bytes), mss, 0x10));
+        // Some segments partial (as a veth hands them over), the rest complete.
+        for (let k = 0; k < n; k++) if (((which >>> (k % 31)) & 1) !== 0 || n === 1) leavePartial(segment(s, k), 14);
+        const out = Buffer.alloc(65535 + 14);
+        const hdrs = Buffer.alloc(10);
+        expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out, false, hdrs)).toBe(1);
+        const h = vnetHdr(hdrs, 0);
+        expect(h).toMatchObject({ flags: 1, csumStart: 34, csumOffset: 16, gsoType: n > 1 ? 1 : 0 });
+        // Finished as the device finishes it, the run is the original super-frame.
+        const merged = Buffer.from(out.subarray(0, frame.length));
+        finish(merged, h.csumStart, h.csumOffset);
+        expect(l4ChecksumValid(merged, 14, false)).toBe(true);
+        expect(merged.subarray(34 + 18)).toEqual(frame.subarray(34 + 18));
+      },
+    ), { numRuns: 100 });
+  });
+
+  it('hands a lone partial TCP or UDP packet, over IPv4 or IPv6, to the device with NEEDS_CSUM', () => {
+    const cases = [
+      { f: superFrame(Buffer.alloc(3000, 5), 1000, 0x10, true), ipv6: true, proto: 6, off: 16 },
+      { f: usoFrame(Buffer.alloc(3000, 6), 1000, true), ipv6: true, proto: 17, off: 6 },
+      { f: usoFrame(Buffer.alloc(3000, 7), 1000, false), ipv6: false, proto: 17, off: 6 },
+    ];
+    for (const c of cases) {
+      const { s, n } = segmentsOf(c.f);
+      for (let k = 0; k < n; k++) leavePartial(segment(s, k), 14);
+      const hdrs = Buffer.alloc(10 * n);
+      // UDP is not merged (udpToo false), IPv6 never: each segment is its own output.
+      expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, Buffer.alloc(65535 + 14), false, hdrs)).toBe(n);
+      const start = 14 + (c.ipv6 ? 40 : 20);
+      for (let k = 0; k < n; k++) {
+        expect(vnetHdr(hdrs, k)).toEqual({ flags: 1, gsoType: 0, csumStart: start, csumOffset: c.off });
+        const seg = Buffer.from(segment(s, k));
+        finish(seg, start, c.off);
+        expect(l4ChecksumValid(seg, 14, c.ipv6, c.proto)).toBe(true);
+      }
+    }
+  });
+
+  it('leaves complete and corrupt checksums as they are: no NEEDS_CSUM, nothing rewritten', () => {
+    const { s, n } = segmentsOf(superFrame(Buffer.alloc(3000, 5), 1000, 0x10, true));
+    const before = Buffer.from(s.out);
+    s.out[s.segOffs[1] + 100] ^= 0xff; // segment 1 corrupt (for the kernel to drop)
+    const hdrs = Buffer.alloc(10 * n, 0xa5);
+    expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, Buffer.alloc(65535 + 14), false, hdrs)).toBe(n);
+    expect(hdrs).toEqual(Buffer.alloc(10 * n));
+    before[s.segOffs[1] + 100] ^= 0xff;
+    expect(s.out).toEqual(before);
   });
 
   it('merges at most 64 segments into one run', () => {

@@ -16,19 +16,23 @@ export const DEVICE_QUEUE = 4 * BATCH;
 export class FrameQueue {
   readonly offs: Uint32Array;
   readonly lens: Uint32Array;
+  /** Per frame: 0, or the payload size to cut a super-frame from the wire into (see writeFrames). */
+  readonly gso: Uint16Array;
   n = 0;
 
   constructor(readonly capacity: number) {
     this.offs = new Uint32Array(capacity);
     this.lens = new Uint32Array(capacity);
+    this.gso = new Uint16Array(capacity);
   }
 
   /** Returns false (and queues nothing) when the queue is full. */
-  push(off: number, len: number): boolean {
+  push(off: number, len: number, gso = 0): boolean {
     const n = this.n;
     if (n === this.capacity) return false;
     this.offs[n] = off;
     this.lens[n] = len;
+    this.gso[n] = gso;
     this.n = n + 1;
     return true;
   }
@@ -41,7 +45,7 @@ export class FrameQueue {
     const n = this.n;
     if (n === 0) return 0;
     this.n = 0;
-    return n - ep.writeFrames(buf, this.offs, this.lens, n, mode, hdrBack);
+    return n - ep.writeFrames(buf, this.offs, this.lens, n, mode, hdrBack, this.gso);
   }
 }
 

@@ -141,8 +141,11 @@ export class Vxtap {
 
 export interface VxtapStats {
   vnis: Record<string, { rx_packets: number; rx_bytes: number; tx_packets: number; tx_bytes: number; flooded: number; fdb_entries: number }>;
-  ports: Record<string, { vni: number; rx_packets: number; rx_bytes: number; tx_packets: number }>;
+  ports: Record<string, { vni: number; rx_packets: number; rx_bytes: number; tx_packets: number; partial_csums: number }>;
   drops: Record<string, number>;
+  /** Frames for the TAPs whose TCP/UDP checksum a kernel sender left partial, finished or handed on with NEEDS_CSUM. */
+  partial_csums: number;
+  udp?: { partial_csums: number };
   learning: Record<string, number>;
   /** The VXLAN pipeline's offloads as probed at start-up. */
   offloads: Record<string, boolean | number | string>;
@@ -179,10 +182,14 @@ export class Lab {
   /**
    * Joins hosts into one underlay LAN, host i getting 198.51.100.(i+1)/24 on
    * device `ul0` with the given MTU: a veth pair for two hosts, a bridge in
-   * its own namespace for more. `txChecksum` keeps the veth's tx checksum
-   * offload on, as a NIC has it (see below for why the lab turns it off).
+   * its own namespace for more. The veths keep the offloads `ip link add
+   * type veth` gives them, as containers and VMs on one host have them: a
+   * kernel sender's TCP/UDP checksums then cross unfinished
+   * (CHECKSUM_PARTIAL), and vxtap has to deliver them so. `txChecksum: false`
+   * is the variant with tx checksum offload off, where the veth finishes
+   * every checksum (and segments every GSO packet) in software.
    */
-  underlay(hosts: Host[], mtu = 1500, { txChecksum = false } = {}): string[] {
+  underlay(hosts: Host[], mtu = 1500, { txChecksum = true } = {}): string[] {
     const addrs = hosts.map((_, i) => `${UNDERLAY}.${i + 1}`);
     if (hosts.length === 2) {
       sh('ip', ['link', 'add', 'ul0', 'netns', hosts[0].ns, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'ul0', 'netns', hosts[1].ns, 'mtu', String(mtu)]);
@@ -197,11 +204,6 @@ export class Lab {
     }
     hosts.forEach((h, i) => {
       h.ip(`address add ${addrs[i]}/24 dev ul0`, 'link set ul0 up');
-      // A veth hands the peer namespace packets whose checksums were left to
-      // offload (CHECKSUM_PARTIAL). The kernel's vxlan driver sends inner TCP
-      // that way, and a UDP socket then returns the inner segment with its
-      // checksum unfinished. A real NIC completes it on the wire; make the
-      // veth do the same so the lab behaves like a network.
       if (!txChecksum) h.run('ethtool', '-K', 'ul0', 'tx', 'off');
     });
     return addrs;

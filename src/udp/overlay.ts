@@ -419,7 +419,8 @@ export class UdpOverlay {
       udp: {
         dev: this.spec.dev,
         rx_packets: c[RX_PACKETS], rx_bytes: c[RX_BYTES], tx_packets: c[TX_PACKETS], tx_bytes: c[TX_BYTES],
-        unreachable_sent: c[UNREACHABLE_SENT], routes: this.routes.size, offloads: this.offloads,
+        unreachable_sent: c[UNREACHABLE_SENT], partial_csums: this.tun?.partialChecksums ?? 0, routes: this.routes.size,
+        offloads: this.offloads,
       },
       drops: dropsToRecord(this.drops),
       capture: this.capture.stats(),

@@ -38,6 +38,7 @@ import { TrustedAddresses } from '../switch/trust.js';
 import { ETH_HLEN, ETH_TYPE, VLAN_HLEN, isVlanType } from '../wire/ethernet.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
 import { formatMac, isZeroMac, macHi, macLo, macNumberHi, macNumberLo } from '../wire/mac.js';
+import { ipFrameLength, superFrameSegment } from '../wire/superframe.js';
 import {
   VXLAN_ERR_NO_I_FLAG, VXLAN_ERR_RESERVED, VXLAN_HLEN, getVni, vxlanCheck, writeVxlanHeader,
 } from '../wire/vxlan.js';
@@ -136,6 +137,8 @@ class Port {
   /** rx/tx packets and bytes, as seen from the TAP (rx = read from it). */
   readonly counters = new Float64Array(4);
   dirty = false;
+  /** Frames from the wire longer than this are super-frames, cut (by the TAP) to the MTU. */
+  readonly maxFrame: number;
 
   constructor(
     readonly index: number,
@@ -143,7 +146,10 @@ class Port {
     readonly endpoint: NativeEndpoint,
     readonly rx: RxBatch,
     readonly network: Network,
-  ) {}
+    readonly mtu: number,
+  ) {
+    this.maxFrame = ETH_HLEN + VLAN_HLEN + mtu;
+  }
 }
 
 class Network {
@@ -230,7 +236,8 @@ export class Vtep {
     // With TSO a TAP frame is up to 64 KiB, and so is a GRO train.
     const frameMax = ETH_HLEN + VLAN_HLEN + maxMtu;
     const portSlot = slotSizeFor(HEADROOM, spec.offload ? MAX_FRAME : frameMax);
-    const udpSlot = slotSizeFor(0, off.udpGro ? MAX_FRAME : VXLAN_HLEN + frameMax);
+    // A GRO train, or a kernel VTEP's super-frame that crossed a veth whole (superframe.ts).
+    const udpSlot = slotSizeFor(0, MAX_FRAME);
     const pool = new SlabPool(BATCH * (portSlot * nports + udpSlot));
     this.udpRx = pool.batch(udpSlot, 0, BATCH);
 
@@ -247,7 +254,7 @@ export class Vtep {
           off.tapTso = d.tso && off.tapTso;
           off.tapUso = d.uso && off.tapUso;
         }
-        const port = new Port(this.ports.length, dev.name, dev.endpoint, pool.batch(portSlot, HEADROOM, BATCH), net);
+        const port = new Port(this.ports.length, dev.name, dev.endpoint, pool.batch(portSlot, HEADROOM, BATCH), net, ps.mtu);
         this.ports.push(port);
         net.ports.push(port);
         if (leader) configureLink(dev.name, { mtu: ps.mtu, address: ps.address, mac: ps.mac, up: true });
@@ -475,11 +482,11 @@ export class Vtep {
     this.flushWire(s.out);
   }
 
-  private toPort(port: Port, b: Buffer, off: number, len: number): void {
-    if (!port.txq.push(off, len)) {
+  private toPort(port: Port, b: Buffer, off: number, len: number, gso = 0): void {
+    if (!port.txq.push(off, len, gso)) {
       // Full (GRO trains fill it faster than one frame a datagram): write it out now.
       this.flushPort(port, b);
-      port.txq.push(off, len);
+      port.txq.push(off, len, gso);
     }
     if (!port.dirty) {
       port.dirty = true;
@@ -580,20 +587,25 @@ export class Vtep {
         this.dropDatagram(DROP_OVERSIZE, b, off, cap, i);
         continue;
       }
-      // A GRO train holds datagrams of segs[i] bytes (the last may be shorter).
-      const step = gro && segs[i] > 0 ? segs[i] : len;
+      // A GRO train holds datagrams of segs[i] bytes (the last may be
+      // shorter), unless it is one VXLAN datagram around a USO super-frame
+      // cut into segs[i]-byte payloads.
+      const seg = gro ? segs[i] : 0;
+      if (seg === 0 || seg >= len || ipFrameLength(b, off + VXLAN_HLEN, len - VXLAN_HLEN) === len - VXLAN_HLEN) {
+        this.fromWire(b, off, len, i, now, mirror, trustedOnly, seg);
+        continue;
+      }
       const end = off + len;
-      let p = off;
-      do {
-        this.fromWire(b, p, Math.min(step, end - p), i, now, mirror, trustedOnly);
-        p += step;
-      } while (p < end);
+      for (let p = off; p < end; p += seg) this.fromWire(b, p, Math.min(seg, end - p), i, now, mirror, trustedOnly, 0);
     }
     this.flushPorts(b);
   }
 
-  /** One VXLAN datagram, b[off, +len), from datagram i of the batch. */
-  private fromWire(b: Buffer, off: number, len: number, i: number, now: number, mirror: boolean, trustedOnly: boolean): void {
+  /**
+   * One VXLAN datagram, b[off, +len), from datagram i of the batch; an inner
+   * UDP super-frame's datagrams carry udpSize bytes each.
+   */
+  private fromWire(b: Buffer, off: number, len: number, i: number, now: number, mirror: boolean, trustedOnly: boolean, udpSize: number): void {
     const src4 = this.udpRx!.addrs[i];
     if (mirror) this.capture.datagram(WIRE_RX, b, off, len, src4, this.udpRx!.ports[i], this.local, this.dstPort, NO_REASON);
     if (trustedOnly && !this.trusted.has(src4)) {
@@ -638,12 +650,17 @@ export class Vtep {
     if (slot < 0) {
       const ports = net.ports;
       if (ports.length === 0) this.dropDatagram(DROP_NO_DESTINATION, b, off, len, i);
-      for (let k = 0; k < ports.length; k++) this.toPort(ports[k], b, inner, innerLen);
+      for (let k = 0; k < ports.length; k++) this.wireToPort(ports[k], b, inner, innerLen, udpSize);
       return;
     }
     const to = fdb.port[slot];
     if (to === NO_PORT) this.dropDatagram(DROP_REMOTE_DST, b, off, len, i);
-    else this.toPort(this.ports[to], b, inner, innerLen);
+    else this.wireToPort(this.ports[to], b, inner, innerLen, udpSize);
+  }
+
+  /** A decapsulated frame to a port; a super-frame goes with its segment size for the port's MTU. */
+  private wireToPort(port: Port, b: Buffer, off: number, len: number, udpSize: number): void {
+    this.toPort(port, b, off, len, len > port.maxFrame ? superFrameSegment(b, off, port.mtu, udpSize) : 0);
   }
 
   /** Counts a drop of an Ethernet frame from or for a TAP; a capture gets the frame. */
@@ -700,13 +717,19 @@ export class Vtep {
       };
     }
     const ports: Record<string, object> = {};
+    let partials = 0;
     for (const p of this.ports) {
       const c = p.counters;
-      ports[p.name] = { vni: p.network.spec.vni, rx_packets: c[0], rx_bytes: c[1], tx_packets: c[2] };
+      const partial = p.endpoint.partialChecksums;
+      partials += partial;
+      ports[p.name] = { vni: p.network.spec.vni, rx_packets: c[0], rx_bytes: c[1], tx_packets: c[2], partial_csums: partial };
     }
     const learning: Record<string, number> = {};
     LEARN_NAMES.forEach((name, k) => (learning[name] = this.learning[k]));
-    return { vnis, ports, drops: dropsToRecord(this.drops), learning, offloads: this.offloads, capture: this.capture.stats() };
+    return {
+      vnis, ports, drops: dropsToRecord(this.drops), learning, partial_csums: partials, offloads: this.offloads,
+      capture: this.capture.stats(),
+    };
   }
 
   portNames(): string[] {
