@@ -40,8 +40,8 @@ interface Overlay {
   dst: string;
   /** a's device on this path, whose MTU is recorded. */
   dev: string;
-  /** vxtap instances, whose drop counters are recorded after the run. */
-  vxtaps: Vxtap[];
+  /** vxtap instances by host, whose drop counters are recorded after the run. */
+  vxtaps: { a?: Vxtap; b?: Vxtap };
 }
 
 interface PathSpec {
@@ -67,7 +67,7 @@ function vxtapVxlanPath(key: string, label: string, color: string, extra: string
         'vxlan', '--dev', 'vxt0', '--vni', String(VNI), '--local', local, '--remote', remote,
         '--address', `${OVERLAY}.${n}/24`, '--mtu', '1450', ...extra, ...control(lab, h),
       ]);
-      const vxtaps = [await vxlan(a, ipA, ipB, 1), await vxlan(b, ipB, ipA, 2)];
+      const vxtaps = { a: await vxlan(a, ipA, ipB, 1), b: await vxlan(b, ipB, ipA, 2) };
       return { dst: `${OVERLAY}.2`, dev: 'vxt0', vxtaps };
     },
   };
@@ -79,7 +79,7 @@ const PATHS: PathSpec[] = [
     label: 'plain veth',
     color: '#8c8c8c',
     async setup(_lab, _a, _b, _ipA, ipB) {
-      return { dst: ipB, dev: 'ul0', vxtaps: [] };
+      return { dst: ipB, dev: 'ul0', vxtaps: {} };
     },
   },
   {
@@ -89,7 +89,7 @@ const PATHS: PathSpec[] = [
     async setup(_lab, a, b, ipA, ipB) {
       kernelVxlan(a, { vni: VNI, local: ipA, remotes: [ipB], address: `${OVERLAY}.1/24`, learning: true });
       kernelVxlan(b, { vni: VNI, local: ipB, remotes: [ipA], address: `${OVERLAY}.2/24`, learning: true });
-      return { dst: `${OVERLAY}.2`, dev: 'vx0', vxtaps: [] };
+      return { dst: `${OVERLAY}.2`, dev: 'vx0', vxtaps: {} };
     },
   },
   vxtapVxlanPath('vxtap-vxlan', 'vxtap VXLAN', '#ff7f0e', []),
@@ -101,10 +101,10 @@ const PATHS: PathSpec[] = [
     color: '#9467bd',
     async setup(lab, a, b, ipA, ipB) {
       kernelVxlan(a, { vni: VNI, local: ipA, remotes: [ipB], address: `${OVERLAY}.1/24`, learning: true });
-      const vxtaps = [await b.vxtap([
+      const vxtaps = { b: await b.vxtap([
         'vxlan', '--dev', 'vxt0', '--vni', String(VNI), '--local', ipB, '--remote', ipA,
         '--address', `${OVERLAY}.2/24`, '--mtu', '1450', ...control(lab, b),
-      ])];
+      ]) };
       return { dst: `${OVERLAY}.2`, dev: 'vx0', vxtaps };
     },
   },
@@ -119,7 +119,7 @@ const PATHS: PathSpec[] = [
         'udp', '--dev', 'tun0', '--local', local, '--address', `${address}/16`, '--route', route, '--mtu', '1472',
         ...control(lab, h),
       ]);
-      const vxtaps = [await udp(a, ipA, UDP_A, `198.18.2.0/24=${ipB}`), await udp(b, ipB, UDP_B, `198.18.1.0/24=${ipA}`)];
+      const vxtaps = { a: await udp(a, ipA, UDP_A, `198.18.2.0/24=${ipB}`), b: await udp(b, ipB, UDP_B, `198.18.1.0/24=${ipA}`) };
       return { dst: UDP_B, dev: 'tun0', vxtaps };
     },
   },
@@ -130,7 +130,7 @@ const PATHS: PathSpec[] = [
     async setup(_lab, a, b, ipA, ipB) {
       await socatTun(a, `${UDP_A}/16`, ipA, ipB);
       await socatTun(b, `${UDP_B}/16`, ipB, ipA);
-      return { dst: UDP_B, dev: 'tun0', vxtaps: [] };
+      return { dst: UDP_B, dev: 'tun0', vxtaps: {} };
     },
   },
 ];
@@ -205,6 +205,8 @@ interface PathRun extends Figures {
   error?: string;
   /** vxtap's nonzero drop counters after the round, per host. */
   drops?: Record<string, Record<string, number>>;
+  /** Frames with a checksum a kernel sender left partial that vxtap delivered, per host (stats partial_csums). */
+  partialCsums?: Record<string, number>;
 }
 
 interface PathResult extends Figures {
@@ -331,10 +333,16 @@ async function runPath(p: PathSpec, round: string): Promise<PathRun> {
     }
     r.udp64 = await attempt('64-byte UDP', p.key, () => udp64(a, o.dst),
       (v) => `received ${fmt(v.receivedPps / 1e3)} kpps of ${fmt(v.sentPps / 1e3)} kpps sent`);
-    if (o.vxtaps.length > 0) {
+    if (o.vxtaps.a !== undefined || o.vxtaps.b !== undefined) {
       r.drops = {};
-      for (const [h, v] of [['a', o.vxtaps[0]], ['b', o.vxtaps[1]]] as const) {
-        r.drops[h] = Object.fromEntries(Object.entries((await v.stats()).drops).filter(([, n]) => n > 0));
+      r.partialCsums = {};
+      for (const [h, v] of Object.entries(o.vxtaps)) {
+        const st = await v.stats();
+        r.drops[h] = Object.fromEntries(Object.entries(st.drops).filter(([, n]) => n > 0));
+        r.partialCsums[h] = st.partial_csums ?? st.udp?.partial_csums ?? 0;
+      }
+      if (Object.values(r.partialCsums).some((n) => n > 0)) {
+        process.stderr.write(`  [${p.key}] partial checksums finished: ${Object.entries(r.partialCsums).map(([h, n]) => `${h} ${n}`).join(', ')}\n`);
       }
     }
   } catch (e) {

@@ -144,7 +144,7 @@ export interface VxtapStats {
   ports: Record<string, { vni: number; rx_packets: number; rx_bytes: number; tx_packets: number; partial_csums: number }>;
   drops: Record<string, number>;
   /** Frames for the TAPs whose TCP/UDP checksum a kernel sender left partial, finished or handed on with NEEDS_CSUM. */
-  partial_csums: number;
+  partial_csums?: number;
   udp?: { partial_csums: number };
   learning: Record<string, number>;
   /** The VXLAN pipeline's offloads as probed at start-up. */

@@ -58,11 +58,12 @@ export class FlannelBench {
   private running: FlannelNode[] = [];
   private prefixes = 0;
 
-  constructor(nodes: number) {
-    this.lab = new Lab('fl');
+  /** `txChecksum: false`: the underlay variant with tx checksum offload off (see Lab.underlay). */
+  constructor(nodes: number, { txChecksum = true } = {}) {
+    this.lab = new Lab(txChecksum ? 'fl' : 'flx');
     this.store = this.lab.host('store');
     this.nodes = Array.from({ length: nodes }, (_, i) => this.lab.host(`n${i + 1}`));
-    const addrs = this.lab.underlay([this.store, ...this.nodes]);
+    const addrs = this.lab.underlay([this.store, ...this.nodes], 1500, { txChecksum });
     [this.store, ...this.nodes].forEach((h, i) => this.ips.set(h, addrs[i]));
   }
 

@@ -128,7 +128,24 @@ function ul0Addr(h: Host): string {
   return bench.ips.get(h)!;
 }
 
-describe('a mixed cluster', () => {
+// On the default underlay (the kernel node's inner checksums arrive partial,
+// its TSO packets whole), then on its own bench with tx checksum offload off.
+describe.each([{ txChecksum: true }, { txChecksum: false }])('a mixed cluster (underlay tx checksum: $txChecksum)', ({ txChecksum }) => {
+  let saved: [FlannelBench, Host, Host, string, string] | undefined;
+  beforeAll(async () => {
+    if (txChecksum) return;
+    saved = [bench, n1, n2, ip1, ip2];
+    bench = new FlannelBench(2, { txChecksum });
+    [n1, n2] = bench.nodes;
+    [ip1, ip2] = bench.nodes.map((h) => bench.ips.get(h)!);
+    await bench.start();
+  });
+  afterAll(async () => {
+    if (saved === undefined) return;
+    await bench.destroy();
+    [bench, n1, n2, ip1, ip2] = saved;
+  });
+
   it('vxtap and a kernel VXLAN node programmed as flanneld programs it: ping and a checked TCP transfer both ways', async () => {
     const prefix = bench.prefix(VXLAN_CONFIG);
     const keyK = '198.18.200.0-24';
