@@ -251,30 +251,57 @@ const BENCHES: MicroBench[] = [
       };
     },
   },
-  {
-    name: 'gro-coalesce',
-    what: `native GRO of device writes: ${TSO_SEGMENTS} TCP/IPv4 segments -> one 64 KiB super-frame (checksums verified, gathered as a device write would; no syscall)`,
+  groBench('gro-coalesce', 'TCP/IPv4 segments -> one 64 KiB super-frame (checksums verified', 'complete', TSO_FRAMES),
+  groBench('gro-coalesce-partial', 'segments whose checksums a kernel sender left partial -> one 64 KiB super-frame (NEEDS_CSUM', 'partial', TSO_FRAMES),
+  groBench('gro-lone', 'segments GRO cannot merge (URG set), each written alone (the partial-checksum probe', 'lone', TSO_FRAMES * TSO_SEGMENTS),
+];
+
+/**
+ * The GRO of device writes over the segments a split super-frame becomes, as
+ * the far end receives them: with their checksums complete, left partial as
+ * a kernel sender leaves them on a veth, or made uncoalescible (each segment
+ * its own write, with a complete checksum). `outputs` is what the batch must
+ * give.
+ */
+function groBench(name: string, what: string, segments: 'complete' | 'partial' | 'lone', outputs: number): MicroBench {
+  return {
+    name,
+    what: `native GRO of device writes: ${TSO_SEGMENTS} ${what}; gathered as a device write would; no syscall)`,
     ops: TSO_FRAMES,
     bytes: TSO_PAYLOAD,
     async setup() {
       const { TsoSplitter } = await import('../src/io/offload.js');
       const { addon } = await import('../src/io/native.js');
-      // The segments a split super-frame becomes, as the far end receives them.
       const rx = new SlabPool(TSO_FRAMES * slotSizeFor(HEADROOM, TSO_FRAME)).batch(slotSizeFor(HEADROOM, TSO_FRAME), HEADROOM, TSO_FRAMES);
       for (let i = 0; i < TSO_FRAMES; i++) writeSuperFrame(rx.slab, rx.offset(i), i);
       const splitter = new TsoSplitter(TSO_FRAMES);
       for (let i = 0; i < TSO_FRAMES; i++) splitter.push(rx.offset(i), TSO_FRAME, i);
       splitter.split(rx.slab, HEADROOM, true, null);
       const n = TSO_FRAMES * TSO_SEGMENTS;
+      const b = splitter.out;
+      for (let k = 0; k < n; k++) {
+        const tcp = splitter.segOffs[k] + ETH_HLEN + 20;
+        if (segments === 'lone') b[tcp + 13] |= 0x20;
+        if (segments === 'partial') b.writeUInt16BE(partialTcpChecksum(b, splitter.segOffs[k] + ETH_HLEN, splitter.segLens[k] - ETH_HLEN - 20), tcp + 16);
+      }
       const out = Buffer.alloc(14 + 65535);
       return () => {
-        const runs = addon.groCoalesce(splitter.out, splitter.segOffs, splitter.segLens, n, 14, out);
-        if (runs !== TSO_FRAMES) throw new Error(`gro-coalesce: ${runs} super-frames, expected ${TSO_FRAMES}`);
+        const runs = addon.groCoalesce(b, splitter.segOffs, splitter.segLens, n, 14, out);
+        if (runs !== outputs) throw new Error(`${name}: ${runs} outputs, expected ${outputs}`);
         return runs;
       };
     },
-  },
-];
+  };
+}
+
+/** What a kernel sender leaves in a TCP/IPv4 checksum field for the device to finish: the folded pseudo-header sum. */
+function partialTcpChecksum(b: Buffer, ip: number, tcpLen: number): number {
+  const pseudo = Buffer.alloc(12);
+  b.copy(pseudo, 0, ip + 12, ip + 20);
+  pseudo[9] = 6;
+  pseudo.writeUInt16BE(tcpLen, 10);
+  return ~checksumFold(checksumAdd(pseudo, 0, 12, 0)) & 0xffff;
+}
 
 /** FDB.find + reading the entry, as onTap does per frame, over random known MACs. */
 function fdbBench(entries: number): MicroBench {
