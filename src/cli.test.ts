@@ -33,6 +33,10 @@ describe('vxtap CLI errors', () => {
     [['nosuch'], /^vxtap: unknown command 'nosuch'/],
     [['run', '--config', '/nonexistent/vxtap.json'], /^vxtap: --config \/nonexistent\/vxtap.json: cannot read it \(ENOENT\)/],
     [['stats', '--control', '/nonexistent/vxtap.sock'], /^vxtap: no vxtap instance at \/nonexistent\/vxtap.sock/],
+    [['stats', '--dev', '../../etc/x'], /^vxtap: --dev "\.\.\/\.\.\/etc\/x": a device name cannot contain "\/"/],
+    [['fdb', 'show', '--dev', '..'], /^vxtap: --dev "\.\.": a device name cannot be "\.\."/],
+    [['stats', '--control', `/tmp/${'s'.repeat(103)}`], /^vxtap: --control: the control socket path \/tmp\/s+ is 108 bytes, over the 107/],
+    [[...base, '--control', `/tmp/${'s'.repeat(103)}`], /^vxtap: --control: a unix socket path is at most 107 bytes/],
   ])('%j', (args, message) => {
     const r = vxtap(...args);
     expect(r.code).toBe(2);

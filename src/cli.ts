@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { all, has, one, parseFlags, required, type FlagSpec } from './control/args.js';
 import {
-  controlPathOf, defaultControlPath, DEFAULT_AGEING, DEFAULT_MTU, loadConfigFile, toSpecs, validateConfig, type Config,
+  controlPathOf, DEFAULT_AGEING, DEFAULT_MTU, loadConfigFile, toSpecs, validateConfig, type Config,
 } from './control/config.js';
+import { controlPathOr } from './control/control-path.js';
 import { VxtapError } from './control/errors.js';
 import { captureCommand, decodeCommand, sniffCommand } from './capture/commands.js';
 import { ControlServer, request } from './control/server.js';
@@ -40,7 +41,13 @@ vxlan runs one VTEP in the foreground: a TAP device NAME on VXLAN network N,
 sending from the underlay address IP. Each --remote adds an all-zeros (flood)
 FDB entry. Defaults: --dstport 4789, --srcport 49152 65535, --mtu ${DEFAULT_MTU},
 --ageing ${DEFAULT_AGEING}, learning on, no --maxaddress cap, control socket
-/run/vxtap/NAME.sock. SIGINT or SIGTERM removes everything vxtap created.
+/run/vxtap/NETNS/NAME.sock. SIGINT or SIGTERM removes everything vxtap created.
+
+NETNS is the network namespace's name (as \`ip netns identify\` gives it), or
+ns-INODE for one without a name (the initial namespace, usually): device
+names are per namespace, so two instances with the same --dev in two
+namespaces do not collide. stats, fdb show and capture with --dev NAME and
+no --control reach the instance of that name in their own namespace.
 
 udp runs the userspace UDP overlay (flannel's udp backend format): a TUN
 device NAME whose IP packets go, by longest-prefix route, as whole UDP
@@ -212,8 +219,7 @@ async function runDataplane(config: Config): Promise<void> {
 
 function controlPath(argv: string[], extra: Record<string, FlagSpec> = {}) {
   const p = parseFlags(argv, { dev: { arity: 1 }, control: { arity: 1 }, json: { arity: 0 }, ...extra });
-  const control = one<string>(p, 'control');
-  const path = control ?? defaultControlPath(required<string>(p, 'dev', 'the device of the running instance'));
+  const path = controlPathOr(one<string>(p, 'control'), () => required<string>(p, 'dev', 'the device of the running instance'));
   return { path, json: has(p, 'json'), positionals: p.positionals };
 }
 

@@ -1,7 +1,7 @@
 // The capture commands of the CLI: flags in, one of the capture modules run.
 import { readFileSync } from 'node:fs';
 import { has, one, parseFlags, required } from '../control/args.js';
-import { defaultControlPath } from '../control/config.js';
+import { controlPathOr } from '../control/control-path.js';
 import { VxtapError } from '../control/errors.js';
 import { runCapture } from './client.js';
 import { decodeCapture } from './decode.js';
@@ -28,7 +28,7 @@ export async function captureCommand(argv: string[]): Promise<void> {
     buffer: { arity: 1, int: true, short: 'B' },
   });
   if (p.positionals.length > 0) usage(`unexpected argument '${p.positionals[0]}' (a filter goes in --filter "...")`);
-  const control = one<string>(p, 'control') ?? defaultControlPath(required<string>(p, 'dev', 'the device of the running instance'));
+  const control = controlPathOr(one<string>(p, 'control'), () => required<string>(p, 'dev', 'the device of the running instance'));
   const count = one<number>(p, 'count');
   if (count === 0) usage('-c: expected a count of at least 1');
   const write = one<string>(p, 'write');

@@ -3,6 +3,9 @@
 // vxtap's own language (filter.ts), so it sees inside VXLAN and the udp
 // overlay; libpcap gets no BPF program and the filter runs in JS.
 //
+// `cap` is an optional dependency: it builds against libpcap's headers, and
+// npm skips it where they are missing, so only sniff needs them.
+//
 // `cap` does not pass libpcap's timestamps through, so a packet is stamped
 // when JS receives it: a delay of a poll cycle at most.
 import { createRequire } from 'node:module';
@@ -27,9 +30,19 @@ export interface SniffRun {
   count?: number;
 }
 
+/** The `cap` binding, or what to install when npm could not build it. */
+function loadCap(): new () => CapHandle {
+  try {
+    return (createRequire(import.meta.url)('cap') as { Cap: new () => CapHandle }).Cap;
+  } catch {
+    throw new VxtapError('E_MISSING', 'sniff: libpcap\'s binding (the optional npm package cap) is not installed: '
+      + 'install libpcap\'s headers (Debian: apt-get install libpcap-dev), then run npm install cap (or npm install again) in vxtap\'s folder');
+  }
+}
+
 /** Prints packets until `count` or SIGINT; resolves with the number printed. */
 export function runSniff(run: SniffRun): Promise<number> {
-  const { Cap } = createRequire(import.meta.url)('cap') as { Cap: new () => CapHandle };
+  const Cap = loadCap();
   const cap = new Cap();
   const buf = Buffer.alloc(65535);
   let link: string;

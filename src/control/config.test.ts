@@ -27,9 +27,11 @@ describe('validateConfig', () => {
     expect(problems({ ...minimal, local: '198.51.100' })).toMatch(/^local: expected an IPv4 address/);
     expect(problems({ ...minimal, networks: [{ vni: 1 << 24, ports: [{ dev: 'vxt0' }] }] })).toMatch(/^networks\[0\]\.vni: /);
     expect(problems({ ...minimal, srcport: [60000, 50000] })).toMatch(/^srcport: the first port \(MIN\) must not exceed/);
-    expect(problems({ ...minimal, networks: [{ vni: 1, ports: [{ dev: 'a-name-longer-than-15' }] }] })).toMatch(/^networks\[0\]\.ports\[0\]\.dev: device names are at most 15 bytes/);
+    expect(problems({ ...minimal, networks: [{ vni: 1, ports: [{ dev: 'a-name-longer-than-15' }] }] })).toMatch(/^networks\[0\]\.ports\[0\]\.dev: a device name is at most 15 bytes/);
     expect(problems({ ...minimal, networks: [{ vni: 1, ageng: 5, ports: [{ dev: 'x' }] }] })).toMatch(/^networks\[0\]: unknown field\(s\) "ageng"/);
     expect(problems({ ...minimal, networks: [{ vni: 1, ports: [] }] })).toMatch(/a network needs at least one port/);
+    expect(problems({ ...minimal, networks: [{ vni: 1, ports: [{ dev: '..' }] }] })).toMatch(/^networks\[0\]\.ports\[0\]\.dev: a device name cannot be "\.\."/);
+    expect(problems({ ...minimal, control: `/run/${'c'.repeat(110)}` })).toMatch(/^control: a unix socket path is at most 107 bytes/);
   });
 
   it('checks references and duplicates across networks', () => {

@@ -12,6 +12,7 @@ import { mtuOfAddress } from '../io/device.js';
 import { prefixMask } from '../switch/routes.js';
 import { IPV4_HLEN } from '../wire/ipv4.js';
 import { UDP_HLEN } from '../wire/udp.js';
+import { defaultControlPath, devNameProblem, UNIX_PATH_MAX } from './control-path.js';
 import { VxtapError } from './errors.js';
 
 /** The kernel's defaults: ageing 300 s; MTU is a 1500-byte underlay minus 50. */
@@ -19,8 +20,6 @@ export const DEFAULT_AGEING = 300;
 export const DEFAULT_MTU = 1450;
 /** RFC 7348 section 5: the dynamic/private range for the outer source port. */
 export const DEFAULT_SRCPORT: [number, number] = [49152, 65535];
-
-const IFNAMSIZ = 16;
 
 function valid(parse: (s: string) => unknown) {
   return (s: string) => {
@@ -37,8 +36,14 @@ const ipv4 = z.string().refine(valid(parseIpv4Addr), { message: 'expected an IPv
 const cidr = z.string().refine(valid(parseCidr), { message: 'expected an IPv4 address with a prefix length, such as 203.0.113.1/24' });
 const mac = z.string().refine(valid(parseMac), { message: 'expected a MAC address such as 02:00:00:00:00:01' });
 const port = z.number().int().min(1).max(65535);
-const devName = z.string().min(1).max(IFNAMSIZ - 1, { message: 'device names are at most 15 bytes' })
-  .regex(/^[^\s/:]+$/, { message: 'device names cannot contain spaces, "/" or ":"' });
+const devName = z.string().superRefine((s, ctx) => {
+  const problem = devNameProblem(s);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `a device name ${problem}` });
+});
+/** A unix socket path the kernel takes whole. */
+const socketPath = z.string().min(1).refine((s) => Buffer.byteLength(s) <= UNIX_PATH_MAX, {
+  message: `a unix socket path is at most ${UNIX_PATH_MAX} bytes: give a shorter path`,
+});
 
 const portSchema = z.strictObject({
   dev: devName,
@@ -96,7 +101,7 @@ export const configSchema = z.strictObject({
   offload: z.boolean().default(true),
   /** VXLAN pipelines, one per thread, on IFF_MULTI_QUEUE TAPs and SO_REUSEPORT sockets. */
   queues: z.number().int().min(1).max(16).default(1),
-  control: z.string().min(1).optional(),
+  control: socketPath.optional(),
   networks: z.array(networkSchema).default([]),
   udp: udpSchema.optional(),
 }).superRefine((c, ctx) => {
@@ -212,11 +217,6 @@ function toVtepSpec(c: Config): VtepSpec {
       ports: n.ports.map((p) => ({ dev: p.dev, address: p.address, mtu: p.mtu, mac: p.mac })),
     })),
   };
-}
-
-/** Where the control socket of an instance whose first device is `dev` listens. */
-export function defaultControlPath(dev: string): string {
-  return `/run/vxtap/${dev}.sock`;
 }
 
 export function controlPathOf(c: Config): string {

@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'E_ADDRESS' // an address could not be bound
   | 'E_CONTROL' // the control socket could not be reached
   | 'E_STORE' // the flannel lease store (etcd or the lease file) cannot be reached or used
-  | 'E_LEASE'; // no flannel subnet lease: none free, or ours was revoked
+  | 'E_LEASE' // no flannel subnet lease: none free, or ours was revoked
+  | 'E_MISSING'; // an optional part is not installed (libpcap's binding, for sniff)
 
 export class VxtapError extends Error {
   constructor(

@@ -17,7 +17,7 @@
 //    must stay below it: without an explicit --subnet-lease-renew-margin, a
 //    TTL of an hour or less renews at half its life.
 //  - --control PATH: the control socket (vxtap stats/fdb show), by default
-//    /run/vxtap/<device>.sock; several nodes on one machine need their own.
+//    /run/vxtap/<netns>/<device>.sock; several nodes in one namespace need their own.
 import { all, has, one, parseFlags, type FlagSpec } from '../control/args.js';
 import { VxtapError } from '../control/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
@@ -60,7 +60,7 @@ export interface FlannelFlags {
   readonly leaseTtlSec: number;
   /** --network-config: the config to seed an empty lease file with; null: none. */
   readonly networkConfig: string | null;
-  /** --control: the control socket; null: /run/vxtap/<device>.sock. */
+  /** --control: the control socket; null: /run/vxtap/<netns>/<device>.sock. */
   readonly control: string | null;
   /** null: no health server (--healthz-port 0, the default). */
   readonly healthz: { readonly ip: string; readonly port: number } | null;

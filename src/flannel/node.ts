@@ -34,7 +34,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import pino, { type Logger } from 'pino';
 import { Counter } from 'prom-client';
-import { defaultControlPath, DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
+import { DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
+import { controlPathOr } from '../control/control-path.js';
 import { VxtapError } from '../control/errors.js';
 import { ControlServer, type StreamHandlers } from '../control/server.js';
 import { ipBatch } from '../io/device.js';
@@ -560,7 +561,7 @@ export class FlannelNode {
       ? new VxlanBackend(config.backend, ext, log)
       : new UdpBackend(config.backend, ext, config.network);
     this.backend = backend;
-    this.control = new ControlServer(f.control ?? defaultControlPath(backend.dev), {
+    this.control = new ControlServer(controlPathOr(f.control ?? undefined, () => backend.dev), {
       stats: () => ({ flannel: this.flannelView(), ...backend.statsView() }),
       fdb: () => backend.fdbRows(),
       routes: () => backend.routeRows(),

@@ -6,9 +6,11 @@
 // inside namespaces the lab made, and cleanup() (also run on process exit)
 // kills what runs inside them and deletes them.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { rmdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CONTROL_DIR, defaultControlPath } from '../control/control-path.js';
 import { request } from '../control/server.js';
 
 /** dist/src/lab -> the package root. */
@@ -69,9 +71,10 @@ export class Host {
 
   /**
    * Starts vxtap inside the namespace and waits until it reports ready.
-   * `control` is its control socket: the --control argument unless given.
+   * `control` is its control socket: the --control argument, or without one
+   * the default vxtap derives for --dev in this (named) namespace.
    */
-  async vxtap(args: string[], control = controlOf(args)): Promise<Vxtap> {
+  async vxtap(args: string[], control = controlOf(args, this.ns)): Promise<Vxtap> {
     const p = this.spawn(process.execPath, [CLI, ...args]);
     const v = new Vxtap(p, control);
     await v.ready();
@@ -95,10 +98,12 @@ export class Host {
   }
 }
 
-function controlOf(args: string[]): string {
+function controlOf(args: string[], ns: string): string {
   const i = args.indexOf('--control');
-  if (i < 0) throw new Error('lab: give vxtap a --control path (or pass it to Host.vxtap) so the lab can reach it');
-  return args[i + 1];
+  if (i >= 0) return args[i + 1];
+  const dev = args.indexOf('--dev');
+  if (dev < 0) throw new Error('lab: give vxtap --control or --dev (or pass the control path to Host.vxtap) so the lab can reach it');
+  return defaultControlPath(args[dev + 1], ns);
 }
 
 /** A vxtap process started by a Host. */
@@ -228,6 +233,11 @@ export class Lab {
         sh('ip', ['netns', 'del', ns]);
       } catch {
         // already gone
+      }
+      try {
+        rmdirSync(`${CONTROL_DIR}/${ns}`); // the default control sockets' folder, once empty
+      } catch {
+        // never made, or still holds a socket given by --control
       }
     }
     this.namespaces.length = 0;

@@ -21,7 +21,7 @@ import { TRANSFER_BYTES, eventually, macOf, sendDatagrams } from '../helpers/pee
 const A = '198.18.1.1';
 const B = '198.18.2.1';
 const PORT = 8285;
-/** a's TUN: unique to this process, so `vxtap capture --dev` finds its default control socket, /run/vxtap/NAME.sock. */
+/** a's TUN, which `vxtap capture --dev` in a's namespace finds by its default control socket. */
 const TUN = `vxc${process.pid.toString(36)}`;
 
 interface CaptureProc {
@@ -48,7 +48,7 @@ describe('capture from vxtap udp (offloads on)', () => {
     [a, b, c] = [lab.host('a'), lab.host('b'), lab.host('c')];
     [ipA, ipB, ipC] = lab.underlay([a, b, c]);
     // No --control: the default, which `vxtap capture --dev` derives too.
-    va = await a.vxtap(['udp', '--dev', TUN, '--local', ipA, '--address', `${A}/16`, '--route', `198.18.2.0/24=${ipB}`], `/run/vxtap/${TUN}.sock`);
+    va = await a.vxtap(['udp', '--dev', TUN, '--local', ipA, '--address', `${A}/16`, '--route', `198.18.2.0/24=${ipB}`]);
     await b.vxtap(['udp', '--dev', 'tun0', '--local', ipB, '--address', `${B}/16`, '--route', `198.18.1.0/24=${ipA}`,
       '--control', `/run/vxtap/${lab.id}-b.sock`]);
     // Resolve the underlay neighbours first, so the outer MACs are known and the captures hold only the test's packets.
