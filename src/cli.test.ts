@@ -33,6 +33,8 @@ describe('vxtap CLI errors', () => {
     [['nosuch'], /^vxtap: unknown command 'nosuch'/],
     [['run', '--config', '/nonexistent/vxtap.json'], /^vxtap: --config \/nonexistent\/vxtap.json: cannot read it \(ENOENT\)/],
     [['stats', '--control', '/nonexistent/vxtap.sock'], /^vxtap: no vxtap instance at \/nonexistent\/vxtap.sock/],
+    [['capture', '--control', '/nonexistent/vxtap.sock', '--filter', '('.repeat(10_000)], /^vxtap: --filter: 10000 characters, more than the limit of 4096/],
+    [['capture', '--control', '/nonexistent/vxtap.sock', '--filter', '('.repeat(1000)], /^vxtap: --filter: nested more than 64 levels deep/],
   ])('%j', (args, message) => {
     const r = vxtap(...args);
     expect(r.code).toBe(2);
