@@ -1,7 +1,7 @@
 // The CLI as a user meets it: the built bin/vxtap, its exit codes and its
 // one-line errors. No root needed: every case fails before touching devices.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,7 @@ describe('vxtap CLI errors', () => {
     [['nosuch'], /^vxtap: unknown command 'nosuch'/],
     [['run', '--config', '/nonexistent/vxtap.json'], /^vxtap: --config \/nonexistent\/vxtap.json: cannot read it \(ENOENT\)/],
     [['stats', '--control', '/nonexistent/vxtap.sock'], /^vxtap: no vxtap instance at \/nonexistent\/vxtap.sock/],
+    [['stats', '--control', `/${'x'.repeat(107)}`], /^vxtap: --control: the path is 108 bytes, longer than the 107/],
     [['capture', '--control', '/nonexistent/vxtap.sock', '--filter', '('.repeat(10_000)], /^vxtap: --filter: 10000 characters, more than the limit of 4096/],
     [['capture', '--control', '/nonexistent/vxtap.sock', '--filter', '('.repeat(1000)], /^vxtap: --filter: nested more than 64 levels deep/],
   ])('%j', (args, message) => {
@@ -57,6 +58,18 @@ describe('vxtap CLI errors', () => {
     const r = vxtap(...base.slice(0, 5), '--local', '198.51.100.77', '--control', join(dir, 'c.sock'));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^vxtap: local: 198\.51\.100\.77 is not an address of this host/);
+    expect(spawnSync('ip', ['link', 'show', 'dev', 'vxt9']).status).not.toBe(0);
+  });
+
+  it('refuses a directory or a regular file at --control in one line, and leaves the file there', () => {
+    const file = join(dir, 'precious.txt');
+    writeFileSync(file, 'keep me');
+    for (const [path, what] of [[dir, 'a directory'], [file, 'a file that is not a socket']]) {
+      const r = vxtap(...base, '--control', path);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`vxtap: --control ${path}: ${what} is there: give the path of a socket to create\n`);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('keep me');
     expect(spawnSync('ip', ['link', 'show', 'dev', 'vxt9']).status).not.toBe(0);
   });
 

@@ -97,6 +97,8 @@ export const configSchema = z.strictObject({
   /** VXLAN pipelines, one per thread, on IFF_MULTI_QUEUE TAPs and SO_REUSEPORT sockets. */
   queues: z.number().int().min(1).max(16).default(1),
   control: z.string().min(1).optional(),
+  /** A group whose members may use the control socket (0660); without it, root only (0600). */
+  controlGroup: z.string().min(1).optional(),
   networks: z.array(networkSchema).default([]),
   udp: udpSchema.optional(),
 }).superRefine((c, ctx) => {

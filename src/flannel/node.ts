@@ -565,7 +565,7 @@ export class FlannelNode {
       fdb: () => backend.fdbRows(),
       routes: () => backend.routeRows(),
       leases: () => this.manager?.remoteLeases() ?? [],
-    }, backend.streams());
+    }, backend.streams(), { group: f.controlGroup ?? undefined });
     await this.control.listen();
 
     const manager = new SubnetManager({ ...common, attrs: backend.attrs, previousSubnet: readPreviousSubnet(f.subnetFile) });
