@@ -11,7 +11,11 @@ const dir = mkdtempSync(join(tmpdir(), 'vxtap-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function vxtap(...args: string[]) {
-  const r = spawnSync(BIN, args, { encoding: 'utf8' });
+  return vxtapEnv({}, ...args);
+}
+
+function vxtapEnv(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(BIN, args, { encoding: 'utf8', env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -71,6 +75,14 @@ describe('vxtap CLI errors', () => {
     }
     expect(readFileSync(file, 'utf8')).toBe('keep me');
     expect(spawnSync('ip', ['link', 'show', 'dev', 'vxt9']).status).not.toBe(0);
+  });
+
+  it('refuses a bad VXTAP_LOG_LEVEL in one line, in the dataplane and in a flannel node', () => {
+    for (const args of [base, ['flannel', '--lease-file', join(dir, 'leases.json')]]) {
+      const r = vxtapEnv({ VXTAP_LOG_LEVEL: 'bogus' }, ...args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe("vxtap: VXTAP_LOG_LEVEL: 'bogus' is not a log level: use one of trace, debug, info, warn, error, fatal, silent\n");
+    }
   });
 
   it('prints help with exit 0', () => {

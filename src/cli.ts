@@ -1,12 +1,12 @@
 // vxtap's command line. User mistakes print one line and exit 2; the
 // foreground commands clean up everything they created on SIGINT/SIGTERM.
 import { readFileSync } from 'node:fs';
-import pino from 'pino';
 import { all, has, one, parseFlags, required, type FlagSpec } from './control/args.js';
 import {
   controlPathOf, defaultControlPath, DEFAULT_AGEING, DEFAULT_MTU, loadConfigFile, toSpecs, validateConfig, type Config,
 } from './control/config.js';
 import { VxtapError } from './control/errors.js';
+import { createLogger } from './control/log.js';
 import { captureCommand, decodeCommand, sniffCommand } from './capture/commands.js';
 import { ControlServer, request } from './control/server.js';
 import { runFlannel } from './flannel/node.js';
@@ -169,7 +169,7 @@ function udpConfig(argv: string[]): Config {
 }
 
 async function runDataplane(config: Config): Promise<void> {
-  const log = pino({ name: 'vxtap', level: process.env.VXTAP_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const log = createLogger();
   const specs = toSpecs(config);
   const queues = specs.vtep && new VtepQueues(specs.vtep);
   const vtep = queues?.leader; // queue 0: the FDB view, capture and devices

@@ -32,10 +32,11 @@
 // every neighbour and route on it. The lease stays in the store, as
 // flanneld leaves it, so that a restart gets the same subnet.
 import { execFileSync, spawn } from 'node:child_process';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { defaultControlPath, DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
 import { VxtapError } from '../control/errors.js';
+import { createLogger } from '../control/log.js';
 import { ControlServer, type StreamHandlers } from '../control/server.js';
 import { ipBatch } from '../io/device.js';
 import { NO_PORT } from '../switch/fdb.js';
@@ -654,6 +655,6 @@ export class FlannelNode {
 /** `vxtap flannel [flanneld's flags]`. */
 export async function runFlannel(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const flags = parseFlannelFlags(argv, env);
-  const log = pino({ name: 'vxtap', level: env.VXTAP_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const log = createLogger(env);
   return new FlannelNode(flags, log).run();
 }
