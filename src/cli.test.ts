@@ -1,7 +1,7 @@
 // The CLI as a user meets it: the built bin/vxtap, its exit codes and its
 // one-line errors. No root needed: every case fails before touching devices.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,16 @@ describe('vxtap CLI errors', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toBe("vxtap: VXTAP_LOG_LEVEL: 'bogus' is not a log level: use one of trace, debug, info, warn, error, fatal, silent\n");
     }
+  });
+
+  it('refuses a --subnet-file under a regular file in one line, before a flannel node takes a lease', () => {
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, '');
+    const leases = join(dir, 'subnet-file-leases.json');
+    const r = vxtap('flannel', '--lease-file', leases, '--subnet-file', join(file, 'x'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`vxtap: --subnet-file ${join(file, 'x')}: cannot write the file there (EEXIST): give a path in a directory that exists or can be created\n`);
+    expect(existsSync(leases)).toBe(false);
   });
 
   it('prints help with exit 0', () => {

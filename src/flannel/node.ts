@@ -52,7 +52,7 @@ import { FlannelMetrics, HealthServer, type DataPathStats } from './health.js';
 import { findExternalInterface, type ExternalInterface } from './iface.js';
 import { subnetKey, udpAttrs, vxlanAttrs, vxlanData, type Lease, type LeaseAttrs } from './lease.js';
 import type { LeaseStore } from './store.js';
-import { readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
+import { prepareSubnetFile, readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
 import { SubnetManager, type HeldLease, type LeaseEvent } from './subnet-manager.js';
 import { formatSubnet, type Subnet } from './subnet.js';
 
@@ -540,6 +540,7 @@ export class FlannelNode {
   private async start(): Promise<void> {
     const f = this.flags;
     const log = this.log;
+    prepareSubnetFile(f.subnetFile);
     this.ext = findExternalInterface(f);
     const ext = this.ext;
     // debug: a start-up that fails (a bad config) should print its one error line and nothing else.
