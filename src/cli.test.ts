@@ -33,6 +33,8 @@ describe('vxtap CLI errors', () => {
     [[...base, '--address', '203.0.113.1'], /^vxtap: --address: expected an IPv4 address with a prefix length/],
     [[...base, '--mtu', '20'], /^vxtap: --mtu: /],
     [[...base, '--frobnicate'], /^vxtap: unknown flag --frobnicate/],
+    [[...base, '--__proto__'], /^vxtap: unknown flag --__proto__/],
+    [[...base, '--constructor'], /^vxtap: unknown flag --constructor/],
     [['vxlan', '--dev', 'x', '--vni', '1', '--local', '198.51.100.1', '--vni', '2'], /^vxtap: --vni given twice/],
     [['nosuch'], /^vxtap: unknown command 'nosuch'/],
     [['run', '--config', '/nonexistent/vxtap.json'], /^vxtap: --config \/nonexistent\/vxtap.json: cannot read it \(ENOENT\)/],
