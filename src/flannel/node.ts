@@ -554,8 +554,10 @@ export class FlannelNode {
 
     const common = { store: this.store, ttlSec: f.leaseTtlSec, renewMarginSec: f.renewMarginSec, log };
     // The config decides the backend, and the backend what the lease publishes:
-    // read it first, with a manager that publishes nothing.
-    const config = await new SubnetManager({ ...common, attrs: udpAttrs(ext.publicIp) }).getConfig();
+    // read it first, with a manager that publishes nothing (held, so that a
+    // signal stops its retries).
+    this.manager = new SubnetManager({ ...common, attrs: udpAttrs(ext.publicIp) });
+    const config = await this.manager.getConfig();
     this.config = config;
     if (this.stopping) return;
     const backend: NodeBackend = config.backend.type === 'vxlan'
