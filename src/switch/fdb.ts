@@ -11,6 +11,12 @@
 // entries and moves a learned MAC to where it was last seen; static entries
 // never move and never age; ageing is a separate periodic sweep; once
 // `maxEntries` is reached, new MACs are refused (and counted by the caller).
+//
+// Anyone who can send frames chooses the MACs learned, so the hash is keyed
+// with random bits drawn per table: without them, MACs that share a home
+// slot could be computed offline, and learning and lookup would degrade to a
+// linear scan of one long probe run.
+import { randomBytes } from 'node:crypto';
 
 /** Entry flag: added by configuration, immune to learning and ageing. */
 export const FDB_STATIC = 1;
@@ -39,10 +45,11 @@ export interface FdbEntry {
   ageMs: number;
 }
 
-function hashKey(hi: number, lo: number): number {
-  let h = Math.imul(lo ^ (hi << 16) ^ (hi >>> 3), 0x9e3779b1);
+/** The home slot's hash: a multiply-xorshift mix of the key, keyed by two secret words. */
+function hashKey(hi: number, lo: number, k0: number, k1: number): number {
+  let h = Math.imul(lo ^ k0 ^ (hi << 16) ^ (hi >>> 3), 0x9e3779b1);
   h ^= h >>> 15;
-  h = Math.imul(h ^ hi, 0x85ebca77);
+  h = Math.imul(h ^ hi ^ k1, 0x85ebca77);
   return h ^ (h >>> 13);
 }
 
@@ -57,9 +64,16 @@ export class Fdb {
   private flags = new Uint8Array(MIN_CAPACITY);
   private seen = new Float64Array(MIN_CAPACITY);
   private count = 0;
+  /** The hash's key, secret to this table. */
+  private readonly k0: number;
+  private readonly k1: number;
 
   /** @param maxEntries cap on entries, 0 for none (the kernel's maxaddress). */
-  constructor(readonly maxEntries = 0) {}
+  constructor(readonly maxEntries = 0) {
+    const key = randomBytes(8);
+    this.k0 = key.readInt32LE(0);
+    this.k1 = key.readInt32LE(4);
+  }
 
   get size(): number {
     return this.count;
@@ -69,7 +83,7 @@ export class Fdb {
   find(hi: number, lo: number): number {
     const mask = this.mask;
     const keyHi = this.keyHi;
-    let i = hashKey(hi, lo) & mask;
+    let i = hashKey(hi, lo, this.k0, this.k1) & mask;
     for (;;) {
       const h = keyHi[i];
       if (h === EMPTY) return -1;
@@ -175,7 +189,7 @@ export class Fdb {
   private insertSlot(hi: number, lo: number): number {
     if ((this.count + 1) * 2 > this.mask + 1) this.resize((this.mask + 1) * 2);
     const mask = this.mask;
-    let i = hashKey(hi, lo) & mask;
+    let i = hashKey(hi, lo, this.k0, this.k1) & mask;
     while (this.keyHi[i] !== EMPTY) i = (i + 1) & mask;
     this.keyHi[i] = hi;
     this.keyLo[i] = lo;
@@ -194,7 +208,7 @@ export class Fdb {
       j = (j + 1) & mask;
       const hi = this.keyHi[j];
       if (hi === EMPTY) return;
-      const home = hashKey(hi, this.keyLo[j]) & mask;
+      const home = hashKey(hi, this.keyLo[j], this.k0, this.k1) & mask;
       const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
       if (inRange) continue;
       this.keyHi[i] = hi;
