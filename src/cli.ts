@@ -19,8 +19,8 @@ const HELP = `vxtap: a userspace VXLAN dataplane on TAP devices
 usage:
   vxtap vxlan --dev NAME --vni N --local IP [--remote IP]... [--dstport P]
               [--srcport MIN MAX] [--address CIDR] [--mtu N] [--ageing S]
-              [--nolearning] [--maxaddress N] [--ignore-reserved] [--no-offload]
-              [--queues N] [--control PATH] [--control-group G]
+              [--nolearning] [--no-sticky-local] [--maxaddress N] [--ignore-reserved]
+              [--no-offload] [--queues N] [--control PATH] [--control-group G]
   vxtap udp --dev NAME --local IP --address CIDR [--port P] [--mtu N]
             [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
             [--control-group G]
@@ -73,6 +73,7 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
   mtu: { arity: 1, int: true },
   ageing: { arity: 1, int: true },
   nolearning: { arity: 0 },
+  'no-sticky-local': { arity: 0 },
   maxaddress: { arity: 1, int: true },
   'ignore-reserved': { arity: 0 },
   'no-offload': { arity: 0 },
@@ -85,7 +86,7 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
 function vxlanFlagOf(path: string): string {
   const m = /^networks\[0\]\.(?:ports\[0\]\.)?([a-z]+)(?:\[(\d+)\])?/.exec(path);
   const field = m ? m[1] : path.replace(/\[.*$/, '');
-  const flag = { remotes: 'remote', learning: 'nolearning', ignoreReserved: 'ignore-reserved', offload: 'no-offload', controlGroup: 'control-group' }[field] ?? field;
+  const flag = { remotes: 'remote', learning: 'nolearning', stickyLocal: 'no-sticky-local', ignoreReserved: 'ignore-reserved', offload: 'no-offload', controlGroup: 'control-group' }[field] ?? field;
   return m?.[2] !== undefined ? `--${flag} #${Number(m[2]) + 1}` : `--${flag}`;
 }
 
@@ -107,6 +108,7 @@ function vxlanConfig(argv: string[]): Config {
       vni: required<number>(p, 'vni', 'the VXLAN network identifier, 0-16777215'),
       remotes: all<string>(p, 'remote'),
       learning: !has(p, 'nolearning'),
+      stickyLocal: !has(p, 'no-sticky-local'),
       ageing: one<number>(p, 'ageing'),
       maxaddress: one<number>(p, 'maxaddress'),
       ports: [{ dev, address: one<string>(p, 'address'), mtu: one<number>(p, 'mtu') }],

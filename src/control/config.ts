@@ -57,6 +57,8 @@ const networkSchema = z.strictObject({
   vni: z.number().int().min(0).max(VNI_MAX),
   remotes: z.array(ipv4).default([]),
   learning: z.boolean().default(true),
+  /** A MAC learned on a local port does not move to a remote while it is fresh. */
+  stickyLocal: z.boolean().default(true),
   ageing: z.number().int().min(1).default(DEFAULT_AGEING),
   maxaddress: z.number().int().min(0).default(0),
   innerVlan: z.boolean().default(false),
@@ -204,6 +206,7 @@ function toVtepSpec(c: Config): VtepSpec {
       vni: n.vni,
       remotes: n.remotes.map(parseIpv4Addr),
       learning: n.learning,
+      stickyLocal: n.stickyLocal,
       ageingSec: n.ageing,
       maxAddress: n.maxaddress,
       allowInnerVlan: n.innerVlan,

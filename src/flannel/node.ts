@@ -235,6 +235,7 @@ class VxlanBackend implements NodeBackend {
         // `nolearning`: the FDB is what the leases say.
         remotes: [],
         learning: false,
+        stickyLocal: true,
         ageingSec: DEFAULT_AGEING,
         maxAddress: 0,
         allowInnerVlan: false,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  Fdb, LEARN_CREATED, LEARN_MOVED, LEARN_REFRESHED, LEARN_REFUSED_FULL, LEARN_REFUSED_STATIC, NO_PORT,
+  Fdb, LEARN_CREATED, LEARN_MOVED, LEARN_REFRESHED, LEARN_REFUSED_FULL, LEARN_REFUSED_LOCAL, LEARN_REFUSED_STATIC, NO_PORT,
 } from './fdb.js';
 
 const hiOf = (mac: number) => Math.floor(mac / 0x100000000);
@@ -189,5 +189,39 @@ describe('FDB hash seeding', () => {
     }
     // 64 keys in 128 slots: two independent keys placing all of them alike has a vanishing probability.
     expect(los.map((lo) => a.find(HI, lo))).not.toEqual(los.map((lo) => b.find(HI, lo)));
+  });
+});
+
+describe('FDB local MACs', () => {
+  const HI = 0x0200;
+  const AGE = 300_000;
+  const REMOTE = 0xc6336402 | 0;
+
+  it('keeps a fresh MAC of a local port from moving to a remote (a spoofed VXLAN source), and counts the refusal', () => {
+    const fdb = new Fdb(0, AGE);
+    expect(fdb.learn(HI, 1, 0, 0, 1000)).toBe(LEARN_CREATED);
+    expect(fdb.learn(HI, 1, NO_PORT, REMOTE, 1000 + AGE - 1)).toBe(LEARN_REFUSED_LOCAL);
+    const slot = fdb.find(HI, 1);
+    expect(fdb.port[slot]).toBe(0);
+    // The refusal does not refresh the entry: it still ages from the local sighting.
+    expect(fdb.entries(1000 + AGE - 1)[0].ageMs).toBe(AGE - 1);
+    // Another local port may still take it over, as on a bridge.
+    expect(fdb.learn(HI, 1, 1, 0, 2000)).toBe(LEARN_MOVED);
+    expect(fdb.port[fdb.find(HI, 1)]).toBe(1);
+  });
+
+  it('lets a local MAC that has aged out (not yet swept) move to a remote, and a remote MAC move to a local port', () => {
+    const fdb = new Fdb(0, AGE);
+    fdb.learn(HI, 1, 0, 0, 1000);
+    expect(fdb.learn(HI, 1, NO_PORT, REMOTE, 1000 + AGE)).toBe(LEARN_MOVED);
+    expect(fdb.remote[fdb.find(HI, 1)]).toBe(REMOTE);
+    expect(fdb.learn(HI, 1, 0, 0, 1000 + AGE + 1)).toBe(LEARN_MOVED);
+    expect(fdb.port[fdb.find(HI, 1)]).toBe(0);
+  });
+
+  it('moves a local MAC to a remote like any learned MAC when stickiness is off', () => {
+    const fdb = new Fdb();
+    fdb.learn(HI, 1, 0, 0, 1000);
+    expect(fdb.learn(HI, 1, NO_PORT, REMOTE, 1001)).toBe(LEARN_MOVED);
   });
 });

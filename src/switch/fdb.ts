@@ -11,6 +11,9 @@
 // entries and moves a learned MAC to where it was last seen; static entries
 // never move and never age; ageing is a separate periodic sweep; once
 // `maxEntries` is reached, new MACs are refused (and counted by the caller).
+// One departure, on by default: a MAC learned on a local port does not move
+// to a remote VTEP while it is fresh (seen within `stickyLocalMs`), so that a
+// frame from the wire cannot take a local host's address over (see README).
 //
 // Anyone who can send frames chooses the MACs learned, so the hash is keyed
 // with random bits drawn per table: without them, MACs that share a home
@@ -27,6 +30,8 @@ export const LEARN_CREATED = 1;
 export const LEARN_MOVED = 2;
 export const LEARN_REFUSED_STATIC = 3;
 export const LEARN_REFUSED_FULL = 4;
+/** A remote source claimed a MAC that a local port holds and has seen within stickyLocalMs. */
+export const LEARN_REFUSED_LOCAL = 5;
 
 /** Where a frame for an entry goes: a local port index, or a remote VTEP. */
 export const NO_PORT = -1;
@@ -68,8 +73,13 @@ export class Fdb {
   private readonly k0: number;
   private readonly k1: number;
 
-  /** @param maxEntries cap on entries, 0 for none (the kernel's maxaddress). */
-  constructor(readonly maxEntries = 0) {
+  /**
+   * @param maxEntries cap on entries, 0 for none (the kernel's maxaddress).
+   * @param stickyLocalMs how long after it was last seen a MAC on a local port
+   *   refuses to move to a remote (the ageing time: as long as it is fresh);
+   *   0: it moves like any learned MAC.
+   */
+  constructor(readonly maxEntries = 0, readonly stickyLocalMs = 0) {
     const key = randomBytes(8);
     this.k0 = key.readInt32LE(0);
     this.k1 = key.readInt32LE(4);
@@ -100,6 +110,7 @@ export class Fdb {
     let i = this.find(hi, lo);
     if (i >= 0) {
       if (this.flags[i] & FDB_STATIC) return LEARN_REFUSED_STATIC;
+      if (port === NO_PORT && this.port[i] !== NO_PORT && now - this.seen[i] < this.stickyLocalMs) return LEARN_REFUSED_LOCAL;
       this.seen[i] = now;
       if (this.port[i] === port && this.remote[i] === (remote | 0)) return LEARN_REFRESHED;
       this.port[i] = port;
