@@ -37,8 +37,7 @@ export function parseFlags(argv: string[], specs: Record<string, FlagSpec>): Par
       positionals.push(arg);
       continue;
     }
-    // Own properties only: `--constructor` or `--__proto__` must not find Object.prototype's.
-    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
+    const spec = specs[name];
     if (spec === undefined) usage(`unknown flag ${arg}`);
     const values: Array<string | number> = [];
     for (let k = 0; k < spec.arity; k++) {

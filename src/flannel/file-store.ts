@@ -54,8 +54,6 @@ export class FileStore implements LeaseStore {
   private readonly pollMs: number;
   private readonly historyLimit: number;
   private readonly lockTimeoutMs: number;
-  /** Aborted by close(): ends a wait for the lock. */
-  private readonly closing = new AbortController();
 
   constructor(readonly path: string, private readonly o: FileStoreOptions = {}) {
     this.configKey = `${path}: config`;
@@ -124,7 +122,7 @@ export class FileStore implements LeaseStore {
           renameSync(tmp, this.path);
         }
         return out;
-      }, this.lockTimeoutMs, this.closing.signal);
+      }, this.lockTimeoutMs);
     } catch (e) {
       throw this.fail(what, e);
     }
@@ -255,7 +253,6 @@ export class FileStore implements LeaseStore {
   }
 
   async close(): Promise<void> {
-    this.closing.abort();
     for (const cancel of [...this.watches]) cancel();
   }
 }
