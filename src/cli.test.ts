@@ -1,7 +1,7 @@
 // The CLI as a user meets it: the built bin/vxtap, its exit codes and its
 // one-line errors. No root needed: every case fails before touching devices.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,11 @@ const dir = mkdtempSync(join(tmpdir(), 'vxtap-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function vxtap(...args: string[]) {
-  const r = spawnSync(BIN, args, { encoding: 'utf8' });
+  return vxtapEnv({}, ...args);
+}
+
+function vxtapEnv(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(BIN, args, { encoding: 'utf8', env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -29,6 +33,8 @@ describe('vxtap CLI errors', () => {
     [[...base, '--address', '203.0.113.1'], /^vxtap: --address: expected an IPv4 address with a prefix length/],
     [[...base, '--mtu', '20'], /^vxtap: --mtu: /],
     [[...base, '--frobnicate'], /^vxtap: unknown flag --frobnicate/],
+    [[...base, '--__proto__'], /^vxtap: unknown flag --__proto__/],
+    [[...base, '--constructor'], /^vxtap: unknown flag --constructor/],
     [['vxlan', '--dev', 'x', '--vni', '1', '--local', '198.51.100.1', '--vni', '2'], /^vxtap: --vni given twice/],
     [['nosuch'], /^vxtap: unknown command 'nosuch'/],
     [['run', '--config', '/nonexistent/vxtap.json'], /^vxtap: --config \/nonexistent\/vxtap.json: cannot read it \(ENOENT\)/],
@@ -37,6 +43,8 @@ describe('vxtap CLI errors', () => {
     [['fdb', 'show', '--dev', '..'], /^vxtap: --dev "\.\.": a device name cannot be "\.\."/],
     [['stats', '--control', `/tmp/${'s'.repeat(103)}`], /^vxtap: --control: the control socket path \/tmp\/s+ is 108 bytes, over the 107/],
     [[...base, '--control', `/tmp/${'s'.repeat(103)}`], /^vxtap: --control: a unix socket path is at most 107 bytes/],
+    [['capture', '--control', '/nonexistent/vxtap.sock', '--filter', '('.repeat(10_000)], /^vxtap: --filter: 10000 characters, more than the limit of 4096/],
+    [['capture', '--control', '/nonexistent/vxtap.sock', '--filter', '('.repeat(1000)], /^vxtap: --filter: nested more than 64 levels deep/],
   ])('%j', (args, message) => {
     const r = vxtap(...args);
     expect(r.code).toBe(2);
@@ -60,6 +68,36 @@ describe('vxtap CLI errors', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^vxtap: local: 198\.51\.100\.77 is not an address of this host/);
     expect(spawnSync('ip', ['link', 'show', 'dev', 'vxt9']).status).not.toBe(0);
+  });
+
+  it('refuses a directory or a regular file at --control in one line, and leaves the file there', () => {
+    const file = join(dir, 'precious.txt');
+    writeFileSync(file, 'keep me');
+    for (const [path, what] of [[dir, 'a directory'], [file, 'a file that is not a socket']]) {
+      const r = vxtap(...base, '--control', path);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`vxtap: --control ${path}: ${what} is there: give the path of a socket to create\n`);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('keep me');
+    expect(spawnSync('ip', ['link', 'show', 'dev', 'vxt9']).status).not.toBe(0);
+  });
+
+  it('refuses a bad VXTAP_LOG_LEVEL in one line, in the dataplane and in a flannel node', () => {
+    for (const args of [base, ['flannel', '--lease-file', join(dir, 'leases.json')]]) {
+      const r = vxtapEnv({ VXTAP_LOG_LEVEL: 'bogus' }, ...args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe("vxtap: VXTAP_LOG_LEVEL: 'bogus' is not a log level: use one of trace, debug, info, warn, error, fatal, silent\n");
+    }
+  });
+
+  it('refuses a --subnet-file under a regular file in one line, before a flannel node takes a lease', () => {
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, '');
+    const leases = join(dir, 'subnet-file-leases.json');
+    const r = vxtap('flannel', '--lease-file', leases, '--subnet-file', join(file, 'x'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`vxtap: --subnet-file ${join(file, 'x')}: cannot write the file there (EEXIST): give a path in a directory that exists or can be created\n`);
+    expect(existsSync(leases)).toBe(false);
   });
 
   it('prints help with exit 0', () => {

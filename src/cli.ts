@@ -1,13 +1,13 @@
 // vxtap's command line. User mistakes print one line and exit 2; the
 // foreground commands clean up everything they created on SIGINT/SIGTERM.
 import { readFileSync } from 'node:fs';
-import pino from 'pino';
 import { all, has, one, parseFlags, required, type FlagSpec } from './control/args.js';
 import {
   controlPathOf, DEFAULT_AGEING, DEFAULT_MTU, loadConfigFile, toSpecs, validateConfig, type Config,
 } from './control/config.js';
 import { controlPathOr } from './control/control-path.js';
 import { VxtapError } from './control/errors.js';
+import { createLogger } from './control/log.js';
 import { captureCommand, decodeCommand, sniffCommand } from './capture/commands.js';
 import { ControlServer, request } from './control/server.js';
 import { runFlannel } from './flannel/node.js';
@@ -20,15 +20,16 @@ const HELP = `vxtap: a userspace VXLAN dataplane on TAP devices
 usage:
   vxtap vxlan --dev NAME --vni N --local IP [--remote IP]... [--dstport P]
               [--srcport MIN MAX] [--address CIDR] [--mtu N] [--ageing S]
-              [--nolearning] [--maxaddress N] [--ignore-reserved] [--no-offload]
-              [--queues N] [--control PATH]
+              [--nolearning] [--no-sticky-local] [--maxaddress N] [--ignore-reserved]
+              [--no-offload] [--queues N] [--control PATH] [--control-group G]
   vxtap udp --dev NAME --local IP --address CIDR [--port P] [--mtu N]
             [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
+            [--control-group G]
   vxtap run --config FILE
   vxtap flannel [--etcd-endpoints URLS] [--etcd-prefix P] [--iface IF|IP]...
                 [--public-ip IP] [--subnet-file PATH] [--subnet-lease-renew-margin MIN]
                 [--healthz-ip IP] [--healthz-port N] [--lease-file PATH [--network-config JSON]]
-                [--subnet-lease-ttl S] [--control PATH]
+                [--subnet-lease-ttl S] [--control PATH] [--control-group G]
   vxtap stats --dev NAME [--control PATH]
   vxtap fdb show --dev NAME [--control PATH] [--json]
   vxtap capture --dev NAME [--control PATH] [--point P,...] [--vni N]
@@ -79,18 +80,20 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
   mtu: { arity: 1, int: true },
   ageing: { arity: 1, int: true },
   nolearning: { arity: 0 },
+  'no-sticky-local': { arity: 0 },
   maxaddress: { arity: 1, int: true },
   'ignore-reserved': { arity: 0 },
   'no-offload': { arity: 0 },
   queues: { arity: 1, int: true },
   control: { arity: 1 },
+  'control-group': { arity: 1 },
 };
 
 /** Maps config paths back to the flags of `vxtap vxlan`, so errors name what the user typed. */
 function vxlanFlagOf(path: string): string {
   const m = /^networks\[0\]\.(?:ports\[0\]\.)?([a-z]+)(?:\[(\d+)\])?/.exec(path);
   const field = m ? m[1] : path.replace(/\[.*$/, '');
-  const flag = { remotes: 'remote', learning: 'nolearning', ignoreReserved: 'ignore-reserved', offload: 'no-offload' }[field] ?? field;
+  const flag = { remotes: 'remote', learning: 'nolearning', stickyLocal: 'no-sticky-local', ignoreReserved: 'ignore-reserved', offload: 'no-offload', controlGroup: 'control-group' }[field] ?? field;
   return m?.[2] !== undefined ? `--${flag} #${Number(m[2]) + 1}` : `--${flag}`;
 }
 
@@ -107,10 +110,12 @@ function vxlanConfig(argv: string[]): Config {
     offload: !has(p, 'no-offload'),
     queues: one<number>(p, 'queues'),
     control: one<string>(p, 'control'),
+    controlGroup: one<string>(p, 'control-group'),
     networks: [{
       vni: required<number>(p, 'vni', 'the VXLAN network identifier, 0-16777215'),
       remotes: all<string>(p, 'remote'),
       learning: !has(p, 'nolearning'),
+      stickyLocal: !has(p, 'no-sticky-local'),
       ageing: one<number>(p, 'ageing'),
       maxaddress: one<number>(p, 'maxaddress'),
       ports: [{ dev, address: one<string>(p, 'address'), mtu: one<number>(p, 'mtu') }],
@@ -136,6 +141,7 @@ const UDP_FLAGS: Record<string, FlagSpec> = {
   route: { arity: 1, repeat: true },
   'no-offload': { arity: 0 },
   control: { arity: 1 },
+  'control-group': { arity: 1 },
 };
 
 /** `udp.routes[1].peer` -> `--route #2`: errors name what the user typed. */
@@ -159,6 +165,7 @@ function udpConfig(argv: string[]): Config {
     local: required<string>(p, 'local', 'the underlay IPv4 address to bind'),
     offload: !has(p, 'no-offload'),
     control: one<string>(p, 'control'),
+    controlGroup: one<string>(p, 'control-group'),
     udp: {
       dev: required<string>(p, 'dev', 'the TUN device to create'),
       address: required<string>(p, 'address', 'the TUN address with its prefix, e.g. 198.18.1.1/16'),
@@ -171,7 +178,7 @@ function udpConfig(argv: string[]): Config {
 }
 
 async function runDataplane(config: Config): Promise<void> {
-  const log = pino({ name: 'vxtap', level: process.env.VXTAP_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const log = createLogger();
   const specs = toSpecs(config);
   const queues = specs.vtep && new VtepQueues(specs.vtep);
   const vtep = queues?.leader; // queue 0: the FDB view, capture and devices
@@ -182,7 +189,7 @@ async function runDataplane(config: Config): Promise<void> {
     stats: () => stats(queues, udp),
     fdb: () => vtep?.fdbRows() ?? [],
     routes: () => udp?.routeRows() ?? [],
-  }, hub ? { capture: (req, sock) => hub.attach(req, sock) } : {});
+  }, hub ? { capture: (req, sock) => hub.attach(req, sock) } : {}, { group: config.controlGroup });
   await control.listen();
   const close = () => {
     queues?.close();

@@ -9,6 +9,7 @@
 import { closeSync, openSync, writevSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { VxtapError } from '../control/errors.js';
+import { checkControlPath, connectError } from '../control/server.js';
 import { packetLine } from './decode.js';
 import { compileFilter } from './filter.js';
 import { BLOCK_EPB, BLOCK_IDB, BLOCK_SHB, type Block, BlockSplitter, PcapngReader } from './pcapng.js';
@@ -132,6 +133,7 @@ class Lines implements Sink {
 
 export function runCapture(run: CaptureRun): Promise<CaptureSummary> {
   compileFilter(run.request.filter ?? ''); // a bad filter fails here, before connecting
+  checkControlPath(run.control);
   return new Promise((resolve, reject) => {
     const reader = new PcapngReader();
     const splitter = new BlockSplitter();
@@ -178,9 +180,7 @@ export function runCapture(run: CaptureRun): Promise<CaptureSummary> {
         process.stderr.write(`vxtap: capturing at ${points} via ${run.control}, snapshot length ${reader.all[0].snaplen} bytes\n`);
       }
     });
-    sock.on('error', (e: NodeJS.ErrnoException) => {
-      reject(new VxtapError('E_CONTROL', `no vxtap instance at ${run.control} (${e.code}): is it running? pass its --control path or --dev`));
-    });
+    sock.on('error', (e: NodeJS.ErrnoException) => reject(connectError(run.control, e)));
     sock.on('close', () => {
       process.off('SIGINT', stop);
       clearTimeout(stopTimer);

@@ -5,7 +5,7 @@ import {
 } from '../../test/helpers/packets.js';
 import { formatIpv4Addr, parseIpv4Addr } from '../wire/ipaddr.js';
 import { formatMac, parseMac } from '../wire/mac.js';
-import { type FilterNode, type Protocol, compileFilter, parseFilter } from './filter.js';
+import { type FilterNode, MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, type Protocol, compileFilter, parseFilter } from './filter.js';
 import { LINKTYPE_RAW } from './pcapng.js';
 
 const MAC = ['02:00:00:00:00:01', '02:00:00:00:00:02', '0a:0b:0c:0d:0e:0f'];
@@ -101,6 +101,57 @@ describe('capture filter', () => {
     ['tcp & udp', "got '&' at column 5"],
   ])('rejects %j naming the token and what was expected', (expr, message) => {
     expect(() => parseFilter(expr)).toThrow(message);
+  });
+});
+
+describe('capture filter limits', () => {
+  const [icmp, vni] = FRAMES.icmp42;
+
+  it('refuses a filter of 9,000 terms in one line naming --filter and the limit, instead of overflowing the stack on a frame', () => {
+    const text = Array(9000).fill('tcp').join(' or ');
+    expect(() => compileFilter(text)).toThrow(`--filter: ${text.length} characters, more than the limit of ${MAX_FILTER_LENGTH}: shorten it`);
+  });
+
+  it("refuses 10,000 nested '(' in one line naming --filter and the limit, instead of overflowing the parser's stack", () => {
+    const text = '('.repeat(10_000) + 'tcp' + ')'.repeat(10_000);
+    expect(() => compileFilter(text)).toThrow(`--filter: ${text.length} characters`);
+    // Within the length limit, the nesting limit speaks.
+    for (const open of ['(', 'not ', '! ']) {
+      const nested = open.repeat(MAX_FILTER_DEPTH + 1) + 'icmp' + (open === '(' ? ')'.repeat(MAX_FILTER_DEPTH + 1) : '');
+      expect(() => compileFilter(nested)).toThrow(`--filter: nested more than ${MAX_FILTER_DEPTH} levels deep`);
+    }
+  });
+
+  it('accepts nesting up to the limit and evaluates it', () => {
+    const parens = '('.repeat(MAX_FILTER_DEPTH) + 'icmp' + ')'.repeat(MAX_FILTER_DEPTH);
+    expect(compileFilter(parens)(icmp, 0, icmp.length, vni)).toBe(true);
+    // An even number of 'not's around a primitive of height 1: MAX_FILTER_DEPTH levels in all.
+    const nots = 'not '.repeat(MAX_FILTER_DEPTH - 2) + 'icmp';
+    expect(compileFilter(nots)(icmp, 0, icmp.length, vni)).toBe(true);
+    expect(compileFilter('not ' + nots)(icmp, 0, icmp.length, vni)).toBe(false);
+  });
+
+  it('evaluates a run of one operator as long as the length limit allows, as one level', () => {
+    /** `term op term op ... last`, as many terms as fit the length limit. */
+    const run = (term: string, op: string, last: string): string => {
+      const n = Math.floor((MAX_FILTER_LENGTH - last.length) / (term.length + op.length + 2));
+      return [...Array<string>(n).fill(term), last].join(` ${op} `);
+    };
+    for (const [text, matches] of [
+      [run('tcp', 'or', 'icmp'), true],
+      [run('tcp', 'or', 'arp'), false],
+      [run('icmp', 'and', 'tcp'), false],
+      [run('icmp', 'and', 'icmp'), true],
+    ] as const) {
+      expect(text.length).toBeGreaterThan(MAX_FILTER_LENGTH - 16);
+      expect(compileFilter(text)(icmp, 0, icmp.length, vni)).toBe(matches);
+    }
+  });
+
+  it("counts each switch between 'and' and 'or' as a level", () => {
+    const alternating = (n: number) => ['icmp', ...Array.from({ length: n }, (_, k) => (k % 2 ? 'or icmp' : 'and icmp'))].join(' ');
+    expect(compileFilter(alternating(MAX_FILTER_DEPTH - 1))(icmp, 0, icmp.length, vni)).toBe(true);
+    expect(() => compileFilter(alternating(MAX_FILTER_DEPTH))).toThrow(`--filter: nested more than ${MAX_FILTER_DEPTH} levels deep`);
   });
 });
 

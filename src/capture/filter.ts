@@ -12,6 +12,13 @@
 // `host 198.51.100.2` selects traffic to or from that VTEP and `host
 // 203.0.113.2` traffic to or from that overlay address; `proto udp` matches
 // every VXLAN packet (its outer header is UDP).
+//
+// Filter text comes from whoever can reach the control socket, and the
+// predicate runs on the data path's thread, so its size is bounded: at most
+// MAX_FILTER_LENGTH characters, and at most MAX_FILTER_DEPTH levels of
+// nesting, both while parsing and in the compiled predicate. A run of one
+// operator (`a or b or c ...`) compiles to one loop, not to nested closures,
+// so only '(', 'not' and a switch between 'and' and 'or' add a level.
 import { VxtapError } from '../control/errors.js';
 import { getI32, getU16 } from '../wire/bytes.js';
 import { ARP_SPA, ARP_TPA } from '../wire/arp.js';
@@ -40,6 +47,11 @@ interface Token {
   col: number;
 }
 
+/** Longest filter accepted, in characters: a bound on the work done per mirrored frame. */
+export const MAX_FILTER_LENGTH = 4096;
+/** Deepest nesting accepted: bounds the parser's and the predicate's recursion. */
+export const MAX_FILTER_DEPTH = 64;
+
 const PRIMITIVE = "'vni', 'mac', 'host', 'port', 'proto', 'tcp', 'udp', 'icmp', 'arp', 'not' or '('";
 
 const TOKEN = /\s*(\(|\)|&&|\|\||!|[^\s()!&|]+|\S)/y;
@@ -53,8 +65,17 @@ function tokenize(src: string): Token[] {
   return out;
 }
 
+function tooDeep(): never {
+  throw new VxtapError('E_USAGE', `--filter: nested more than ${MAX_FILTER_DEPTH} levels deep (each '(', 'not' and switch between 'and' and 'or' is one): simplify it`);
+}
+
+/** A parsed subtree and the depth of its compiled predicate (see compile()). */
+type Subtree = [node: FilterNode, height: number];
+
 class Parser {
   private i = 0;
+  /** Open '(' and 'not' around the current token: the parser's own recursion. */
+  private nesting = 0;
 
   constructor(private readonly tokens: Token[]) {}
 
@@ -68,30 +89,56 @@ class Parser {
     return this.tokens[this.i]?.text;
   }
 
-  expr(): FilterNode {
-    let a = this.term();
+  expr(): Subtree {
+    let [a, height] = this.term();
+    // The operator of the run that `a` ends and the deepest member of that run.
+    let run: 'and' | 'or' | undefined;
+    let deepest = 0;
     for (;;) {
       const t = this.peek();
       const op = t === 'and' || t === '&&' ? 'and' : t === 'or' || t === '||' ? 'or' : undefined;
-      if (op === undefined) return a;
+      if (op === undefined) return [a, height];
       this.i++;
-      a = { op, a, b: this.term() };
+      const [b, hb] = this.term();
+      // The same operator joins the run's loop; another one starts a run with `a` as its first member.
+      if (op !== run) deepest = height;
+      run = op;
+      deepest = Math.max(deepest, hb);
+      height = deepest + 1;
+      if (height > MAX_FILTER_DEPTH) tooDeep();
+      a = { op, a, b };
     }
   }
 
-  private term(): FilterNode {
+  private term(): Subtree {
     const t = this.peek();
     if (t === undefined) return this.fail(PRIMITIVE);
     this.i++;
-    if (t === 'not' || t === '!') return { op: 'not', a: this.term() };
+    if (t === 'not' || t === '!' || t === '(') {
+      if (++this.nesting > MAX_FILTER_DEPTH) tooDeep();
+      const parsed = t === '(' ? this.parenthesised() : this.negated();
+      this.nesting--;
+      return parsed;
+    }
+    return [this.primitive(t), 1];
+  }
+
+  private negated(): Subtree {
+    const [a, height] = this.term();
+    if (height + 1 > MAX_FILTER_DEPTH) tooDeep();
+    return [{ op: 'not', a }, height + 1];
+  }
+
+  private parenthesised(): Subtree {
+    const e = this.expr();
+    if (this.peek() !== ')') this.fail("'and', 'or' or ')'");
+    this.i++;
+    return e;
+  }
+
+  private primitive(t: string): FilterNode {
     if (Object.hasOwn(PROTOCOLS, t)) return { op: 'proto', value: t as Protocol };
     switch (t) {
-      case '(': {
-        const e = this.expr();
-        if (this.peek() !== ')') this.fail("'and', 'or' or ')'");
-        this.i++;
-        return e;
-      }
       case 'vni': return { op: 'vni', value: this.number(`a VNI (0-${VNI_MAX}) after 'vni'`, VNI_MAX) };
       case 'port': return { op: 'port', value: this.number("a port (0-65535) after 'port'", 0xffff) };
       case 'host': return { op: 'host', value: this.parsed("an IPv4 address after 'host'", parseIpv4Addr) };
@@ -134,27 +181,39 @@ class Parser {
 
 /** Parses a filter; null for an empty (match-all) one. Errors name the token and what was expected. */
 export function parseFilter(src: string): FilterNode | null {
+  if (src.length > MAX_FILTER_LENGTH) {
+    throw new VxtapError('E_USAGE', `--filter: ${src.length} characters, more than the limit of ${MAX_FILTER_LENGTH}: shorten it`);
+  }
   const tokens = tokenize(src);
   if (tokens.length === 0) return null;
   const p = new Parser(tokens);
-  const node = p.expr();
+  const [node] = p.expr();
   p.end();
   return node;
 }
 
 type Test = (L: Int32Array, b: Uint8Array) => boolean;
 
+/**
+ * The predicate of a tree whose height the parser bounded. A run of one
+ * operator, which the parser builds left-deep (`((a or b) or c)`), becomes one
+ * loop over its members, gathered without recursion.
+ */
 function compile(n: FilterNode): Test {
   switch (n.op) {
-    case 'and': {
-      const a = compile(n.a);
-      const b = compile(n.b);
-      return (L, buf) => a(L, buf) && b(L, buf);
-    }
+    case 'and':
     case 'or': {
-      const a = compile(n.a);
-      const b = compile(n.b);
-      return (L, buf) => a(L, buf) || b(L, buf);
+      const members: FilterNode[] = [];
+      let x: FilterNode = n;
+      for (; (x.op === 'and' || x.op === 'or') && x.op === n.op; x = x.a) members.push(x.b);
+      members.push(x);
+      const tests = members.reverse().map(compile);
+      const all = n.op === 'and';
+      // Short-circuits as && and || do: stops at the first member that decides.
+      return (L, buf) => {
+        for (let k = 0; k < tests.length; k++) if (tests[k](L, buf) !== all) return !all;
+        return all;
+      };
     }
     case 'not': {
       const a = compile(n.a);

@@ -15,6 +15,7 @@ import { type Capture, LINKTYPE_ETHERNET, LINKTYPE_RAW, readCapture } from './pc
 import {
   DROP, NO_REASON, OVERLAY_DROP, OVERLAY_WIRE_RX, OVERLAY_WIRE_TX, TAP_RX, TAP_TX, TUN_RX, TUN_TX, WIRE_RX, WIRE_TX,
 } from './points.js';
+import { ControlServer } from '../control/server.js';
 import { DEFAULT_BUFFER_KIB } from './session.js';
 
 const LOCAL = parseIpv4Addr('198.51.100.1');
@@ -163,6 +164,31 @@ describe('capture hub', () => {
       expect((JSON.parse(text) as { error: string }).error).toMatch(msg);
     }
     expect(hub.active).toBe(false);
+  });
+});
+
+describe('capture hub behind the control socket', () => {
+  it('answers a filter of 9,000 terms with one error line naming --filter and keeps mirroring frames', async () => {
+    hub = new CaptureHub(4789, macs);
+    const control = new ControlServer(join(dir, 'filter.sock'), {}, { capture: (req, sock) => hub.attach(req, sock) });
+    await control.listen();
+    try {
+      const sock = createConnection(control.path);
+      let text = '';
+      sock.on('data', (d: Buffer) => (text += d.toString()));
+      sock.write(JSON.stringify({ cmd: 'capture', filter: Array(9000).fill('tcp').join(' or ') }) + '\n');
+      await once(sock, 'close');
+      expect(text.endsWith('\n') && text.indexOf('\n') === text.length - 1).toBe(true);
+      expect((JSON.parse(text) as { error: string }).error).toMatch(/^--filter: \d+ characters, more than the limit of \d+/);
+      expect(hub.active).toBe(false);
+      // The instance lives on: a frame passes the hub and a good request still attaches.
+      hub.frame(TAP_RX, ping, 0, ping.length, 42, NO_REASON);
+      const c = await attach({ points: ['tap-rx'], filter: 'icmp' });
+      hub.frame(TAP_RX, ping, 0, ping.length, 42, NO_REASON);
+      expect((await c.done()).packets).toHaveLength(1);
+    } finally {
+      control.close();
+    }
   });
 });
 

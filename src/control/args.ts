@@ -37,7 +37,8 @@ export function parseFlags(argv: string[], specs: Record<string, FlagSpec>): Par
       positionals.push(arg);
       continue;
     }
-    const spec = specs[name];
+    // Own properties only: `--constructor` or `--__proto__` must not find Object.prototype's.
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
     if (spec === undefined) usage(`unknown flag ${arg}`);
     const values: Array<string | number> = [];
     for (let k = 0; k < spec.arity; k++) {

@@ -62,6 +62,8 @@ const networkSchema = z.strictObject({
   vni: z.number().int().min(0).max(VNI_MAX),
   remotes: z.array(ipv4).default([]),
   learning: z.boolean().default(true),
+  /** A MAC learned on a local port does not move to a remote while it is fresh. */
+  stickyLocal: z.boolean().default(true),
   ageing: z.number().int().min(1).default(DEFAULT_AGEING),
   maxaddress: z.number().int().min(0).default(0),
   innerVlan: z.boolean().default(false),
@@ -102,6 +104,8 @@ export const configSchema = z.strictObject({
   /** VXLAN pipelines, one per thread, on IFF_MULTI_QUEUE TAPs and SO_REUSEPORT sockets. */
   queues: z.number().int().min(1).max(16).default(1),
   control: socketPath.optional(),
+  /** A group whose members may use the control socket (0660); without it, root only (0600). */
+  controlGroup: z.string().min(1).optional(),
   networks: z.array(networkSchema).default([]),
   udp: udpSchema.optional(),
 }).superRefine((c, ctx) => {
@@ -207,6 +211,7 @@ function toVtepSpec(c: Config): VtepSpec {
       vni: n.vni,
       remotes: n.remotes.map(parseIpv4Addr),
       learning: n.learning,
+      stickyLocal: n.stickyLocal,
       ageingSec: n.ageing,
       maxAddress: n.maxaddress,
       allowInnerVlan: n.innerVlan,

@@ -6,7 +6,15 @@
 // request line it carries the command's own byte stream (pcapng) until either
 // side ends it. It can still refuse with one JSON error line; a client tells
 // the two apart by the first byte ('{' versus the pcapng block type 0x0A).
-import { mkdirSync, unlinkSync } from 'node:fs';
+//
+// The socket runs on the data path's thread and answers whoever may connect,
+// so what a client can hold is bounded: one request line of at most
+// MAX_REQUEST_BYTES, sent within the idle timeout, and at most `maxClients`
+// connections at once. Beyond any of these the client gets one error line and
+// the connection is closed. Only root may connect (mode 0600, whatever the
+// umask), or also the members of `group` (0660).
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { VxtapError } from './errors.js';
@@ -15,49 +23,191 @@ export type Handlers = Record<string, () => unknown | Promise<unknown>>;
 /** Takes over the connection of a stream command; a VxtapError it throws is sent back as the error line. */
 export type StreamHandlers = Record<string, (request: Record<string, unknown>, sock: Socket) => Promise<void>>;
 
+/** The longest request line accepted, newline excluded. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+/** sun_path holds 108 bytes with the terminating NUL; Node would cut a longer path short. */
+export const MAX_CONTROL_PATH_BYTES = 107;
+/** How much of an unknown command an error echoes. */
+const ECHO_CHARS = 64;
+
+export interface ControlOptions {
+  /** A group whose members may use the socket too (mode 0660); without one, root only (0600). */
+  group?: string;
+  /** Time a connection has to send its request line before it is closed. Default 10 s. */
+  idleTimeoutMs?: number;
+  /** Connections open at once, streams included; more are refused. Default 64. */
+  maxClients?: number;
+}
+
+/** Refuses a path the kernel cannot bind or connect to in full. */
+export function checkControlPath(path: string): void {
+  const n = Buffer.byteLength(path);
+  if (n > MAX_CONTROL_PATH_BYTES) {
+    throw new VxtapError('E_USAGE', `--control: the path is ${n} bytes, longer than the ${MAX_CONTROL_PATH_BYTES} a Unix socket path may have: pass a shorter one`);
+  }
+}
+
+/** The one-line error for a failed connect to the control socket at `path`. */
+export function connectError(path: string, e: NodeJS.ErrnoException): VxtapError {
+  if (e.code === 'EACCES' || e.code === 'EPERM') {
+    return new VxtapError('E_PERMISSION', `control socket ${path}: permission denied (${e.code}): run as root, or as a member of the instance's --control-group`);
+  }
+  return new VxtapError('E_CONTROL', `no vxtap instance at ${path} (${e.code}): is it running? pass its --control path or --dev`);
+}
+
+/** The numeric ID of a group, by name or number, from the system's group database. */
+function groupId(name: string): number {
+  if (/^\d+$/.test(name)) return Number(name);
+  let line = '';
+  try {
+    line = execFileSync('getent', ['group', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    // not found: reported below
+  }
+  const gid = line.split(':')[2];
+  if (gid === undefined || !/^\d+$/.test(gid)) {
+    throw new VxtapError('E_USAGE', `--control-group: no group '${name}' on this host: create it (groupadd) or name an existing one`);
+  }
+  return Number(gid);
+}
+
+function errorLine(message: string): string {
+  return JSON.stringify({ error: message }) + '\n';
+}
+
+/** Answers one line and closes: nothing more is read from a client that has had its answer. */
+function answer(sock: Socket, line: string): void {
+  sock.end(line, () => sock.destroy());
+}
+
 export class ControlServer {
   private server: Server | null = null;
+  private clients = 0;
+  private readonly gid: number | undefined;
+  private readonly idleTimeoutMs: number;
+  private readonly maxClients: number;
 
   constructor(
     readonly path: string,
     private readonly handlers: Handlers,
     private readonly streams: StreamHandlers = {},
-  ) {}
+    o: ControlOptions = {},
+  ) {
+    checkControlPath(path);
+    this.gid = o.group === undefined ? undefined : groupId(o.group);
+    this.idleTimeoutMs = o.idleTimeoutMs ?? 10_000;
+    this.maxClients = o.maxClients ?? 64;
+  }
 
   async listen(): Promise<void> {
-    mkdirSync(dirname(this.path), { recursive: true });
-    if (await isAlive(this.path)) {
-      throw new VxtapError('E_CONTROL', `control socket ${this.path} belongs to a running instance: stop it or pass another --control`);
+    const path = this.path;
+    const fail = (what: string, e: unknown): never => {
+      throw new VxtapError('E_CONTROL', `--control ${path}: ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)}): pass another --control`);
+    };
+    // The umask decides the modes of what mkdir and bind create: /run/vxtap
+    // 0755, and a socket that no one but root can open until it has its mode.
+    // Setting the mode after bind would leave a window.
+    const umask = process.umask(0o022);
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    } catch (e) {
+      fail(`cannot create its directory ${dirname(path)}`, e);
+    } finally {
+      process.umask(umask);
+    }
+    await this.removeStale();
+    // Half-open, so a stream client can end its side and still receive the end of the stream.
+    const server = createServer({ allowHalfOpen: true }, (sock) => this.accept(sock));
+    const listening = new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.once('listening', resolve);
+    });
+    process.umask(0o177);
+    try {
+      server.listen(path); // binds synchronously
+    } finally {
+      process.umask(umask);
     }
     try {
-      unlinkSync(this.path); // left over from an instance that died
-    } catch {
-      // nothing to remove
+      await listening;
+    } catch (e) {
+      fail('cannot listen there', e);
     }
-    // Half-open, so a stream client can end its side and still receive the end of the stream.
-    const server = createServer({ allowHalfOpen: true }, (sock) => {
-      let buf = '';
-      sock.setEncoding('utf8');
-      const onData = (chunk: string) => {
-        buf += chunk;
-        const nl = buf.indexOf('\n');
-        if (nl < 0) return;
-        sock.off('data', onData);
-        this.dispatch(buf.slice(0, nl), sock);
-      };
-      sock.on('data', onData);
-      sock.on('error', () => sock.destroy());
-    });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.path, resolve);
-    });
+    if (this.gid !== undefined) {
+      chownSync(path, -1, this.gid);
+      chmodSync(path, 0o660);
+    }
     server.unref();
   }
 
+  /**
+   * Removes a socket an instance that died left at the path. Anything else
+   * there is the user's: refused, never removed.
+   */
+  private async removeStale(): Promise<void> {
+    const path = this.path;
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return; // nothing there
+    }
+    if (!st.isSocket()) {
+      const what = st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'a file that is not a socket';
+      throw new VxtapError('E_USAGE', `--control ${path}: ${what} is there: give the path of a socket to create`);
+    }
+    if (await isAlive(path)) {
+      throw new VxtapError('E_CONTROL', `control socket ${path} belongs to a running instance: stop it or pass another --control`);
+    }
+    try {
+      unlinkSync(path);
+    } catch {
+      // removed meanwhile
+    }
+  }
+
+  private accept(sock: Socket): void {
+    sock.on('error', () => sock.destroy());
+    if (this.clients >= this.maxClients) {
+      answer(sock, errorLine(`too many control connections (${this.maxClients}): try again later`));
+      return;
+    }
+    this.clients++;
+    sock.once('close', () => this.clients--);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    /** Stops waiting for the request line. */
+    const done = () => {
+      clearTimeout(idle);
+      sock.off('data', onData);
+      sock.off('end', onEnd);
+    };
+    const refuse = (message: string) => {
+      done();
+      answer(sock, errorLine(message));
+    };
+    const idle = setTimeout(() => refuse(`no request line within ${this.idleTimeoutMs} ms`), this.idleTimeoutMs).unref();
+    const onData = (chunk: Buffer) => {
+      const nl = chunk.indexOf(0x0a);
+      if (size + (nl < 0 ? chunk.length : nl) > MAX_REQUEST_BYTES) return refuse(`request longer than ${MAX_REQUEST_BYTES} bytes without a newline`);
+      if (nl < 0) {
+        chunks.push(chunk);
+        size += chunk.length;
+        return;
+      }
+      done();
+      chunks.push(chunk.subarray(0, nl));
+      this.dispatch(Buffer.concat(chunks).toString('utf8'), sock);
+    };
+    // A client that ends its side before a whole line will never send one.
+    const onEnd = () => refuse('the request line ended without a newline');
+    sock.on('data', onData);
+    sock.on('end', onEnd);
+  }
+
   private dispatch(line: string, sock: Socket): void {
-    const reply = (r: unknown): void => void sock.end(JSON.stringify(r) + '\n');
+    const reply = (r: unknown): void => answer(sock, JSON.stringify(r) + '\n');
     let req: Record<string, unknown>;
     try {
       req = JSON.parse(line) as Record<string, unknown>;
@@ -74,7 +224,9 @@ export class ControlServer {
     }
     if (!known(this.handlers)) {
       const names = [...Object.keys(this.handlers), ...Object.keys(this.streams)].join(', ');
-      return reply({ error: `unknown command ${JSON.stringify(cmd)}; known: ${names}` });
+      const text = JSON.stringify(cmd) ?? String(cmd);
+      const shown = text.length > ECHO_CHARS ? `${text.slice(0, ECHO_CHARS)}... (${text.length} characters)` : text;
+      return reply({ error: `unknown command ${shown}; known: ${names}` });
     }
     // A handler may answer later (a multi-queue instance asks its workers).
     Promise.resolve(this.handlers[cmd as string]()).then(
@@ -83,8 +235,10 @@ export class ControlServer {
     );
   }
 
+  /** Stops listening and removes the socket, if this server made it. */
   close(): void {
-    this.server?.close();
+    if (this.server === null) return;
+    this.server.close();
     this.server = null;
     try {
       unlinkSync(this.path);
@@ -108,6 +262,7 @@ function isAlive(path: string): Promise<boolean> {
 /** Sends one command to a running instance and returns its answer. */
 export function request(path: string, cmd: string, timeoutMs = 3000): Promise<unknown> {
   return new Promise((resolve, reject) => {
+    checkControlPath(path);
     const s = createConnection(path);
     let buf = '';
     const timer = setTimeout(() => {
@@ -129,7 +284,7 @@ export function request(path: string, cmd: string, timeoutMs = 3000): Promise<un
     });
     s.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new VxtapError('E_CONTROL', `no vxtap instance at ${path} (${e.code}): is it running? pass its --control path or --dev`));
+      reject(connectError(path, e));
     });
   });
 }

@@ -85,12 +85,14 @@ function breakIfStale(lock: string): void {
 
 /**
  * Runs `fn` (synchronous, so the lock is held as briefly as possible) while
- * holding `<path>.lock`. Waits up to `timeoutMs` for another holder.
+ * holding `<path>.lock`. Waits up to `timeoutMs` for another holder, or until
+ * `signal` aborts (the store is closing).
  */
-export async function withFileLock<T>(path: string, fn: () => T, timeoutMs: number): Promise<T> {
+export async function withFileLock<T>(path: string, fn: () => T, timeoutMs: number, signal?: AbortSignal): Promise<T> {
   const lock = `${path}.lock`;
   const deadline = Date.now() + timeoutMs;
   for (let wait = 1; !tryLock(lock); wait = Math.min(wait * 2, 50)) {
+    if (signal?.aborted) throw new VxtapError('E_STORE', `${path}: closed while waiting for its lock`);
     breakIfStale(lock);
     if (Date.now() > deadline) {
       let owner = 'another process';
@@ -102,7 +104,7 @@ export async function withFileLock<T>(path: string, fn: () => T, timeoutMs: numb
       throw new VxtapError('E_STORE', `${path}: locked by ${owner} for over ${timeoutMs} ms: if that process hangs, stop it`);
     }
     // Jitter keeps waiters from retrying in lockstep.
-    await sleep(wait * (1 + Math.random()));
+    await sleep(wait * (1 + Math.random()), undefined, { signal }).catch(() => undefined);
   }
   try {
     return fn();

@@ -55,6 +55,12 @@ async function child(path: string, ip: string, first: number, count: number): Pr
   return Number(out);
 }
 
+/** Takes `<path>.lock` as this process, alive, would. */
+function holdLock(path: string): void {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  writeFileSync(`${path}.lock`, `${process.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}\n`);
+}
+
 describe('lease file shared by processes', () => {
   it('loses no change when four processes write at once', async () => {
     const path = join(dir, 'parallel.json');
@@ -81,9 +87,19 @@ describe('lease file shared by processes', () => {
 
   it('waits for a live lock, then names its holder', async () => {
     const path = join(dir, 'held.json');
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    writeFileSync(`${path}.lock`, `${process.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}\n`);
+    holdLock(path);
     await expect(new FileStore(path, { lockTimeoutMs: 300 }).list()).rejects.toThrow(`${path}: locked by pid ${process.pid} for over 300 ms: if that process hangs, stop it`);
+    rmSync(`${path}.lock`);
+  });
+
+  it('stops waiting for a live lock when closed (SIGTERM during the lease-file start-up)', { timeout: 20_000 }, async () => {
+    const path = join(dir, 'held-then-closed.json');
+    holdLock(path);
+    // Without close() ending it, the wait would last an hour.
+    const store = new FileStore(path, { lockTimeoutMs: 3_600_000 });
+    const listed = store.list();
+    await store.close();
+    await expect(listed).rejects.toThrow(`${path}: closed while waiting for its lock`);
     rmSync(`${path}.lock`);
   });
 });

@@ -54,6 +54,8 @@ export class FileStore implements LeaseStore {
   private readonly pollMs: number;
   private readonly historyLimit: number;
   private readonly lockTimeoutMs: number;
+  /** Aborted by close(): ends a wait for the lock. */
+  private readonly closing = new AbortController();
 
   constructor(readonly path: string, private readonly o: FileStoreOptions = {}) {
     this.configKey = `${path}: config`;
@@ -122,7 +124,7 @@ export class FileStore implements LeaseStore {
           renameSync(tmp, this.path);
         }
         return out;
-      }, this.lockTimeoutMs);
+      }, this.lockTimeoutMs, this.closing.signal);
     } catch (e) {
       throw this.fail(what, e);
     }
@@ -253,6 +255,7 @@ export class FileStore implements LeaseStore {
   }
 
   async close(): Promise<void> {
+    this.closing.abort();
     for (const cancel of [...this.watches]) cancel();
   }
 }

@@ -18,6 +18,7 @@
 //    TTL of an hour or less renews at half its life.
 //  - --control PATH: the control socket (vxtap stats/fdb show), by default
 //    /run/vxtap/<netns>/<device>.sock; several nodes in one namespace need their own.
+//    --control-group NAME lets that group use it too (0660; root only by default).
 import { all, has, one, parseFlags, type FlagSpec } from '../control/args.js';
 import { VxtapError } from '../control/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
@@ -43,6 +44,7 @@ const FLANNEL_FLAGS: Record<string, FlagSpec> = {
   'network-config': { arity: 1 },
   'subnet-lease-ttl': { arity: 1, int: true },
   control: { arity: 1 },
+  'control-group': { arity: 1 },
 };
 
 export type StoreChoice =
@@ -62,6 +64,8 @@ export interface FlannelFlags {
   readonly networkConfig: string | null;
   /** --control: the control socket; null: /run/vxtap/<netns>/<device>.sock. */
   readonly control: string | null;
+  /** --control-group: a group that may use the control socket too; null: root only. */
+  readonly controlGroup: string | null;
   /** null: no health server (--healthz-port 0, the default). */
   readonly healthz: { readonly ip: string; readonly port: number } | null;
 }
@@ -163,6 +167,7 @@ export function parseFlannelFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     leaseTtlSec: ttl,
     networkConfig: networkConfig ?? null,
     control: one<string>(p, 'control') ?? null,
+    controlGroup: one<string>(p, 'control-group') ?? null,
     healthz: port === 0 ? null : { ip: ipv4('healthz-ip', one<string>(p, 'healthz-ip') ?? '0.0.0.0'), port },
   };
 }

@@ -32,11 +32,12 @@
 // every neighbour and route on it. The lease stays in the store, as
 // flanneld leaves it, so that a restart gets the same subnet.
 import { execFileSync, spawn } from 'node:child_process';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
 import { controlPathOr } from '../control/control-path.js';
 import { VxtapError } from '../control/errors.js';
+import { createLogger } from '../control/log.js';
 import { ControlServer, type StreamHandlers } from '../control/server.js';
 import { ipBatch } from '../io/device.js';
 import { NO_PORT } from '../switch/fdb.js';
@@ -52,7 +53,7 @@ import { FlannelMetrics, HealthServer, type DataPathStats } from './health.js';
 import { findExternalInterface, type ExternalInterface } from './iface.js';
 import { subnetKey, udpAttrs, vxlanAttrs, vxlanData, type Lease, type LeaseAttrs } from './lease.js';
 import type { LeaseStore } from './store.js';
-import { readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
+import { prepareSubnetFile, readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
 import { SubnetManager, type HeldLease, type LeaseEvent } from './subnet-manager.js';
 import { formatSubnet, type Subnet } from './subnet.js';
 
@@ -235,6 +236,7 @@ class VxlanBackend implements NodeBackend {
         // `nolearning`: the FDB is what the leases say.
         remotes: [],
         learning: false,
+        stickyLocal: true,
         ageingSec: DEFAULT_AGEING,
         maxAddress: 0,
         allowInnerVlan: false,
@@ -540,6 +542,7 @@ export class FlannelNode {
   private async start(): Promise<void> {
     const f = this.flags;
     const log = this.log;
+    prepareSubnetFile(f.subnetFile);
     this.ext = findExternalInterface(f);
     const ext = this.ext;
     // debug: a start-up that fails (a bad config) should print its one error line and nothing else.
@@ -553,8 +556,10 @@ export class FlannelNode {
 
     const common = { store: this.store, ttlSec: f.leaseTtlSec, renewMarginSec: f.renewMarginSec, log };
     // The config decides the backend, and the backend what the lease publishes:
-    // read it first, with a manager that publishes nothing.
-    const config = await new SubnetManager({ ...common, attrs: udpAttrs(ext.publicIp) }).getConfig();
+    // read it first, with a manager that publishes nothing (held, so that a
+    // signal stops its retries).
+    this.manager = new SubnetManager({ ...common, attrs: udpAttrs(ext.publicIp) });
+    const config = await this.manager.getConfig();
     this.config = config;
     if (this.stopping) return;
     const backend: NodeBackend = config.backend.type === 'vxlan'
@@ -566,7 +571,7 @@ export class FlannelNode {
       fdb: () => backend.fdbRows(),
       routes: () => backend.routeRows(),
       leases: () => this.manager?.remoteLeases() ?? [],
-    }, backend.streams());
+    }, backend.streams(), { group: f.controlGroup ?? undefined });
     await this.control.listen();
 
     const manager = new SubnetManager({ ...common, attrs: backend.attrs, previousSubnet: readPreviousSubnet(f.subnetFile) });
@@ -655,6 +660,6 @@ export class FlannelNode {
 /** `vxtap flannel [flanneld's flags]`. */
 export async function runFlannel(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const flags = parseFlannelFlags(argv, env);
-  const log = pino({ name: 'vxtap', level: env.VXTAP_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const log = createLogger(env);
   return new FlannelNode(flags, log).run();
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
+import { prepareSubnetFile, readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
 import { parseSubnet } from './subnet.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vxtap-subnet-env-'));
@@ -23,6 +23,18 @@ describe('subnet.env', () => {
     writeSubnetEnv(path, { network: parseSubnet('198.18.0.0/15'), subnet: parseSubnet('198.18.4.0/22'), mtu: 1472, ipMasq: true });
     expect(readFileSync(path, 'utf8')).toBe('FLANNEL_NETWORK=198.18.0.0/15\nFLANNEL_SUBNET=198.18.4.1/22\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n');
     expect(readPreviousSubnet(path)).toEqual(parseSubnet('198.18.4.0/22'));
+  });
+
+  it('refuses a --subnet-file under a regular file, or at a directory, in one line naming the flag', () => {
+    const file = join(dir, 'plain');
+    writeFileSync(file, 'x');
+    const env = { network: parseSubnet('10.5.0.0/16'), subnet: parseSubnet('10.5.52.0/24'), mtu: 1450, ipMasq: false };
+    for (const [path, code] of [[join(file, 'x'), 'EEXIST'], [dir, 'EISDIR']]) {
+      const msg = `--subnet-file ${path}: cannot write the file there (${code}): give a path in a directory that exists or can be created`;
+      expect(() => prepareSubnetFile(path)).toThrow(msg);
+      expect(() => writeSubnetEnv(path, env)).toThrow(msg);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('x');
   });
 
   it('gives no previous subnet for a missing or unreadable file', () => {

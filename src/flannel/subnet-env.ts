@@ -7,8 +7,9 @@
 //   FLANNEL_IPMASQ=false
 //
 // flanneld also reads FLANNEL_SUBNET back at start to ask for the same subnet.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { VxtapError } from '../control/errors.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
 import { formatSubnet, parseSubnet, type Subnet } from './subnet.js';
 
@@ -33,16 +34,38 @@ function formatSubnetEnv(e: SubnetEnv): string {
   ].join('\n');
 }
 
+function unwritable(path: string, code: string | undefined): VxtapError {
+  return new VxtapError('E_CONFIG', `--subnet-file ${path}: cannot write the file there (${code}): give a path in a directory that exists or can be created`);
+}
+
+/**
+ * Creates the file's directory, or says in one line why the file cannot be
+ * there. A node runs it at start, before it takes a lease.
+ */
+export function prepareSubnetFile(path: string): void {
+  let isDir: boolean;
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    isDir = statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch (err) {
+    throw unwritable(path, (err as NodeJS.ErrnoException).code);
+  }
+  if (isDir) throw unwritable(path, 'EISDIR');
+}
+
 /**
  * Writes the file whole or not at all: a temporary file in the same
  * directory, renamed over it, so the CNI plugin never reads half of one.
  */
 export function writeSubnetEnv(path: string, e: SubnetEnv): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}`);
-  writeFileSync(tmp, formatSubnetEnv(e), { mode: 0o644, flush: true });
-  renameSync(tmp, path);
+  prepareSubnetFile(path);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}`);
+  try {
+    writeFileSync(tmp, formatSubnetEnv(e), { mode: 0o644, flush: true });
+    renameSync(tmp, path);
+  } catch (err) {
+    throw unwritable(path, (err as NodeJS.ErrnoException).code);
+  }
 }
 
 /** The subnet of FLANNEL_SUBNET in an existing file, or null if there is none. */

@@ -174,7 +174,10 @@ export class SubnetManager extends EventEmitter<Events> {
     return this.abort.signal.aborted;
   }
 
-  /** Retries a startup step while the store is unreachable, up to startupTimeoutMs. */
+  /**
+   * Retries a startup step while the store is unreachable, up to
+   * startupTimeoutMs; stop() ends the wait at once, failing with the last error.
+   */
   private async startup<T>(fn: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + (this.o.startupTimeoutMs ?? 60_000);
     const backoff = new Backoff(this.backoffMs);
@@ -183,9 +186,10 @@ export class SubnetManager extends EventEmitter<Events> {
         return await fn();
       } catch (e) {
         const delay = backoff.next();
-        if (!isStoreError(e) || Date.now() + delay > deadline) throw e;
+        if (!isStoreError(e) || this.stopped || Date.now() + delay > deadline) throw e;
         this.log.warn(`${e.message}; retrying in ${delay} ms`);
-        await sleep(delay);
+        await pause(delay, this.abort.signal);
+        if (this.stopped) throw e;
       }
     }
   }
@@ -237,7 +241,7 @@ export class SubnetManager extends EventEmitter<Events> {
     void this.watchLoop();
   }
 
-  /** Stops renewing and watching; the lease stays in the store. */
+  /** Stops renewing and watching, and any start-up retries; the lease stays in the store. */
   stop(): void {
     clearTimeout(this.renewTimer);
     this.abort.abort();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  Fdb, LEARN_CREATED, LEARN_MOVED, LEARN_REFRESHED, LEARN_REFUSED_FULL, LEARN_REFUSED_STATIC, NO_PORT,
+  Fdb, LEARN_CREATED, LEARN_MOVED, LEARN_REFRESHED, LEARN_REFUSED_FULL, LEARN_REFUSED_LOCAL, LEARN_REFUSED_STATIC, NO_PORT,
 } from './fdb.js';
 
 const hiOf = (mac: number) => Math.floor(mac / 0x100000000);
@@ -135,5 +135,93 @@ describe('Fdb', () => {
     fdb.flushPort(1);
     expect(fdb.size).toBe(25);
     expect(fdb.entries(1).every((e) => e.port === 0)).toBe(true);
+  });
+});
+
+describe('FDB hash seeding', () => {
+  /** The hash the table used before it was keyed: anyone could compute its collisions offline. */
+  function unseededHash(hi: number, lo: number): number {
+    let h = Math.imul(lo ^ (hi << 16) ^ (hi >>> 3), 0x9e3779b1);
+    h ^= h >>> 15;
+    h = Math.imul(h ^ hi, 0x85ebca77);
+    return h ^ (h >>> 13);
+  }
+
+  const N = 1000;
+  /** The table grows to 2048 slots for N entries, so these share home slot 0 at every size it passes. */
+  const MASK = 2047;
+  const HI = 0x0200;
+
+  function collidingMacs(): number[] {
+    const los: number[] = [];
+    for (let lo = 1; los.length < N; lo++) if ((unseededHash(HI, lo) & MASK) === 0) los.push(lo);
+    return los;
+  }
+
+  /** The longest run of consecutive occupied slots among these keys' slots: what a probe may walk. */
+  function longestRun(fdb: Fdb, los: number[]): number {
+    const slots = los.map((lo) => fdb.find(HI, lo)).sort((a, b) => a - b);
+    let longest = 1;
+    for (let k = 1, run = 1; k < slots.length; k++) {
+      run = slots[k] === slots[k - 1] + 1 ? run + 1 : 1;
+      longest = Math.max(longest, run);
+    }
+    return longest;
+  }
+
+  it('spreads MACs chosen to collide in the unseeded hash instead of chaining them all from one slot', () => {
+    const los = collidingMacs();
+    const fdb = new Fdb();
+    for (const lo of los) expect(fdb.learn(HI, lo, NO_PORT, 7, 1)).toBe(LEARN_CREATED);
+    for (const lo of los) expect(fdb.remote[fdb.find(HI, lo)]).toBe(7);
+    // Unseeded, all N form one run of N slots from slot 0. Keyed, they land as random keys
+    // do at load ~0.5, in short runs (a run of 100 has a vanishing probability).
+    expect(longestRun(fdb, los)).toBeLessThan(100);
+  });
+
+  it('keys each table on its own, so a collision found against one says nothing of another', () => {
+    const los = collidingMacs().slice(0, 64);
+    const a = new Fdb();
+    const b = new Fdb();
+    for (const lo of los) {
+      a.learn(HI, lo, 0, 0, 1);
+      b.learn(HI, lo, 0, 0, 1);
+    }
+    // 64 keys in 128 slots: two independent keys placing all of them alike has a vanishing probability.
+    expect(los.map((lo) => a.find(HI, lo))).not.toEqual(los.map((lo) => b.find(HI, lo)));
+  });
+});
+
+describe('FDB local MACs', () => {
+  const HI = 0x0200;
+  const AGE = 300_000;
+  const REMOTE = 0xc6336402 | 0;
+
+  it('keeps a fresh MAC of a local port from moving to a remote (a spoofed VXLAN source), and counts the refusal', () => {
+    const fdb = new Fdb(0, AGE);
+    expect(fdb.learn(HI, 1, 0, 0, 1000)).toBe(LEARN_CREATED);
+    expect(fdb.learn(HI, 1, NO_PORT, REMOTE, 1000 + AGE - 1)).toBe(LEARN_REFUSED_LOCAL);
+    const slot = fdb.find(HI, 1);
+    expect(fdb.port[slot]).toBe(0);
+    // The refusal does not refresh the entry: it still ages from the local sighting.
+    expect(fdb.entries(1000 + AGE - 1)[0].ageMs).toBe(AGE - 1);
+    // Another local port may still take it over, as on a bridge.
+    expect(fdb.learn(HI, 1, 1, 0, 2000)).toBe(LEARN_MOVED);
+    expect(fdb.port[fdb.find(HI, 1)]).toBe(1);
+  });
+
+  it('lets a local MAC that has aged out (not yet swept) move to a remote, and a remote MAC move to a local port', () => {
+    const fdb = new Fdb(0, AGE);
+    fdb.learn(HI, 1, 0, 0, 1000);
+    expect(fdb.learn(HI, 1, NO_PORT, REMOTE, 1000 + AGE)).toBe(LEARN_MOVED);
+    expect(fdb.remote[fdb.find(HI, 1)]).toBe(REMOTE);
+    expect(fdb.learn(HI, 1, 0, 0, 1000 + AGE + 1)).toBe(LEARN_MOVED);
+    expect(fdb.port[fdb.find(HI, 1)]).toBe(0);
+  });
+
+  it('moves a local MAC to a remote like any learned MAC when stickiness is off', () => {
+    const fdb = new Fdb();
+    fdb.learn(HI, 1, 0, 0, 1000);
+    expect(fdb.learn(HI, 1, NO_PORT, REMOTE, 1001)).toBe(LEARN_MOVED);
   });
 });

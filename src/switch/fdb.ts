@@ -11,6 +11,15 @@
 // entries and moves a learned MAC to where it was last seen; static entries
 // never move and never age; ageing is a separate periodic sweep; once
 // `maxEntries` is reached, new MACs are refused (and counted by the caller).
+// One departure, on by default: a MAC learned on a local port does not move
+// to a remote VTEP while it is fresh (seen within `stickyLocalMs`), so that a
+// frame from the wire cannot take a local host's address over (see README).
+//
+// Anyone who can send frames chooses the MACs learned, so the hash is keyed
+// with random bits drawn per table: without them, MACs that share a home
+// slot could be computed offline, and learning and lookup would degrade to a
+// linear scan of one long probe run.
+import { randomBytes } from 'node:crypto';
 
 /** Entry flag: added by configuration, immune to learning and ageing. */
 export const FDB_STATIC = 1;
@@ -21,6 +30,8 @@ export const LEARN_CREATED = 1;
 export const LEARN_MOVED = 2;
 export const LEARN_REFUSED_STATIC = 3;
 export const LEARN_REFUSED_FULL = 4;
+/** A remote source claimed a MAC that a local port holds and has seen within stickyLocalMs. */
+export const LEARN_REFUSED_LOCAL = 5;
 
 /** Where a frame for an entry goes: a local port index, or a remote VTEP. */
 export const NO_PORT = -1;
@@ -39,10 +50,11 @@ export interface FdbEntry {
   ageMs: number;
 }
 
-function hashKey(hi: number, lo: number): number {
-  let h = Math.imul(lo ^ (hi << 16) ^ (hi >>> 3), 0x9e3779b1);
+/** The home slot's hash: a multiply-xorshift mix of the key, keyed by two secret words. */
+function hashKey(hi: number, lo: number, k0: number, k1: number): number {
+  let h = Math.imul(lo ^ k0 ^ (hi << 16) ^ (hi >>> 3), 0x9e3779b1);
   h ^= h >>> 15;
-  h = Math.imul(h ^ hi, 0x85ebca77);
+  h = Math.imul(h ^ hi ^ k1, 0x85ebca77);
   return h ^ (h >>> 13);
 }
 
@@ -57,9 +69,21 @@ export class Fdb {
   private flags = new Uint8Array(MIN_CAPACITY);
   private seen = new Float64Array(MIN_CAPACITY);
   private count = 0;
+  /** The hash's key, secret to this table. */
+  private readonly k0: number;
+  private readonly k1: number;
 
-  /** @param maxEntries cap on entries, 0 for none (the kernel's maxaddress). */
-  constructor(readonly maxEntries = 0) {}
+  /**
+   * @param maxEntries cap on entries, 0 for none (the kernel's maxaddress).
+   * @param stickyLocalMs how long after it was last seen a MAC on a local port
+   *   refuses to move to a remote (the ageing time: as long as it is fresh);
+   *   0: it moves like any learned MAC.
+   */
+  constructor(readonly maxEntries = 0, readonly stickyLocalMs = 0) {
+    const key = randomBytes(8);
+    this.k0 = key.readInt32LE(0);
+    this.k1 = key.readInt32LE(4);
+  }
 
   get size(): number {
     return this.count;
@@ -69,7 +93,7 @@ export class Fdb {
   find(hi: number, lo: number): number {
     const mask = this.mask;
     const keyHi = this.keyHi;
-    let i = hashKey(hi, lo) & mask;
+    let i = hashKey(hi, lo, this.k0, this.k1) & mask;
     for (;;) {
       const h = keyHi[i];
       if (h === EMPTY) return -1;
@@ -86,6 +110,7 @@ export class Fdb {
     let i = this.find(hi, lo);
     if (i >= 0) {
       if (this.flags[i] & FDB_STATIC) return LEARN_REFUSED_STATIC;
+      if (port === NO_PORT && this.port[i] !== NO_PORT && now - this.seen[i] < this.stickyLocalMs) return LEARN_REFUSED_LOCAL;
       this.seen[i] = now;
       if (this.port[i] === port && this.remote[i] === (remote | 0)) return LEARN_REFRESHED;
       this.port[i] = port;
@@ -175,7 +200,7 @@ export class Fdb {
   private insertSlot(hi: number, lo: number): number {
     if ((this.count + 1) * 2 > this.mask + 1) this.resize((this.mask + 1) * 2);
     const mask = this.mask;
-    let i = hashKey(hi, lo) & mask;
+    let i = hashKey(hi, lo, this.k0, this.k1) & mask;
     while (this.keyHi[i] !== EMPTY) i = (i + 1) & mask;
     this.keyHi[i] = hi;
     this.keyLo[i] = lo;
@@ -194,7 +219,7 @@ export class Fdb {
       j = (j + 1) & mask;
       const hi = this.keyHi[j];
       if (hi === EMPTY) return;
-      const home = hashKey(hi, this.keyLo[j]) & mask;
+      const home = hashKey(hi, this.keyLo[j], this.k0, this.k1) & mask;
       const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
       if (inRange) continue;
       this.keyHi[i] = hi;

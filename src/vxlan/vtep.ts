@@ -78,6 +78,8 @@ export interface NetworkSpec {
   remotes: number[];
   /** Learn inner source MACs from the wire (local ports always learn). */
   learning: boolean;
+  /** A MAC learned on a local port does not move to a remote while it has not aged out. */
+  stickyLocal: boolean;
   ageingSec: number;
   /** FDB size cap (0: none), like the kernel's maxaddress. */
   maxAddress: number;
@@ -130,7 +132,7 @@ const TX_BYTES = 3;
 const FLOODED = 4;
 
 // Learning outcomes other than a refresh, indexed by LEARN_* code - 1.
-const LEARN_NAMES = ['created', 'moved', 'refused_static', 'refused_full'] as const;
+const LEARN_NAMES = ['created', 'moved', 'refused_static', 'refused_full', 'refused_local'] as const;
 
 class Port {
   readonly txq = new FrameQueue(DEVICE_QUEUE);
@@ -161,7 +163,7 @@ class Network {
   readonly header = Buffer.alloc(VXLAN_HLEN);
 
   constructor(readonly spec: NetworkSpec) {
-    this.fdb = new Fdb(spec.maxAddress);
+    this.fdb = new Fdb(spec.maxAddress, spec.stickyLocal ? spec.ageingSec * 1000 : 0);
     this.flood = Uint32Array.from(spec.remotes);
     writeVxlanHeader(this.header, 0, spec.vni);
   }
