@@ -114,7 +114,12 @@ function leavePartial(frame: Buffer, ip: number): void {
   const ipv6 = frame[ip] >> 4 === 6;
   const proto = ipv6 ? frame[ip + 6] : frame[ip + 9];
   const l4 = ip + (ipv6 ? 40 : (frame[ip] & 0x0f) * 4);
-  const l4len = frame.length - l4;
+  const sum = pseudoSum(frame, ip, ipv6, proto, frame.length - l4);
+  frame.writeUInt16BE(~checksumFold(sum) & 0xffff, l4 + (proto === 6 ? 16 : 6));
+}
+
+/** The unfolded TCP/UDP pseudo-header sum of the IPv4 or IPv6 header at frame[ip]. */
+function pseudoSum(frame: Buffer, ip: number, ipv6: boolean, proto: number, l4len: number): number {
   const pseudo = Buffer.alloc(ipv6 ? 40 : 12);
   if (ipv6) {
     frame.copy(pseudo, 0, ip + 8, ip + 40);
@@ -125,7 +130,7 @@ function leavePartial(frame: Buffer, ip: number): void {
     pseudo[9] = proto;
     pseudo.writeUInt16BE(l4len, 10);
   }
-  frame.writeUInt16BE(~checksumFold(checksumAdd(pseudo, 0, pseudo.length, 0)) & 0xffff, l4 + (proto === 6 ? 16 : 6));
+  return checksumAdd(pseudo, 0, pseudo.length, 0);
 }
 
 /** What a device does with NEEDS_CSUM: sums [start, end) with the field as it is and stores the result there. */
@@ -141,17 +146,7 @@ function vnetHdr(hdrs: Buffer, k: number): { flags: number; gsoType: number; csu
 function l4ChecksumValid(seg: Buffer, ip: number, ipv6: boolean, proto = 6): boolean {
   const l4 = ip + (ipv6 ? 40 : 20);
   const l4len = seg.length - l4;
-  const pseudo = Buffer.alloc(ipv6 ? 40 : 12);
-  if (ipv6) {
-    seg.copy(pseudo, 0, ip + 8, ip + 40);
-    pseudo.writeUInt32BE(l4len, 32);
-    pseudo[39] = proto;
-  } else {
-    seg.copy(pseudo, 0, ip + 12, ip + 20);
-    pseudo[9] = proto;
-    pseudo.writeUInt16BE(l4len, 10);
-  }
-  return checksumFold(checksumAdd(seg, l4, l4len, checksumAdd(pseudo, 0, pseudo.length, 0))) === 0;
+  return checksumFold(checksumAdd(seg, l4, l4len, pseudoSum(seg, ip, ipv6, proto, l4len))) === 0;
 }
 
 describe('TsoSplitter', () => {
