@@ -46,14 +46,17 @@ import { Vtep } from '../vxlan/vtep.js';
 import { formatIpv4Addr, parseIpv4Addr } from '../wire/ipaddr.js';
 import { formatMac, parseMac, randomLocalMac } from '../wire/mac.js';
 import { parseNetworkConfig, type BackendConfig, type FlannelConfig } from './config.js';
+import { directlyReachable } from './direct-routing.js';
 import { EtcdStore } from './etcd-store.js';
 import { FileStore } from './file-store.js';
 import { parseFlannelFlags, type FlannelFlags } from './flags.js';
 import { FlannelMetrics, HealthServer, type DataPathStats } from './health.js';
 import { findExternalInterface, type ExternalInterface } from './iface.js';
+import { MasqRules } from './ipmasq.js';
+import { LeaseGuard } from './lease-guard.js';
 import { subnetKey, udpAttrs, vxlanAttrs, vxlanData, type Lease, type LeaseAttrs } from './lease.js';
 import type { LeaseStore } from './store.js';
-import { prepareSubnetFile, readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
+import { prepareSubnetFile, readPreviousNetwork, readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
 import { SubnetManager, type HeldLease, type LeaseEvent } from './subnet-manager.js';
 import { formatSubnet, type Subnet } from './subnet.js';
 
@@ -166,6 +169,8 @@ interface NodeBackend {
   readonly mtu: number;
   /** What our lease publishes. */
   readonly attrs: LeaseAttrs;
+  /** Our VtepMAC (vxlan), or null. */
+  readonly vtepMac: number | null;
   /** Opens the device and data path for our lease; programs the device's own kernel state. */
   start(lease: HeldLease): void;
   /** Applies other nodes' lease changes to the data path; returns the kernel commands they need. */
@@ -196,6 +201,8 @@ interface RemoteVtep {
   readonly subnet: Subnet;
   readonly mac: number;
   readonly publicIp: number;
+  /** DirectRouting: routed straight to publicIp, no neighbour or FDB entry. */
+  readonly direct: boolean;
 }
 
 class VxlanBackend implements NodeBackend {
@@ -203,13 +210,14 @@ class VxlanBackend implements NodeBackend {
   readonly mtu: number;
   readonly attrs: LeaseAttrs;
   private readonly mac = randomLocalMac();
+  readonly vtepMac = this.mac;
   private vtep: Vtep | null = null;
   /** Remote leases programmed, by subnet key. */
   private readonly remotes = new Map<string, RemoteVtep>();
   /** Which lease (subnet key) each VtepMAC's FDB entry belongs to. */
   private readonly macOwner = new Map<number, string>();
-  /** Subnet keys whose neighbour and route were submitted to the kernel. */
-  private readonly inKernel = new Set<string>();
+  /** Subnet keys whose route (and neighbour) were submitted to the kernel: the gateway of a direct route, or null. */
+  private readonly inKernel = new Map<string, string | null>();
 
   constructor(private readonly be: Extract<BackendConfig, { type: 'vxlan' }>, private readonly ext: ExternalInterface, private readonly log: Logger) {
     this.dev = `flannel.${be.vni}`;
@@ -254,13 +262,16 @@ class VxlanBackend implements NodeBackend {
     // the batch (a restarted node's new VtepMAC comes as removed + added) is
     // re-programmed with `replace`, never deleted first, so its route never blinks.
     const final = new Map<string, RemoteVtep | null>();
+    const direct = this.be.directRouting
+      ? directlyReachable(batch.flatMap((ev) => (ev.type === 'added' ? [ev.lease.attrs.PublicIP] : [])))
+      : new Set<string>();
     for (const ev of batch) {
       const key = subnetKey(ev.lease.subnet);
       if (ev.type === 'removed') {
         const r = this.remotes.get(key);
         if (r === undefined) continue; // never programmed (not a vxlan lease)
         this.remotes.delete(key);
-        if (this.macOwner.get(r.mac) === key) {
+        if (!r.direct && this.macOwner.get(r.mac) === key) {
           vtep.removeEntry(vni, r.mac);
           this.macOwner.delete(r.mac);
         }
@@ -268,27 +279,37 @@ class VxlanBackend implements NodeBackend {
         final.set(key, null);
         continue;
       }
-      const r = this.remoteOf(ev.lease);
-      if (r === null) continue;
+      const found = this.remoteOf(ev.lease);
+      if (found === null) continue;
+      const r = { ...found, direct: direct.has(ev.lease.attrs.PublicIP) };
       if (r.vni !== vni) this.log.warn(`${formatSubnet(ev.lease.subnet)} publishes VNI ${r.vni} but this network's is ${vni}: programming it anyway, as flanneld does; its traffic will not pass`);
-      const owner = this.macOwner.get(r.mac);
-      if (owner !== undefined && owner !== key) this.log.warn(`${formatSubnet(ev.lease.subnet)} publishes VtepMAC ${formatMac(r.mac)}, which ${owner} published too: the newer wins`);
-      vtep.addStatic(vni, r.mac, NO_PORT, r.publicIp);
+      // Trusted either way: a peer may still encapsulate to us.
       vtep.trust(r.publicIp);
-      this.macOwner.set(r.mac, key);
       this.remotes.set(key, r);
       final.set(key, r);
+      if (r.direct) continue;
+      // The lease guard passes no two leases with one VtepMAC.
+      vtep.addStatic(vni, r.mac, NO_PORT, r.publicIp);
+      this.macOwner.set(r.mac, key);
     }
     const cmds: string[] = [];
     for (const [key, r] of final) {
+      const [addr, len] = key.split('-');
+      const was = this.inKernel.get(key);
       if (r === null) {
         // A lease added and removed within one batch never reached the kernel.
-        if (!this.inKernel.delete(key)) continue;
-        const [addr, len] = key.split('-');
-        cmds.push(`route del ${addr}/${len} dev ${this.dev}`, `neigh del ${addr} dev ${this.dev}`);
+        if (was === undefined) continue;
+        this.inKernel.delete(key);
+        if (was === null) cmds.push(`route del ${addr}/${len} dev ${this.dev}`, `neigh del ${addr} dev ${this.dev}`);
+        else cmds.push(`route del ${addr}/${len} via ${was}`);
+      } else if (r.direct) {
+        const via = formatIpv4Addr(r.publicIp);
+        this.inKernel.set(key, via);
+        // `replace` swaps an onlink route for the direct one; the neighbour goes.
+        cmds.push(`route replace ${addr}/${len} via ${via}`);
+        if (was === null) cmds.push(`neigh del ${addr} dev ${this.dev}`);
       } else {
-        this.inKernel.add(key);
-        const addr = formatIpv4Addr(r.subnet.addr);
+        this.inKernel.set(key, null);
         cmds.push(
           `neigh replace ${addr} lladdr ${formatMac(r.mac)} dev ${this.dev} nud permanent`,
           `route replace ${formatSubnet(r.subnet)} via ${addr} dev ${this.dev} onlink`,
@@ -299,7 +320,7 @@ class VxlanBackend implements NodeBackend {
   }
 
   /** A lease's VTEP, or null (logged) when it is not a usable vxlan lease. */
-  private remoteOf(l: Lease): (RemoteVtep & { vni: number }) | null {
+  private remoteOf(l: Lease): (Omit<RemoteVtep, 'direct'> & { vni: number }) | null {
     // flanneld's vxlan backend skips other backends' leases the same way.
     if (l.attrs.BackendType !== 'vxlan') {
       this.log.warn(`ignoring ${formatSubnet(l.subnet)} of ${l.attrs.PublicIP}: its backend is ${l.attrs.BackendType ?? 'udp'}, not vxlan`);
@@ -315,9 +336,9 @@ class VxlanBackend implements NodeBackend {
   }
 
   routeRows(): object[] {
-    return [...this.remotes.values()].map((r) => ({
-      subnet: formatSubnet(r.subnet), via: formatIpv4Addr(r.subnet.addr), dev: this.dev, vtepMac: formatMac(r.mac), publicIp: formatIpv4Addr(r.publicIp),
-    }));
+    return [...this.remotes.values()].map((r) => (r.direct
+      ? { subnet: formatSubnet(r.subnet), via: formatIpv4Addr(r.publicIp), direct: true, vtepMac: formatMac(r.mac), publicIp: formatIpv4Addr(r.publicIp) }
+      : { subnet: formatSubnet(r.subnet), via: formatIpv4Addr(r.subnet.addr), dev: this.dev, vtepMac: formatMac(r.mac), publicIp: formatIpv4Addr(r.publicIp) }));
   }
 
   stats(): DataPathStats {
@@ -352,6 +373,7 @@ class UdpBackend implements NodeBackend {
   readonly dev = 'flannel0';
   readonly mtu: number;
   readonly attrs: LeaseAttrs;
+  readonly vtepMac = null;
   private overlay: UdpOverlay | null = null;
 
   constructor(private readonly be: Extract<BackendConfig, { type: 'udp' }>, private readonly ext: ExternalInterface, private readonly network: Subnet) {
@@ -468,6 +490,8 @@ export class FlannelNode {
   private store: LeaseStore | null = null;
   private manager: SubnetManager | null = null;
   private backend: NodeBackend | null = null;
+  private guard: LeaseGuard | null = null;
+  private masq: MasqRules | null = null;
   private config: FlannelConfig | null = null;
   private control: ControlServer | null = null;
   private health: HealthServer | null = null;
@@ -512,8 +536,13 @@ export class FlannelNode {
     });
   }
 
-  /** What keeps the node from being ready (/readyz); empty when ready. */
+  /** What keeps the node from being ready (/readyz): what is missing, and refused leases; empty when ready. */
   notReady(): string[] {
+    return [...this.missing(), ...(this.guard?.conflicts() ?? [])];
+  }
+
+  /** What the node still has to set up; refused leases do not hold up `vxtap ready`. */
+  private missing(): string[] {
     const missing: string[] = [];
     if (this.manager?.lease == null) missing.push('lease');
     if (!this.deviceUp || !this.listed || !this.kernel.idle) missing.push('dataplane');
@@ -582,11 +611,21 @@ export class FlannelNode {
     backend.start(lease);
     this.deviceUp = true;
     this.metrics.setDataPath(backend.stats());
-    writeSubnetEnv(f.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.mtu, ipMasq: false });
+    const guard = new LeaseGuard({
+      network: config.network, subnetLen: config.subnetLen, own: lease.subnet, publicIp: ext.publicIp, vtepMac: backend.vtepMac, log, registry: this.metrics.registry,
+    });
+    this.guard = guard;
+    if (f.ipMasq) {
+      // Before subnet.env is rewritten: it holds the previous run's Network and subnet.
+      this.masq = new MasqRules(log);
+      await this.masq.start(config.network, lease.subnet, readPreviousNetwork(f.subnetFile));
+      if (this.stopping) return;
+    }
+    writeSubnetEnv(f.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.mtu, ipMasq: f.ipMasq });
     this.envWritten = true;
 
     manager.on('leases', (batch) => {
-      this.kernel.submit(backend.apply(batch));
+      this.kernel.submit(backend.apply(guard.filter(batch)));
       this.checkReady();
     });
     manager.on('synced', () => {
@@ -608,13 +647,15 @@ export class FlannelNode {
       storeUp: this.manager?.storeUp ?? false,
       remoteLeases: this.manager?.remoteLeases().length ?? 0,
       kernel: { batches: this.kernel.batches, commands: this.kernel.commands, failures: this.kernel.failures },
+      refusedLeases: this.guard?.refusals() ?? [],
+      ipMasq: this.masq !== null,
       notReady: this.notReady(),
     };
   }
 
   /** Logs `vxtap ready` the first time nothing is missing. */
   private checkReady(): void {
-    if (this.announced || this.stopping || this.notReady().length > 0) return;
+    if (this.announced || this.stopping || this.missing().length > 0) return;
     this.announced = true;
     const l = this.manager!.lease!;
     const b = this.backend!;
@@ -651,6 +692,7 @@ export class FlannelNode {
     this.manager?.stop();
     this.kernel.close();
     this.backend?.close();
+    await this.masq?.close();
     this.control?.close();
     await this.health?.close();
     await this.store?.close();
