@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from '../../src/control/server.js';
 import { encodeAttrs, type LeaseAttrs } from '../../src/flannel/lease.js';
-import { CLI, type Host, Lab, Vxtap } from '../../src/lab/netns.js';
+import { CLI, type Host, Lab, sh, UNDERLAY, Vxtap } from '../../src/lab/netns.js';
 import { macOf } from '../helpers/peers.js';
 import { EtcdServer } from '../flannel/etcd-server.js';
 
@@ -58,13 +58,40 @@ export class FlannelBench {
   private running: FlannelNode[] = [];
   private prefixes = 0;
 
-  /** `txChecksum: false`: the underlay variant with tx checksum offload off (see Lab.underlay). */
-  constructor(nodes: number, { txChecksum = true } = {}) {
-    this.lab = new Lab(txChecksum ? 'fl' : 'flx');
+  /**
+   * `txChecksum: false`: the underlay variant with tx checksum offload off (see Lab.underlay).
+   * `routed`: the last node sits on a second underlay subnet behind a router
+   * (see routeLastNode); the others share the first.
+   */
+  constructor(nodes: number, { txChecksum = true, routed = false } = {}) {
+    this.lab = new Lab(routed ? 'flr' : txChecksum ? 'fl' : 'flx');
     this.store = this.lab.host('store');
     this.nodes = Array.from({ length: nodes }, (_, i) => this.lab.host(`n${i + 1}`));
+    if (routed) return void this.routeLastNode(txChecksum);
     const addrs = this.lab.underlay([this.store, ...this.nodes], 1500, { txChecksum });
     [this.store, ...this.nodes].forEach((h, i) => this.ips.set(h, addrs[i]));
+  }
+
+  /**
+   * Two underlay subnets inside 198.51.100.0/24 joined by a router host:
+   * the store and all nodes but the last on 198.51.100.0/25 (.1, .2, ...,
+   * the router after them), the last node alone on 198.51.100.128/25 (.130,
+   * the router .129). Each side routes the other /25 via the router.
+   */
+  private routeLastNode(txChecksum: boolean): void {
+    const far = this.nodes[this.nodes.length - 1];
+    const lan = [this.store, ...this.nodes.slice(0, -1)];
+    const router = this.lab.host('rt');
+    const addrs = this.lab.underlay([...lan, router], 1500, { txChecksum, len: 25 });
+    lan.forEach((h, i) => this.ips.set(h, addrs[i]));
+    const rtLan = addrs[addrs.length - 1];
+    sh('ip', ['link', 'add', 'ul1', 'netns', router.ns, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', far.ns]);
+    router.ip(`address add ${UNDERLAY}.129/25 dev ul1`, 'link set ul1 up');
+    router.run('sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
+    far.ip(`address add ${UNDERLAY}.130/25 dev ul0`, 'link set ul0 up', `route add ${UNDERLAY}.0/25 via ${UNDERLAY}.129`);
+    if (!txChecksum) far.run('ethtool', '-K', 'ul0', 'tx', 'off');
+    for (const h of lan) h.ip(`route add ${UNDERLAY}.128/25 via ${rtLan}`);
+    this.ips.set(far, `${UNDERLAY}.130`);
   }
 
   async start(): Promise<void> {
@@ -139,6 +166,9 @@ export class FlannelBench {
       } catch {
         // none
       }
+      // What --ip-masq left behind if a test failed before its node stopped.
+      h.run('iptables', '-t', 'nat', '-F');
+      h.run('iptables', '-t', 'nat', '-X');
     }
   }
 
@@ -326,4 +356,46 @@ export function pingFlow(h: Host, dst: string, count: number, intervalS: number)
     const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
     return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), out };
   });
+}
+
+/** A running tshark on one device of a host, printing chosen fields per packet. */
+export interface Capture {
+  /** The packets so far, one array of field values each. */
+  rows(): string[][];
+  /** Stops tshark; the packets it printed. */
+  stop(): Promise<string[][]>;
+}
+
+/**
+ * Starts tshark on `dev` of `h` with a capture filter, printing `fields`
+ * (first occurrence, outer headers first) per packet as it sees it.
+ */
+export async function capture(h: Host, dev: string, filter: string, fields: string[], decodeAs: string[] = []): Promise<Capture> {
+  const p = h.spawn('tshark', ['-i', dev, '-f', filter, '-l', '-n', ...decodeAs, '-T', 'fields', '-E', 'occurrence=f', ...fields.flatMap((f) => ['-e', f])]);
+  let out = '';
+  let err = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 15_000;
+  while (!err.includes('Capturing on')) {
+    if (p.exitCode !== null) throw new Error(`tshark on ${h.name} ${dev} exited ${p.exitCode}: ${err}`);
+    if (Date.now() > deadline) throw new Error(`tshark on ${h.name} ${dev} did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const rows = (): string[][] => out.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+  return {
+    rows,
+    stop: async () => {
+      if (p.exitCode === null) {
+        p.kill('SIGINT');
+        await once(p, 'exit');
+      }
+      return rows();
+    },
+  };
+}
+
+/** `iptables -t nat -S` of a host, one rule a line. */
+export function natRules(h: Host): string[] {
+  return h.run('iptables', '-t', 'nat', '-S').trim().split('\n');
 }
