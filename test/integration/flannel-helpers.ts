@@ -368,10 +368,11 @@ export interface Capture {
 
 /**
  * Starts tshark on `dev` of `h` with a capture filter, printing `fields`
- * (first occurrence, outer headers first) per packet as it sees it.
+ * per packet as it sees it; a field in several headers (an encapsulated
+ * packet's ip.src) lists them all, outer first, joined by commas.
  */
 export async function capture(h: Host, dev: string, filter: string, fields: string[], decodeAs: string[] = []): Promise<Capture> {
-  const p = h.spawn('tshark', ['-i', dev, '-f', filter, '-l', '-n', ...decodeAs, '-T', 'fields', '-E', 'occurrence=f', ...fields.flatMap((f) => ['-e', f])]);
+  const p = h.spawn('tshark', ['-i', dev, '-f', filter, '-l', '-n', ...decodeAs, '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=,', ...fields.flatMap((f) => ['-e', f])]);
   let out = '';
   let err = '';
   p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
