@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/control/server.js';
 import type { Host } from '../../src/lab/netns.js';
 import { eventually } from '../helpers/peers.js';
-import { addPod, capture, FlannelBench, type FlannelNode, neighsOn, netAddr, routesOn } from './flannel-helpers.js';
+import { addPod, capture, FlannelBench, type FlannelNode, neighsOn, pingUntilCaptured, routesOn } from './flannel-helpers.js';
 
 const DIRECT_CONFIG = '{"Network":"198.18.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","DirectRouting":true}}';
 
@@ -24,18 +24,7 @@ beforeAll(async () => {
 afterAll(() => bench?.destroy());
 afterEach(() => bench.reset());
 
-function subnetOf(n: FlannelNode): string {
-  const { subnet } = bench.subnetEnv(n);
-  return `${netAddr(subnet)}/${subnet.split('/')[1]}`;
-}
-
-/** Pings src -> dst on h until the capture has `n` rows. */
-async function pingUntilCaptured(h: Host, src: string, dst: string, cap: { rows(): string[][] }, n = 3): Promise<void> {
-  await eventually(`${n} packets captured for ${src} -> ${dst}`, async () => {
-    await h.exec('ping', ['-c', '1', '-W', '2', '-I', src, dst]);
-    return cap.rows().length >= n;
-  }, 20_000);
-}
+const subnetOf = (n: FlannelNode): string => bench.keyOf(n).replace('-', '/');
 
 describe('DirectRouting', () => {
   it('routes straight to a peer on the same underlay subnet (no UDP 8472 on the wire) and encapsulates to one behind a router', async () => {

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from '../../src/control/server.js';
 import { encodeAttrs, type LeaseAttrs } from '../../src/flannel/lease.js';
 import { CLI, type Host, Lab, sh, UNDERLAY, Vxtap } from '../../src/lab/netns.js';
-import { macOf } from '../helpers/peers.js';
+import { eventually, macOf } from '../helpers/peers.js';
 import { EtcdServer } from '../flannel/etcd-server.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -243,6 +243,12 @@ export class FlannelBench {
 
   // ---- nodes --------------------------------------------------------------
 
+  /** The lease key (`198.18.7.0-24`) a node holds, from its subnet.env. */
+  keyOf(n: { subnetFile: string }): string {
+    const { subnet } = this.subnetEnv(n);
+    return `${netAddr(subnet)}-${subnet.split('/')[1]}`;
+  }
+
   subnetEnv(n: { subnetFile: string }): SubnetEnvFile {
     const kv = Object.fromEntries(readFileSync(n.subnetFile, 'utf8').trim().split('\n').map((l) => l.split('=') as [string, string]));
     return { network: kv.FLANNEL_NETWORK, subnet: kv.FLANNEL_SUBNET, mtu: Number(kv.FLANNEL_MTU), ipMasq: kv.FLANNEL_IPMASQ };
@@ -399,4 +405,12 @@ export async function capture(h: Host, dev: string, filter: string, fields: stri
 /** `iptables -t nat -S` of a host, one rule a line. */
 export function natRules(h: Host): string[] {
   return h.run('iptables', '-t', 'nat', '-S').trim().split('\n');
+}
+
+/** Pings dst from address src on h, one at a time, until the capture holds `n` packets. */
+export async function pingUntilCaptured(h: Host, src: string, dst: string, cap: Capture, n = 3): Promise<void> {
+  await eventually(`${n} packets captured for ${src} -> ${dst}`, async () => {
+    await h.exec('ping', ['-c', '1', '-W', '2', '-I', src, dst]);
+    return cap.rows().length >= n;
+  }, 20_000);
 }

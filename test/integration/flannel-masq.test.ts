@@ -8,7 +8,7 @@ import { vxlanAttrs, type LeaseAttrs } from '../../src/flannel/lease.js';
 import type { Host } from '../../src/lab/netns.js';
 import { eventually, macOf } from '../helpers/peers.js';
 import {
-  addPod, capture, FlannelBench, type FlannelNode, healthz, metric, natRules, neighsOn, netAddr, remoteFdb, routesOn, VXLAN_CONFIG,
+  addPod, capture, FlannelBench, type FlannelNode, healthz, metric, natRules, neighsOn, netAddr, pingUntilCaptured, remoteFdb, routesOn, VXLAN_CONFIG,
 } from './flannel-helpers.js';
 
 let bench: FlannelBench;
@@ -24,10 +24,7 @@ beforeAll(async () => {
 afterAll(() => bench?.destroy());
 afterEach(() => bench.reset());
 
-function keyOf(n: FlannelNode): string {
-  const { subnet } = bench.subnetEnv(n);
-  return `${netAddr(subnet)}-${subnet.split('/')[1]}`;
-}
+const keyOf = (n: FlannelNode): string => bench.keyOf(n);
 
 /** Two vxtap nodes (extra flags for both), each programmed with the other's lease, and a pod address on each. */
 async function pair(prefix: string, extra: string[] = []): Promise<{ a: FlannelNode; b: FlannelNode; podA: string; podB: string }> {
@@ -36,14 +33,6 @@ async function pair(prefix: string, extra: string[] = []): Promise<{ a: FlannelN
   await eventually('a to route b', () => routesOn(n1, 'flannel.1').some((r) => r.dst === keyOf(b).replace('-', '/')));
   await eventually('b to route a', () => routesOn(n2, 'flannel.1').some((r) => r.dst === keyOf(a).replace('-', '/')));
   return { a, b, podA: addPod(n1, bench.subnetEnv(a)), podB: addPod(n2, bench.subnetEnv(b)) };
-}
-
-/** Pings from `src` on h until `cap` has seen `n` packets; the rows. */
-async function pingUntilCaptured(h: Host, src: string, dst: string, cap: { rows(): string[][] }, n = 3): Promise<void> {
-  await eventually(`${n} packets captured for ${src} -> ${dst}`, async () => {
-    await h.exec('ping', ['-c', '1', '-W', '2', '-I', src, dst]);
-    return cap.rows().length >= n;
-  }, 20_000);
 }
 
 const POLICIES = ['-P PREROUTING ACCEPT', '-P INPUT ACCEPT', '-P OUTPUT ACCEPT', '-P POSTROUTING ACCEPT'];
@@ -90,6 +79,21 @@ describe('--ip-masq', () => {
     expect(await b.v.stop()).toBe(0);
     expect(natRules(n1)).toEqual(POLICIES);
     expect(natRules(n2)).toEqual(POLICIES);
+  });
+
+  it('after a crash (SIGKILL) leaves the rules, a start on another Network deletes them and installs its own', async () => {
+    const a = await bench.startNode(n1, bench.prefix(VXLAN_CONFIG), ['--iface', 'ul0', '--ip-masq']);
+    a.v.proc.kill('SIGKILL');
+    await a.v.stop();
+    expect(natRules(n1).filter((r) => r.includes('198.18.0.0/16'))).toHaveLength(4);
+    const other = '{"Network":"198.19.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}';
+    const b = await bench.startNode(n1, bench.prefix(other), ['--iface', 'ul0', '--ip-masq']);
+    const rules = natRules(n1);
+    expect(rules.filter((r) => r.includes('198.18.'))).toEqual([]);
+    expect(rules.filter((r) => r.includes('198.19.0.0/16'))).toHaveLength(4);
+    expect(rules.filter((r) => r.includes('-j FLANNEL-POSTRTG'))).toHaveLength(1);
+    expect(await b.v.stop()).toBe(0);
+    expect(natRules(n1)).toEqual(POLICIES);
   });
 
   it('without --ip-masq: no rules, FLANNEL_IPMASQ=false, and a pod reaching outside keeps its address', async () => {

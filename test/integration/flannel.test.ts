@@ -36,11 +36,8 @@ async function checkedTransfer(from: Host, to: Host, dst: string): Promise<void>
   expect(received.sha256, `${from.name} -> ${to.name} SHA-256`).toBe(sent.sha256);
 }
 
-/** The lease key (`198.18.7.0-24`) a node holds, from its subnet.env. */
-function keyOf(n: FlannelNode): string {
-  const { subnet } = bench.subnetEnv(n);
-  return `${netAddr(subnet)}-${subnet.split('/')[1]}`;
-}
+/** The lease key (`198.18.7.0-24`) a node holds. */
+const keyOf = (n: FlannelNode): string => bench.keyOf(n);
 
 /** What a vxlan node holds for a remote lease: the permanent neighbour, the onlink route and the FDB entry. */
 async function programmedFor(n: FlannelNode, key: string, mac: string, publicIp: string): Promise<boolean> {
