@@ -29,7 +29,7 @@ usage:
   vxtap flannel [--etcd-endpoints URLS] [--etcd-prefix P] [--iface IF|IP]...
                 [--public-ip IP] [--subnet-file PATH] [--subnet-lease-renew-margin MIN]
                 [--healthz-ip IP] [--healthz-port N] [--lease-file PATH [--network-config JSON]]
-                [--subnet-lease-ttl S] [--control PATH] [--control-group G]
+                [--subnet-lease-ttl S] [--control PATH] [--control-group G] [--ip-masq]
   vxtap stats --dev NAME [--control PATH]
   vxtap fdb show --dev NAME [--control PATH] [--json]
   vxtap capture --dev NAME [--control PATH] [--point P,...] [--vni N]

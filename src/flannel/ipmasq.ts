@@ -8,7 +8,8 @@
 //  - every 5 s (flanneld's --iptables-resync) the rules are checked with
 //    `iptables -C`, and if any is missing the set is put back whole;
 //  - at start, the rules of the previous Network and subnet in subnet.env are
-//    deleted when those changed (flanneld's recycleIPTables).
+//    deleted when those changed (flanneld's recycleIPTables, which does it
+//    only when both changed and so leaves stale rules when one did).
 //
 // Where it departs from flanneld, on purpose:
 //  - close() deletes the rules and the chain (once empty). flanneld v0.20.2
@@ -117,20 +118,28 @@ export class MasqRules {
   /** Every iptables change runs after the one before: the resync never races close(). */
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Whether iptables has --random-fully; null until probed. */
+  private randomFully: boolean | null = null;
   /** Times the resync found rules missing and put them back. */
   restored = 0;
 
   constructor(private readonly log: Logger) {}
 
-  /** Whether this host's iptables has --random-fully. */
-  static async randomFully(): Promise<boolean> {
+  /**
+   * Finds iptables and whether it has --random-fully; fails in one line if
+   * it is missing. The node probes before it takes a lease, so that a host
+   * without iptables changes nothing.
+   */
+  async probe(): Promise<boolean> {
+    if (this.randomFully !== null) return this.randomFully;
     let r: Run;
     try {
       r = await run('iptables', ['--version']);
     } catch (e) {
       throw iptablesError('iptables --version', e);
     }
-    return hasRandomFully(r.stdout);
+    this.randomFully = hasRandomFully(r.stdout);
+    return this.randomFully;
   }
 
   /**
@@ -139,7 +148,7 @@ export class MasqRules {
    * them in place. Fails in one line if iptables cannot do it.
    */
   async start(network: Subnet, lease: Subnet, previous: { network: Subnet; subnet: Subnet } | null): Promise<void> {
-    const randomFully = await MasqRules.randomFully();
+    const randomFully = await this.probe();
     this.rules = masqRules(network, lease, randomFully);
     const same = (a: Subnet, b: Subnet): boolean => a.addr === b.addr && a.len === b.len;
     if (previous !== null && !(same(previous.network, network) && same(previous.subnet, lease))) {

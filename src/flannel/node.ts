@@ -5,7 +5,8 @@
 //
 //   flags -> external interface and PublicIP -> store (etcd, or the lease file)
 //     -> network config -> our lease (SubnetManager) -> device and data path
-//     -> subnet.env -> list + watch the other leases -> program each batch
+//     -> --ip-masq rules (ipmasq.ts) -> subnet.env -> list + watch the other
+//     leases -> refuse hostile ones (lease-guard.ts) -> program each batch
 //
 // Per remote lease, the vxlan backend programs what flanneld programs
 // (backend/vxlan/vxlan_network.go), the FDB entry in userspace instead of the
@@ -13,6 +14,8 @@
 //   1. ip neigh replace <subnet addr> lladdr <VtepMAC> dev flannel.<VNI> nud permanent
 //   2. vtep.addStatic(VNI, VtepMAC -> PublicIP), and PublicIP trusted
 //   3. ip route replace <subnet> via <subnet addr> dev flannel.<VNI> onlink
+// With DirectRouting, a lease whose PublicIP is reachable without a gateway
+// gets only `ip route replace <subnet> via <PublicIP>` (direct-routing.ts).
 // The udp backend only sets a userspace route, subnet -> PublicIP:port; the
 // kernel has one route for the whole Network into flannel0.
 //
@@ -572,6 +575,10 @@ export class FlannelNode {
     const f = this.flags;
     const log = this.log;
     prepareSubnetFile(f.subnetFile);
+    if (f.ipMasq) {
+      this.masq = new MasqRules(log);
+      await this.masq.probe();
+    }
     this.ext = findExternalInterface(f);
     const ext = this.ext;
     // debug: a start-up that fails (a bad config) should print its one error line and nothing else.
@@ -615,9 +622,8 @@ export class FlannelNode {
       network: config.network, subnetLen: config.subnetLen, own: lease.subnet, publicIp: ext.publicIp, vtepMac: backend.vtepMac, log, registry: this.metrics.registry,
     });
     this.guard = guard;
-    if (f.ipMasq) {
+    if (this.masq !== null) {
       // Before subnet.env is rewritten: it holds the previous run's Network and subnet.
-      this.masq = new MasqRules(log);
       await this.masq.start(config.network, lease.subnet, readPreviousNetwork(f.subnetFile));
       if (this.stopping) return;
     }

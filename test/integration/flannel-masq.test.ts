@@ -3,9 +3,12 @@
 // in etcd. The bench: a real etcd on the store host, vxtap nodes on n1 and
 // n2, and n3 as a host on the underlay outside the Network (no node runs
 // there). Overlay 198.18.0.0/16, underlay 198.51.100.0/24.
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { vxlanAttrs, type LeaseAttrs } from '../../src/flannel/lease.js';
-import type { Host } from '../../src/lab/netns.js';
+import { CLI, type Host } from '../../src/lab/netns.js';
 import { eventually, macOf } from '../helpers/peers.js';
 import {
   addPod, capture, FlannelBench, type FlannelNode, healthz, metric, natRules, neighsOn, netAddr, pingUntilCaptured, remoteFdb, routesOn, VXLAN_CONFIG,
@@ -93,6 +96,24 @@ describe('--ip-masq', () => {
     expect(rules.filter((r) => r.includes('198.19.0.0/16'))).toHaveLength(4);
     expect(rules.filter((r) => r.includes('-j FLANNEL-POSTRTG'))).toHaveLength(1);
     expect(await b.v.stop()).toBe(0);
+    expect(natRules(n1)).toEqual(POLICIES);
+  });
+
+  it('without iptables on the PATH: one line saying what to install, exit 2, before any lease or subnet.env', async () => {
+    // A PATH holding only iproute2's ip, which the node needs anyway.
+    const bin = mkdtempSync(join(bench.dir, 'bin-'));
+    symlinkSync('/usr/sbin/ip', join(bin, 'ip'));
+    const env = join(bench.dir, `${n1.name}.env`);
+    rmSync(env, { force: true });
+    const prefix = bench.prefix(VXLAN_CONFIG);
+    const p = n1.spawn('env', [`PATH=${bin}`, process.execPath, CLI, 'flannel', ...bench.nodeArgs(n1, prefix), '--iface', 'ul0', '--ip-masq']);
+    let stderr = '';
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(p, 'exit')) as [number | null];
+    expect([code, stderr.trim()]).toEqual([2, 'vxtap: --ip-masq: iptables --version: iptables is not installed: install it (apt-get install iptables) or drop --ip-masq']);
+    // Found before the lease is taken: nothing changed anywhere.
+    expect(existsSync(env)).toBe(false);
+    expect(bench.leases(prefix).size).toBe(0);
     expect(natRules(n1)).toEqual(POLICIES);
   });
 
