@@ -105,6 +105,25 @@ interface Addon {
     buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, l3off: number, out: Buffer, udpToo?: boolean, hdrs?: Buffer | null,
   ): number;
   Endpoint: new (fd: number, kind: Kind, vnetHdr?: boolean, l3off?: number) => NativeEndpoint;
+  /** capget(2) of the calling thread; bit n of each set is capability n. */
+  capGet(): CapSets;
+  /** capset(2): replaces the calling thread's three sets. */
+  capSet(effective: number, permitted: number, inheritable: number): void;
+  /** PR_CAP_AMBIENT_RAISE: keeps a permitted and inheritable capability across exec (of ip). */
+  ambientRaise(cap: number): void;
+  /** PR_CAP_AMBIENT_CLEAR_ALL. */
+  ambientClear(): void;
+  /** PR_SET_KEEPCAPS: a switch away from uid 0 keeps the permitted set. */
+  setKeepCaps(on: boolean): void;
+  /** PR_SET_NO_NEW_PRIVS: no later exec can add privileges. */
+  setNoNewPrivs(): void;
+}
+
+/** A thread's capability sets, bit n for capability n (linux/capability.h). */
+export interface CapSets {
+  effective: number;
+  permitted: number;
+  inheritable: number;
 }
 
 function findAddon(): string {

@@ -1,0 +1,193 @@
+// Least privilege, on real processes: vxtap started as root with --user
+// nobody, and started as nobody with only ambient capabilities (setpriv, as
+// systemd's AmbientCapabilities= does it), forwards across the overlay, runs
+// as nobody with no capability left, and answers `vxtap stats` on its
+// control socket. Missing capabilities and users are one line and exit 2.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lookupUser } from '../../src/control/privilege.js';
+import { CLI, type Host, Lab, OVERLAY, transfer, Vxtap } from '../../src/lab/netns.js';
+import { kernelVxlan, overlay } from '../helpers/peers.js';
+
+const NOBODY = lookupUser('nobody');
+const NO_CAPS = '0000000000000000';
+/** Bit 12. */
+const NET_ADMIN = '0000000000001000';
+const TRANSFER = 5_000_000;
+
+/**
+ * /dev/net/tun as udev leaves it (0666, systemd's 50-udev-default.rules). This
+ * machine's is 0600, as some containers have it: a node of the same device
+ * with udev's mode is bound over it in a private mount namespace, so the host's
+ * stays as it is.
+ */
+const tunDir = mkdtempSync(join(tmpdir(), 'vxtap-tun-'));
+const TUN_NODE = join(tunDir, 'tun');
+execFileSync('mknod', ['-m', '0666', TUN_NODE, 'c', '10', '200']);
+afterAll(() => rmSync(tunDir, { recursive: true, force: true }));
+
+/**
+ * The command prefix that runs a program as `nobody` with exactly `caps`
+ * (setpriv's names: net_admin, ...), ambient as systemd's AmbientCapabilities= gives them.
+ */
+function asNobody(caps: string[]): string[] {
+  const list = caps.map((c) => `+${c}`).join(',');
+  return [
+    'unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /dev/net/tun && exec "$@"', TUN_NODE,
+    'setpriv', '--reuid', String(NOBODY.uid), '--regid', String(NOBODY.gid), '--clear-groups',
+    ...(caps.length > 0 ? ['--inh-caps', list, '--ambient-caps', list] : []),
+  ];
+}
+
+/** The fields of /proc/PID/status (or of one of its threads). */
+function status(path: string): Record<string, string> {
+  return Object.fromEntries(readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => {
+    const i = l.indexOf(':');
+    return [l.slice(0, i), l.slice(i + 1).trim()];
+  }));
+}
+
+function threads(pid: number): Array<Record<string, string>> {
+  return readdirSync(`/proc/${pid}/task`).map((t) => status(`/proc/${pid}/task/${t}/status`));
+}
+
+const ids = (id: number) => [id, id, id, id].join('\t');
+
+/** How each start gets vxtap to nobody. */
+const STARTS = [
+  { start: '--user nobody, started as root', prefix: [] as string[], flags: ['--user', 'nobody'] },
+  { start: 'nobody with ambient CAP_NET_ADMIN', prefix: asNobody(['net_admin']), flags: [] as string[] },
+];
+
+const MODES = [
+  {
+    mode: 'vxlan',
+    dev: 'vxp0',
+    args: (local: string, remote: string) => ['vxlan', '--dev', 'vxp0', '--vni', '42', '--local', local, '--remote', remote, '--address', overlay(1)],
+    peer: (b: Host, ipB: string, ipA: string) => void kernelVxlan(b, { vni: 42, local: ipB, remotes: [ipA], address: overlay(2), learning: true }),
+    far: `${OVERLAY}.2`,
+    rx: (s: Record<string, unknown>) => (s as { vnis: Record<string, { rx_packets: number }> }).vnis['42'].rx_packets,
+  },
+  {
+    mode: 'udp',
+    dev: 'tunp0',
+    args: (local: string, remote: string) => ['udp', '--dev', 'tunp0', '--local', local, '--address', '198.18.1.1/16', '--route', `198.18.2.0/24=${remote}`],
+    peer: (b: Host, ipB: string, ipA: string, lab: Lab) => b.vxtap(['udp', '--dev', 'tunp0', '--local', ipB, '--address', '198.18.2.1/16', '--route', `198.18.1.0/24=${ipA}`, '--control', join(tmpdir(), `${lab.id}-b.sock`)]),
+    far: '198.18.2.1',
+    rx: (s: Record<string, unknown>) => (s as { udp: { rx_packets: number } }).udp.rx_packets,
+  },
+];
+
+describe.each(STARTS.flatMap((s) => MODES.map((m) => ({ ...s, ...m }))))('vxtap $mode as $start', ({ start, prefix, flags, mode, dev, args, peer, far, rx }) => {
+  const lab = new Lab(`priv${mode}${prefix.length > 0 ? 'amb' : 'usr'}`);
+  // A folder nobody may write, for the control socket of the ambient start.
+  const dir = mkdtempSync(join(tmpdir(), 'vxtap-priv-'));
+  chownSync(dir, NOBODY.uid, NOBODY.gid);
+  const control = join(dir, `${dev}.sock`);
+  let a: Host, b: Host, va: Vxtap;
+
+  beforeAll(async () => {
+    [a, b] = [lab.host('a'), lab.host('b')];
+    const [ipA, ipB] = lab.underlay([a, b]);
+    await peer(b, ipB, ipA, lab);
+    const cmd = [...prefix, process.execPath, CLI, ...args(ipA, ipB), '--control', control, ...flags];
+    va = new Vxtap(a.spawn(cmd[0], cmd.slice(1)), control);
+    await va.ready();
+  });
+  afterAll(async () => {
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('forwards across the overlay: ping, and 5 MB over TCP intact', async () => {
+    await a.ping(far);
+    const { sent, received } = await transfer(b, a, `${mode === 'vxlan' ? `${OVERLAY}.1` : '198.18.1.1'}`, TRANSFER);
+    expect(received.bytes).toBe(TRANSFER);
+    expect(received.sha256).toBe(sent.sha256);
+  });
+
+  it('runs as nobody with no capability left, on every thread, and can gain none', () => {
+    const pid = va.proc.pid!;
+    const s = status(`/proc/${pid}/status`);
+    expect(s.Uid).toBe(ids(NOBODY.uid));
+    expect(s.Gid).toBe(ids(NOBODY.gid));
+    expect(s.Groups).toBe(start.startsWith('--user') ? String(NOBODY.gid) : '');
+    for (const set of ['CapEff', 'CapPrm', 'CapInh', 'CapAmb']) expect(s[set], set).toBe(NO_CAPS);
+    expect(s.NoNewPrivs).toBe('1');
+    // The uid switch reaches every thread and empties their sets. Started
+    // unprivileged, Node's own threads (V8's, libuv's: there before any
+    // JavaScript runs) keep the set they started with (README: Privileges).
+    const allowed = start.startsWith('--user') ? [NO_CAPS] : [NO_CAPS, NET_ADMIN];
+    for (const t of threads(pid)) {
+      expect(t.Uid).toBe(ids(NOBODY.uid));
+      expect(allowed, `thread ${t.Name}: CapEff ${t.CapEff}`).toContain(t.CapEff);
+      expect(allowed, `thread ${t.Name}: CapPrm ${t.CapPrm}`).toContain(t.CapPrm);
+    }
+    expect(JSON.parse(va.stderr.split('\n').find((l) => l.includes('vxtap ready'))!)).toMatchObject({ uid: NOBODY.uid, gid: NOBODY.gid, capabilities: [] });
+  });
+
+  it('answers vxtap stats on its control socket', async () => {
+    const out = JSON.parse(await a.exec(process.execPath, [CLI, 'stats', '--control', control])) as Record<string, unknown>;
+    expect(rx(out)).toBeGreaterThan(0);
+  });
+
+  it('removes its device on SIGTERM and exits 0', async () => {
+    expect(await va.stop()).toBe(0);
+    expect(a.run('ip', '-j', 'link', 'show').includes(`"${dev}"`)).toBe(false);
+    // In a folder of its own user's, the socket goes too.
+    expect(existsSync(control)).toBe(false);
+  });
+});
+
+describe('missing privileges: one line naming what is missing and the fix, exit 2', () => {
+  const lab = new Lab('privmiss');
+  let a: Host;
+  let ip: string;
+  beforeAll(() => {
+    a = lab.host('a');
+    [ip] = lab.underlay([a, lab.host('b')]);
+  });
+  afterAll(() => lab.cleanup());
+
+  function run(prefix: string[], ...args: string[]) {
+    const r = spawnSync('ip', ['netns', 'exec', a.ns, ...prefix, process.execPath, CLI, ...args], { encoding: 'utf8' });
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    return { code: r.status, stderr: r.stderr.trim() };
+  }
+  const vxlan = () => ['vxlan', '--dev', 'vxm0', '--vni', '42', '--local', ip, '--control', join(tmpdir(), `${lab.id}.sock`)];
+
+  it('nobody without capabilities: CAP_NET_ADMIN, and how to grant it', () => {
+    const r = run(asNobody([]), ...vxlan());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vxtap: vxtap vxlan needs CAP_NET_ADMIN \(CAP_NET_ADMIN to create TAP\/TUN devices and set their links and routes\): run it as root, or grant CAP_NET_ADMIN \(systemd: AmbientCapabilities=CAP_NET_ADMIN; setpriv --inh-caps \+net_admin --ambient-caps \+net_admin\)$/);
+    expect(a.run('ip', '-j', 'link', 'show').includes('"vxm0"')).toBe(false);
+  });
+
+  it('VXLAN without offloads: CAP_NET_RAW too', () => {
+    const r = run(asNobody(['net_admin']), ...vxlan(), '--no-offload');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vxtap: vxtap vxlan needs CAP_NET_RAW \(CAP_NET_RAW for the raw IPv4 socket VXLAN sends through without offloads\): .*AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW;/);
+  });
+
+  it('a port under 1024: CAP_NET_BIND_SERVICE, naming the port', () => {
+    const r = run(asNobody(['net_admin']), ...vxlan(), '--dstport', '789');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/needs CAP_NET_BIND_SERVICE \(CAP_NET_BIND_SERVICE to bind UDP port 789 \(below 1024\)\)/);
+  });
+
+  it('--user from an unprivileged start: switching needs root', () => {
+    const r = run(asNobody(['net_admin']), ...vxlan(), '--user', 'root');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vxtap: --user root: switching to another user needs CAP_SETUID and CAP_SETGID: start vxtap as root, or start it as root with ambient capabilities and without --user$/);
+  });
+
+  it('an unknown --user, before anything is created', () => {
+    const r = run([], ...vxlan(), '--user', 'vxtap-no-such-user');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("vxtap: --user: no user 'vxtap-no-such-user' on this host: create it (useradd --system vxtap-no-such-user) or name an existing one");
+    expect(a.run('ip', '-j', 'link', 'show').includes('"vxm0"')).toBe(false);
+  });
+});
