@@ -3,58 +3,16 @@
 // systemd's AmbientCapabilities= does it), forwards across the overlay, runs
 // as nobody with no capability left, and answers `vxtap stats` on its
 // control socket. Missing capabilities and users are one line and exit 2.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lookupUser } from '../../src/control/privilege.js';
 import { CLI, type Host, Lab, OVERLAY, transfer, Vxtap } from '../../src/lab/netns.js';
 import { kernelVxlan, overlay } from '../helpers/peers.js';
+import { asNobody, ids, NET_ADMIN, NO_CAPS, NOBODY, status, threads } from '../helpers/privilege.js';
 
-const NOBODY = lookupUser('nobody');
-const NO_CAPS = '0000000000000000';
-/** Bit 12. */
-const NET_ADMIN = '0000000000001000';
 const TRANSFER = 5_000_000;
-
-/**
- * /dev/net/tun as udev leaves it (0666, systemd's 50-udev-default.rules). This
- * machine's is 0600, as some containers have it: a node of the same device
- * with udev's mode is bound over it in a private mount namespace, so the host's
- * stays as it is.
- */
-const tunDir = mkdtempSync(join(tmpdir(), 'vxtap-tun-'));
-const TUN_NODE = join(tunDir, 'tun');
-execFileSync('mknod', ['-m', '0666', TUN_NODE, 'c', '10', '200']);
-afterAll(() => rmSync(tunDir, { recursive: true, force: true }));
-
-/**
- * The command prefix that runs a program as `nobody` with exactly `caps`
- * (setpriv's names: net_admin, ...), ambient as systemd's AmbientCapabilities= gives them.
- */
-function asNobody(caps: string[]): string[] {
-  const list = caps.map((c) => `+${c}`).join(',');
-  return [
-    'unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /dev/net/tun && exec "$@"', TUN_NODE,
-    'setpriv', '--reuid', String(NOBODY.uid), '--regid', String(NOBODY.gid), '--clear-groups',
-    ...(caps.length > 0 ? ['--inh-caps', list, '--ambient-caps', list] : []),
-  ];
-}
-
-/** The fields of /proc/PID/status (or of one of its threads). */
-function status(path: string): Record<string, string> {
-  return Object.fromEntries(readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => {
-    const i = l.indexOf(':');
-    return [l.slice(0, i), l.slice(i + 1).trim()];
-  }));
-}
-
-function threads(pid: number): Array<Record<string, string>> {
-  return readdirSync(`/proc/${pid}/task`).map((t) => status(`/proc/${pid}/task/${t}/status`));
-}
-
-const ids = (id: number) => [id, id, id, id].join('\t');
 
 /** How each start gets vxtap to nobody. */
 const STARTS = [
