@@ -102,11 +102,11 @@ describe.each(STARTS.flatMap((s) => MODES.map((m) => ({ ...s, ...m }))))('vxtap 
 
 describe('missing privileges: one line naming what is missing and the fix, exit 2', () => {
   const lab = new Lab('privmiss');
-  let a: Host;
+  let a: Host, b: Host;
   let ip: string;
   beforeAll(() => {
-    a = lab.host('a');
-    [ip] = lab.underlay([a, lab.host('b')]);
+    [a, b] = [lab.host('a'), lab.host('b')];
+    [ip] = lab.underlay([a, b]);
   });
   afterAll(() => lab.cleanup());
 
@@ -140,6 +140,17 @@ describe('missing privileges: one line naming what is missing and the fix, exit 
     const r = run(asNobody(['net_admin']), ...vxlan(), '--user', 'root');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^vxtap: --user root: switching to another user needs CAP_SETUID and CAP_SETGID: start vxtap as root, or start it as root with ambient capabilities and without --user$/);
+  });
+
+  it('sniff: CAP_NET_RAW, and with it alone it captures', async () => {
+    const r = run(asNobody([]), 'sniff', '-i', 'ul0', '-c', '1');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vxtap: -i ul0: .*: sniffing needs CAP_NET_RAW: run it as root, or grant CAP_NET_RAW/);
+    let done = false;
+    const [setpriv, ...rest] = asNobody(['net_raw']);
+    const sniff = a.exec(setpriv, [...rest, process.execPath, CLI, 'sniff', '-i', 'ul0', '-c', '1', 'icmp']).finally(() => (done = true));
+    while (!done) await b.exec('sh', ['-c', `ping -c 1 -W 1 ${ip} || true`]);
+    expect(await sniff).toMatch(new RegExp(`> ${ip.replace(/\./g, '\\.')}: ICMP echo request`));
   });
 
   it('an unknown --user, before anything is created', () => {
