@@ -140,10 +140,10 @@ export function checkPrivileges(p: Privileges, user: User | undefined, mode: str
   }
   const missing = p.setup.filter((n) => !has(have, n.cap));
   if (missing.length === 0) return;
-  const caps = [...new Set(missing.map((n) => n.cap))];
-  const why = missing.map((n) => `${n.cap} ${n.why}`).join('; ');
+  const why = missing.map((n) => `${n.cap} ${n.why}`).join(', and ');
   const all = [...new Set(p.setup.map((n) => n.cap))];
-  throw new VxtapError('E_PERMISSION', `${mode} needs ${caps.join(' and ')} (${why}): run it as root, or grant ${all.join(' ')} (systemd: AmbientCapabilities=${all.join(' ')}; setpriv --inh-caps ${all.map((c) => `+${lower(c)}`).join(',')} --ambient-caps ${all.map((c) => `+${lower(c)}`).join(',')})`);
+  const plus = all.map((c) => `+${lower(c)}`).join(',');
+  throw new VxtapError('E_PERMISSION', `${mode} needs ${why}: run it as root, or grant ${all.join(' ')} (systemd: AmbientCapabilities=${all.join(' ')}; setpriv --inh-caps ${plus} --ambient-caps ${plus})`);
 }
 
 /** What the instance runs with after dropPrivileges, for its `vxtap ready` line. */
