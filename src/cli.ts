@@ -239,7 +239,7 @@ async function runDataplane(config: Config, mode: string, userField = '--user'):
   }
   log.info({
     devices: [...(vtep?.portNames() ?? []), ...(udp ? [udp.devName] : [])],
-    ...(vtep && { vnis: config.networks.map((n) => n.vni), dstport: config.dstport, vxlanOffloads: vtep.offloads, queues: queues!.count }),
+    ...(vtep && { vnis: config.networks.map((n) => n.vni), dstport: config.dstport, vxlanOffloads: vtep.offloads, queues: queues!.count, queueThreads: queues!.threadIds }),
     ...(udp && { udpPort: specs.udp!.port, mtu: specs.udp!.mtu, udpOffloads: udp.offloads }),
     local: config.local,
     control: control.path,

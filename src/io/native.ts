@@ -1,7 +1,7 @@
 // Typed face of the native addon (native/src). Everything here is thin: the
 // addon makes syscalls in batches; policy stays in TypeScript.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -141,6 +141,17 @@ function findAddon(): string {
 /** Where the built addon lies (for a helper process that loads it too). */
 export const ADDON_PATH = findAddon();
 export const addon: Addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+
+/** Empties the calling thread's capability sets, the ambient one included. */
+export function dropThreadCapabilities(): void {
+  addon.ambientClear();
+  addon.capSet(0, 0, 0);
+}
+
+/** The calling thread's id (what /proc/PID/task lists; the process id for the main thread). */
+export function threadId(): number {
+  return Number(readlinkSync('/proc/thread-self').split('/').pop());
+}
 
 /** An error from a syscall, with the errno name as .code (EPERM, EADDRINUSE...). */
 export interface SysError extends Error {

@@ -24,7 +24,8 @@ const MODES = [
   {
     mode: 'vxlan',
     dev: 'vxp0',
-    args: (local: string, remote: string) => ['vxlan', '--dev', 'vxp0', '--vni', '42', '--local', local, '--remote', remote, '--address', overlay(1)],
+    // Two queues: the worker's thread drops its capabilities too.
+    args: (local: string, remote: string) => ['vxlan', '--dev', 'vxp0', '--vni', '42', '--local', local, '--remote', remote, '--address', overlay(1), '--queues', '2'],
     peer: (b: Host, ipB: string, ipA: string) => void kernelVxlan(b, { vni: 42, local: ipB, remotes: [ipA], address: overlay(2), learning: true }),
     far: `${OVERLAY}.2`,
     rx: (s: Record<string, unknown>) => (s as { vnis: Record<string, { rx_packets: number }> }).vnis['42'].rx_packets,
@@ -84,7 +85,14 @@ describe.each(STARTS.flatMap((s) => MODES.map((m) => ({ ...s, ...m }))))('vxtap 
       expect(allowed, `thread ${t.Name}: CapEff ${t.CapEff}`).toContain(t.CapEff);
       expect(allowed, `thread ${t.Name}: CapPrm ${t.CapPrm}`).toContain(t.CapPrm);
     }
-    expect(JSON.parse(va.stderr.split('\n').find((l) => l.includes('vxtap ready'))!)).toMatchObject({ uid: NOBODY.uid, gid: NOBODY.gid, capabilities: [] });
+    const ready = JSON.parse(va.stderr.split('\n').find((l) => l.includes('vxtap ready'))!) as { queueThreads?: number[] };
+    expect(ready).toMatchObject({ uid: NOBODY.uid, gid: NOBODY.gid, capabilities: [] });
+    // A queue worker runs the pipeline on wire input: it keeps nothing, however vxtap was started.
+    expect(ready.queueThreads?.length ?? 0).toBe(mode === 'vxlan' ? 1 : 0);
+    for (const tid of ready.queueThreads ?? []) {
+      const t = status(`/proc/${pid}/task/${tid}/status`);
+      for (const set of ['CapEff', 'CapPrm', 'CapInh', 'CapAmb']) expect(t[set], `queue thread ${tid} ${set}`).toBe(NO_CAPS);
+    }
   });
 
   it('answers vxtap stats on its control socket', async () => {
