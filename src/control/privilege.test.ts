@@ -75,4 +75,10 @@ describe('lookupUser', () => {
     expect(() => lookupUser('vxtap-no-such-user', 'cfg.json: user')).toThrow(VxtapError);
     expect(() => lookupUser('vxtap-no-such-user', 'cfg.json: user')).toThrow(/^cfg\.json: user: no user 'vxtap-no-such-user' on this host: create it \(useradd --system vxtap-no-such-user\)/);
   });
+
+  it('refuses what is no user name (an option to getent, a colon, a huge name) without looking it up', () => {
+    for (const bad of ['--help', 'a:b', 'a b', 'x'.repeat(100_000)]) {
+      expect(() => lookupUser(bad)).toThrow(/^--user: ".{0,70}" is not a user name or number: give one such as vxtap or 65534$/);
+    }
+  });
 });

@@ -103,6 +103,10 @@ export function flannelPrivileges(healthzPort: number | null, portStart = unpriv
 
 /** `field`'s user, by name or number, from the system's user database. */
 export function lookupUser(name: string, field = '--user'): User {
+  // Not an option to getent, and short enough to echo: useradd takes at most 32 bytes.
+  if (!/^[^-:\s][^:\s]{0,63}$/.test(name)) {
+    throw new VxtapError('E_USAGE', `${field}: ${JSON.stringify(name.slice(0, 64))} is not a user name or number: give one such as vxtap or 65534`);
+  }
   let line = '';
   try {
     line = execFileSync('getent', ['passwd', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
