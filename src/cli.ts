@@ -47,7 +47,7 @@ FDB entry. Defaults: --dstport 4789, --srcport 49152 65535, --mtu ${DEFAULT_MTU}
 /run/vxtap/NETNS/NAME.sock. SIGINT or SIGTERM removes everything vxtap created.
 
 --user NAME: once its devices and sockets exist, vxtap switches to user NAME
-and keeps no capability (a flannel node keeps CAP_NET_ADMIN). Started as a
+and keeps no capability (a vxlan flannel node keeps CAP_NET_ADMIN). Started as a
 user with ambient capabilities (systemd AmbientCapabilities=), it needs no
 root and drops them the same way.
 

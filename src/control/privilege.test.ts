@@ -41,14 +41,20 @@ describe('dataplanePrivileges', () => {
 });
 
 describe('flannelPrivileges', () => {
-  it('keeps CAP_NET_ADMIN for the neighbours and routes of later leases', () => {
-    const p = flannelPrivileges(null, 1024);
+  it('the vxlan backend keeps CAP_NET_ADMIN for the neighbours and routes of later leases', () => {
+    const p = flannelPrivileges('vxlan', null, 1024);
     expect(caps(p.setup)).toEqual(['CAP_NET_ADMIN']);
     expect(caps(p.run)).toEqual(['CAP_NET_ADMIN']);
   });
 
+  it('the udp backend, whose routes to other nodes are userspace ones, keeps nothing', () => {
+    const p = flannelPrivileges('udp', null, 1024);
+    expect(caps(p.setup)).toEqual(['CAP_NET_ADMIN']);
+    expect(p.run).toEqual([]);
+  });
+
   it('a healthz port under 1024 needs CAP_NET_BIND_SERVICE', () => {
-    expect(flannelPrivileges(80, 1024).setup[1]).toEqual({ cap: 'CAP_NET_BIND_SERVICE', why: 'to bind --healthz-port 80 (below 1024)' });
+    expect(flannelPrivileges('vxlan', 80, 1024).setup[1]).toEqual({ cap: 'CAP_NET_BIND_SERVICE', why: 'to bind --healthz-port 80 (below 1024)' });
   });
 });
 

@@ -89,15 +89,16 @@ export function dataplanePrivileges(c: Config, portStart = unprivilegedPortStart
 }
 
 /**
- * `vxtap flannel`: the same set-up, and CAP_NET_ADMIN kept, because other
- * nodes' neighbours and routes are programmed (by ip, which inherits it
- * through the ambient set) as their leases come and go. The backend's port
+ * `vxtap flannel`: the same set-up. The vxlan backend keeps CAP_NET_ADMIN,
+ * because other nodes' neighbours and routes are programmed (by ip, which
+ * inherits it through the ambient set) as their leases come and go; the udp
+ * backend routes them in userspace and keeps nothing. The backend's port
  * comes from the network config, later: a privileged one fails at its bind.
  */
-export function flannelPrivileges(healthzPort: number | null, portStart = unprivilegedPortStart()): Privileges {
+export function flannelPrivileges(backend: 'vxlan' | 'udp', healthzPort: number | null, portStart = unprivilegedPortStart()): Privileges {
   return {
     setup: [DEVICES, ...bindNeeds(healthzPort === null ? [] : [['--healthz-port', healthzPort]], portStart)],
-    run: [{ cap: 'CAP_NET_ADMIN', why: "to program other nodes' neighbours and routes" }],
+    run: backend === 'vxlan' ? [{ cap: 'CAP_NET_ADMIN', why: "to program other nodes' neighbours and routes" }] : [],
   };
 }
 

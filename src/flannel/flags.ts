@@ -20,7 +20,7 @@
 //    /run/vxtap/<netns>/<device>.sock; several nodes in one namespace need their own.
 //    --control-group NAME lets that group use it too (0660; root only by default).
 //  - --user NAME: the user to run as once the device, subnet.env and the
-//    socket exist (README: Privileges); CAP_NET_ADMIN stays, for ip.
+//    socket exist (README: Privileges); the vxlan backend keeps CAP_NET_ADMIN, for ip.
 import { all, has, one, parseFlags, type FlagSpec } from '../control/args.js';
 import { VxtapError } from '../control/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';

@@ -548,8 +548,8 @@ export class FlannelNode {
     const f = this.flags;
     const log = this.log;
     const user = f.user === null ? undefined : lookupUser(f.user);
-    const privileges = flannelPrivileges(f.healthz?.port ?? null);
-    checkPrivileges(privileges, user, 'vxtap flannel');
+    // The backend is not known yet; set-up needs the same for both.
+    checkPrivileges(flannelPrivileges('vxlan', f.healthz?.port ?? null), user, 'vxtap flannel');
     prepareSubnetFile(f.subnetFile);
     this.ext = findExternalInterface(f);
     const ext = this.ext;
@@ -592,7 +592,7 @@ export class FlannelNode {
     this.metrics.setDataPath(backend.stats());
     writeSubnetEnv(f.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.mtu, ipMasq: false });
     this.envWritten = true;
-    this.dropped = dropPrivileges(privileges, user);
+    this.dropped = dropPrivileges(flannelPrivileges(config.backend.type, f.healthz?.port ?? null), user);
     if (f.store.kind === 'file') checkLeaseFileWritable(f.store.path, user);
 
     manager.on('leases', (batch) => {

@@ -43,7 +43,7 @@ describe.each([
     // Every config without privileged ports: VXLAN without offloads needs the most.
     needs: caps(dataplanePrivileges(validateConfig({ local: '198.51.100.1', offload: false, networks: [{ vni: 1, ports: [{ dev: 'x' }] }], udp: { dev: 't', address: '198.18.1.1/16' } }), 1024)),
   },
-  { unit: 'vxtap-flannel.service', needs: caps(flannelPrivileges(null, 1024)) },
+  { unit: 'vxtap-flannel.service', needs: caps(flannelPrivileges('vxlan', null, 1024)) },
 ])('$unit', ({ unit, needs }) => {
   it('passes systemd-analyze verify with no warning', () => {
     expect(verify(unit)).toEqual({ code: 0, output: '' });
