@@ -1,13 +1,13 @@
 // The capability policy: which sets each mode asks for, from its config. The
 // switch itself (setuid, capset, ambient) is tested on real processes in
 // test/integration/privilege.test.ts.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from './config.js';
 import { VxtapError } from './errors.js';
-import { dataplanePrivileges, flannelPrivileges, lookupUser, unprivilegedPortStart } from './privilege.js';
+import { dataplanePrivileges, flannelPrivileges, lookupUser, unprivilegedPortStart, userCanWrite } from './privilege.js';
 
 const vxlan = { local: '198.51.100.1', networks: [{ vni: 42, ports: [{ dev: 'vxt0' }] }] };
 const udp = { local: '198.51.100.1', udp: { dev: 'tun0', address: '198.18.1.1/16' } };
@@ -65,6 +65,30 @@ describe('unprivilegedPortStart', () => {
       writeFileSync(join(dir, 'start'), '80\n');
       expect(unprivilegedPortStart(join(dir, 'start'))).toBe(80);
       expect(unprivilegedPortStart(join(dir, 'missing'))).toBe(1024);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+});
+
+describe('userCanWrite', () => {
+  it('reads the owner, group or other bits that apply to the user, and wants write and search', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vxtap-priv-'));
+    const alice = { name: 'alice', uid: 4242, gid: 4343 };
+    try {
+      chownSync(dir, 4242, 4343);
+      chmodSync(dir, 0o700);
+      expect(userCanWrite(dir, alice)).toBe(true);
+      expect(userCanWrite(dir, { ...alice, uid: 4244 })).toBe(false);
+      chmodSync(dir, 0o070);
+      expect(userCanWrite(dir, { ...alice, uid: 4244 })).toBe(true);
+      expect(userCanWrite(dir, alice)).toBe(false); // the owner bits apply to the owner, even when they are narrower
+      chmodSync(dir, 0o753);
+      expect(userCanWrite(dir, { name: 'x', uid: 1, gid: 1 })).toBe(true);
+      chmodSync(dir, 0o752);
+      expect(userCanWrite(dir, { name: 'x', uid: 1, gid: 1 })).toBe(false); // write without search
+      expect(userCanWrite(join(dir, 'missing'), alice)).toBe(false);
+      expect(userCanWrite(join(dir, 'missing'), { name: 'root', uid: 0, gid: 0 })).toBe(true);
     } finally {
       rmSync(dir, { recursive: true });
     }

@@ -16,7 +16,7 @@
 // less (setpriv --ambient-caps) and watching what fails: see README's
 // "Privileges". The native addon only makes the syscalls.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { addon } from '../io/native.js';
 import type { Config } from './config.js';
 import { VxtapError } from './errors.js';
@@ -119,6 +119,19 @@ export function lookupUser(name: string, field = '--user'): User {
     throw new VxtapError('E_USAGE', `${field}: no user '${name}' on this host: create it (useradd --system ${name}) or name an existing one`);
   }
   return { name: user, uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * Whether `user`, with its primary group alone (as after the switch), may
+ * create and replace files in directory `dir`: write and search permission by
+ * its mode bits (ACLs aside). A missing directory would be made by root: no.
+ */
+export function userCanWrite(dir: string, user: User): boolean {
+  if (user.uid === 0) return true;
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (st === undefined) return false;
+  const shift = user.uid === st.uid ? 6 : user.gid === st.gid ? 3 : 0;
+  return ((st.mode >> shift) & 0o3) === 0o3;
 }
 
 const bit = (cap: CapName): number => 2 ** CAPS[cap];

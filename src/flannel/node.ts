@@ -32,7 +32,6 @@
 // every neighbour and route on it. The lease stays in the store, as
 // flanneld leaves it, so that a restart gets the same subnet.
 import { execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
@@ -40,7 +39,7 @@ import { DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
 import { controlPathOr } from '../control/control-path.js';
 import { VxtapError } from '../control/errors.js';
 import { createLogger } from '../control/log.js';
-import { checkPrivileges, dropPrivileges, flannelPrivileges, lookupUser, type Dropped, type User } from '../control/privilege.js';
+import { checkPrivileges, dropPrivileges, flannelPrivileges, lookupUser, userCanWrite, type Dropped, type User } from '../control/privilege.js';
 import { ControlServer, type StreamHandlers } from '../control/server.js';
 import { ipBatch } from '../io/device.js';
 import { NO_PORT } from '../switch/fdb.js';
@@ -550,6 +549,7 @@ export class FlannelNode {
     const user = f.user === null ? undefined : lookupUser(f.user);
     // The backend is not known yet; set-up needs the same for both.
     checkPrivileges(flannelPrivileges('vxlan', f.healthz?.port ?? null), user, 'vxtap flannel');
+    if (f.store.kind === 'file' && user !== undefined && user.uid !== process.getuid!()) checkLeaseFileWritable(f.store.path, user);
     prepareSubnetFile(f.subnetFile);
     this.ext = findExternalInterface(f);
     const ext = this.ext;
@@ -593,7 +593,6 @@ export class FlannelNode {
     writeSubnetEnv(f.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.mtu, ipMasq: false });
     this.envWritten = true;
     this.dropped = dropPrivileges(flannelPrivileges(config.backend.type, f.healthz?.port ?? null), user);
-    if (f.store.kind === 'file') checkLeaseFileWritable(f.store.path, user);
 
     manager.on('leases', (batch) => {
       this.kernel.submit(backend.apply(batch));
@@ -669,14 +668,13 @@ export class FlannelNode {
 }
 
 /**
- * Every renewal rewrites the lease file through its directory: once the node
- * runs as another user, that user must be able to write there.
+ * Every renewal rewrites the lease file through its directory: a node that
+ * will run as another user checks, before it sets anything up, that the user
+ * can write there.
  */
-function checkLeaseFileWritable(path: string, user: User | undefined): void {
-  try {
-    accessSync(dirname(path), constants.W_OK);
-  } catch {
-    throw new VxtapError('E_PERMISSION', `--lease-file ${path}: ${user ? `user ${user.name}` : 'this user'} cannot write its directory ${dirname(path)}, as every renewal does: give a lease file in a directory that user can write`);
+function checkLeaseFileWritable(path: string, user: User): void {
+  if (!userCanWrite(dirname(path), user)) {
+    throw new VxtapError('E_PERMISSION', `--lease-file ${path}: user ${user.name} cannot write its directory ${dirname(path)}, as every renewal does: give a lease file in a directory that user can write`);
   }
 }
 
