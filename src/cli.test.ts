@@ -58,6 +58,9 @@ describe('vxtap CLI errors', () => {
     const r = vxtap('run', '--config', bad);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`^vxtap: ${bad}: networks\\[0\\]\\.ports\\[0\\]\\.mtu: `));
+    const user = join(dir, 'user.json');
+    writeFileSync(user, '{"local": "198.51.100.1", "user": "vxtap-no-such-user", "networks": [{"vni": 1, "ports": [{"dev": "x"}]}]}');
+    expect(vxtap('run', '--config', user).stderr).toBe(`vxtap: ${user}: user: no user 'vxtap-no-such-user' on this host: create it (useradd --system vxtap-no-such-user) or name an existing one\n`);
     const notJson = join(dir, 'not.json');
     writeFileSync(notJson, '{local:');
     expect(vxtap('run', '--config', notJson).stderr).toMatch(/not valid JSON/);

@@ -14,6 +14,7 @@ describe('vxtap flannel flags', () => {
       networkConfig: null,
       control: null,
       controlGroup: null,
+      user: null,
     });
   });
 
@@ -22,7 +23,7 @@ describe('vxtap flannel flags', () => {
       '--etcd-endpoints=http://198.51.100.1:2379,http://198.51.100.2:2379', '-etcd-prefix', '/lab/network/',
       '--iface', 'ul0', '--iface=eth1', '--public-ip', '198.51.100.7', '--subnet-file', '/tmp/s.env',
       '--subnet-lease-renew-margin', '5', '--healthz-ip', '127.0.0.1', '--healthz-port', '8471',
-      '--control-group', 'vxtap',
+      '--control-group', 'vxtap', '--user', 'vxtap',
     ], {});
     expect(f).toEqual({
       store: { kind: 'etcd', endpoints: ['http://198.51.100.1:2379', 'http://198.51.100.2:2379'], prefix: '/lab/network' },
@@ -35,6 +36,7 @@ describe('vxtap flannel flags', () => {
       networkConfig: null,
       control: null,
       controlGroup: 'vxtap',
+      user: 'vxtap',
     });
   });
 

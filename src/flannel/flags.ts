@@ -19,6 +19,8 @@
 //  - --control PATH: the control socket (vxtap stats/fdb show), by default
 //    /run/vxtap/<netns>/<device>.sock; several nodes in one namespace need their own.
 //    --control-group NAME lets that group use it too (0660; root only by default).
+//  - --user NAME: the user to run as once the device, subnet.env and the
+//    socket exist (README: Privileges); the vxlan backend keeps CAP_NET_ADMIN, for ip.
 import { all, has, one, parseFlags, type FlagSpec } from '../control/args.js';
 import { VxtapError } from '../control/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
@@ -45,6 +47,7 @@ const FLANNEL_FLAGS: Record<string, FlagSpec> = {
   'subnet-lease-ttl': { arity: 1, int: true },
   control: { arity: 1 },
   'control-group': { arity: 1 },
+  user: { arity: 1 },
 };
 
 export type StoreChoice =
@@ -66,6 +69,8 @@ export interface FlannelFlags {
   readonly control: string | null;
   /** --control-group: a group that may use the control socket too; null: root only. */
   readonly controlGroup: string | null;
+  /** --user: the user to run as after set-up; null: the one it was started as. */
+  readonly user: string | null;
   /** null: no health server (--healthz-port 0, the default). */
   readonly healthz: { readonly ip: string; readonly port: number } | null;
 }
@@ -168,6 +173,7 @@ export function parseFlannelFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     networkConfig: networkConfig ?? null,
     control: one<string>(p, 'control') ?? null,
     controlGroup: one<string>(p, 'control-group') ?? null,
+    user: one<string>(p, 'user') ?? null,
     healthz: port === 0 ? null : { ip: ipv4('healthz-ip', one<string>(p, 'healthz-ip') ?? '0.0.0.0'), port },
   };
 }

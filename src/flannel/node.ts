@@ -32,12 +32,14 @@
 // every neighbour and route on it. The lease stays in the store, as
 // flanneld leaves it, so that a restart gets the same subnet.
 import { execFileSync, spawn } from 'node:child_process';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
 import { controlPathOr } from '../control/control-path.js';
 import { VxtapError } from '../control/errors.js';
 import { createLogger } from '../control/log.js';
+import { checkPrivileges, dropPrivileges, flannelPrivileges, lookupUser, userCanWrite, type Dropped, type User } from '../control/privilege.js';
 import { ControlServer, type StreamHandlers } from '../control/server.js';
 import { ipBatch } from '../io/device.js';
 import { NO_PORT } from '../switch/fdb.js';
@@ -474,6 +476,8 @@ export class FlannelNode {
   private readonly metrics: FlannelMetrics;
   private readonly kernel: KernelProgrammer;
   private ext: ExternalInterface | null = null;
+  /** Who the node runs as after set-up (null: as it was started). */
+  private dropped: Dropped | null = null;
   private deviceUp = false;
   private listed = false;
   private envWritten = false;
@@ -542,6 +546,10 @@ export class FlannelNode {
   private async start(): Promise<void> {
     const f = this.flags;
     const log = this.log;
+    const user = f.user === null ? undefined : lookupUser(f.user);
+    // The backend is not known yet; set-up needs the same for both.
+    checkPrivileges(flannelPrivileges('vxlan', f.healthz?.port ?? null), user, 'vxtap flannel');
+    if (f.store.kind === 'file' && user !== undefined && user.uid !== process.getuid!()) checkLeaseFileWritable(f.store.path, user);
     prepareSubnetFile(f.subnetFile);
     this.ext = findExternalInterface(f);
     const ext = this.ext;
@@ -584,6 +592,7 @@ export class FlannelNode {
     this.metrics.setDataPath(backend.stats());
     writeSubnetEnv(f.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.mtu, ipMasq: false });
     this.envWritten = true;
+    this.dropped = dropPrivileges(flannelPrivileges(config.backend.type, f.healthz?.port ?? null), user);
 
     manager.on('leases', (batch) => {
       this.kernel.submit(backend.apply(batch));
@@ -629,6 +638,7 @@ export class FlannelNode {
       remoteLeases: this.manager!.remoteLeases().length,
       subnetFile: this.flags.subnetFile,
       control: this.control?.path,
+      ...(this.dropped && { uid: this.dropped.uid, gid: this.dropped.gid, capabilities: this.dropped.capabilities }),
       readyMs: Math.round(performance.now() - this.t0),
     }, 'vxtap ready');
   }
@@ -654,6 +664,17 @@ export class FlannelNode {
     this.control?.close();
     await this.health?.close();
     await this.store?.close();
+  }
+}
+
+/**
+ * Every renewal rewrites the lease file through its directory: a node that
+ * will run as another user checks, before it sets anything up, that the user
+ * can write there.
+ */
+function checkLeaseFileWritable(path: string, user: User): void {
+  if (!userCanWrite(dirname(path), user)) {
+    throw new VxtapError('E_PERMISSION', `--lease-file ${path}: user ${user.name} cannot write its directory ${dirname(path)}, as every renewal does: give a lease file in a directory that user can write`);
   }
 }
 
