@@ -44,8 +44,6 @@ export interface FlannelNode {
   ip: string;
   subnetFile: string;
   control: string;
-  /** Milliseconds from spawn to `vxtap ready`. */
-  readyMs: number;
 }
 
 export class FlannelBench {
@@ -101,11 +99,10 @@ export class FlannelBench {
    * after the common ones (add --iface/--public-ip, or set env for FLANNELD_*).
    */
   async startNode(h: Host, prefix: string | null, args: string[] = ['--iface', 'ul0'], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<FlannelNode> {
-    const t0 = performance.now();
     const p = h.spawn('env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, 'flannel', ...this.nodeArgs(h, prefix), ...args]);
     const v = new Vxtap(p, this.controlOf(h));
     await v.ready(timeoutMs);
-    const n: FlannelNode = { host: h, v, ip: this.ips.get(h)!, subnetFile: join(this.dir, `${h.name}.env`), control: this.controlOf(h), readyMs: performance.now() - t0 };
+    const n: FlannelNode = { host: h, v, ip: this.ips.get(h)!, subnetFile: join(this.dir, `${h.name}.env`), control: this.controlOf(h) };
     this.running.push(n);
     return n;
   }
