@@ -91,9 +91,9 @@ export class Host {
     this.ip(`address add ${cidr} dev ${dev} nodad`);
   }
 
-  /** Pings from this host (IPv4 or IPv6); returns the average RTT in ms. Throws on loss. */
-  async ping(dst: string, count = 3, intervalS = 0.2): Promise<number> {
-    const out = await this.exec('ping', ['-c', String(count), '-i', String(intervalS), '-W', '2', dst]);
+  /** Pings from this host (IPv4 or IPv6) with `size` bytes of ICMP payload; returns the average RTT in ms. Throws on loss. */
+  async ping(dst: string, count = 3, intervalS = 0.2, size = 56): Promise<number> {
+    const out = await this.exec('ping', ['-c', String(count), '-i', String(intervalS), '-W', '2', '-s', String(size), dst]);
     const m = /= [\d.]+\/([\d.]+)\//.exec(out);
     if (!m || !/ 0% packet loss/.test(out)) throw new Error(`${this.name}: ping ${dst} lost packets:\n${out}`);
     return Number(m[1]);
