@@ -1,6 +1,6 @@
 // vxtap <-> vxtap across a veth underlay, in two network namespaces.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Host, Lab, OVERLAY, OVERLAY6, type Vxtap } from '../../src/lab/netns.js';
+import { type Host, Lab, OVERLAY, OVERLAY6, transfer, type Vxtap } from '../../src/lab/netns.js';
 import { checkOverlay, checkOverlay6, framesDuring, macOf, overlay, udpGsoTrain } from '../helpers/peers.js';
 
 // With TAP TSO/GRO and UDP GSO/GRO on, and with them off, on the veth's
@@ -69,6 +69,19 @@ describe.each([
     expect(onA, 'frames a\'s TAP carried out to vxtap').toEqual(frames);
     expect(onB, 'frames b\'s vxtap wrote into its TAP').toEqual(frames);
     expect((await va.stats()).offloads).toMatchObject({ tapUso: offload });
+  });
+
+  it(offload
+    ? (txChecksum ? 'sends full UDP GSO trains of 44 datagrams, which cross the veth whole' : 'sends UDP GSO trains, which the veth cuts into datagrams')
+    : 'sends one datagram per packet (raw socket)', async () => {
+    // tshark on b's underlay during a 10 MB stream: with UDP GSO on a veth
+    // that keeps tx checksum offload, a train is one packet there, its
+    // length 14 + 20 + 8 and 44 datagrams of 8 + 14 + 1450 bytes (what one
+    // send carries, the TAP's gso_max_segs); otherwise every frame fits the 1500-byte MTU.
+    const [onWire] = await framesDuring([{ host: b, dev: 'ul0' }], 4789, { from: a, dst: ipB },
+      async () => void (await transfer(a, b, `${OVERLAY}.2`, 10_000_000)));
+    const largest = Math.max(...onWire);
+    expect(largest).toBe(offload && txChecksum ? 14 + 20 + 8 + 44 * (8 + 14 + 1450) : 14 + 1500);
   });
 
   it('carries inner IPv6: neighbour discovery, ping both ways and 10 MB each way intact over TCP', async () => {
