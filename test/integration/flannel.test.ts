@@ -11,7 +11,7 @@ import { type Host, transfer } from '../../src/lab/netns.js';
 import { eventually, macOf } from '../helpers/peers.js';
 import {
   addPod, FlannelBench, type FlannelNode, healthz, kernelFlannelNode, metric, neighsOn, netAddr, nodeStats, pingFlow,
-  programLikeFlanneld, remoteFdb, routesOn, socatFlannelNode, UDP_CONFIG, VXLAN_CONFIG,
+  programLikeFlanneld, remoteFdb, routesOn, SCALE_CONFIG, simulatedLeases, socatFlannelNode, UDP_CONFIG, VXLAN_CONFIG,
 } from './flannel-helpers.js';
 
 /** Bytes of each checked TCP transfer. */
@@ -316,19 +316,10 @@ describe('faults', () => {
 
 describe('scale', () => {
   it('programs 1000 leases: neighbours, routes and FDB entries, from the watch and from the list at start-up', async () => {
-    // 1000 /24s do not fit in a /16: /26s do (1023 of them after the first).
-    const prefix = bench.prefix('{"Network":"198.18.0.0/16","SubnetLen":26,"Backend":{"Type":"vxlan"}}');
+    const prefix = bench.prefix(SCALE_CONFIG);
     let a = await bench.startNode(n1, prefix, ['--iface', 'ul0']);
     const own = keyOf(a);
-    const leases: Array<[string, LeaseAttrs]> = [];
-    for (let i = 0, addr = 64; leases.length < 1000; addr += 64) {
-      const key = `198.18.${addr >> 8}.${addr & 0xff}-26`;
-      if (key === own) continue;
-      const mac = `02:00:5e:01:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
-      // PublicIPs of simulated nodes: 198.19.0.0/16 (benchmark range); no traffic goes to them.
-      leases.push([key, vxlanAttrs(`198.19.${i >> 8}.${i & 0xff}`, { vni: 1, vtepMac: mac })]);
-      i++;
-    }
+    const leases = simulatedLeases(1000, own);
     // 1. Through the watch: 1000 nodes join a running node.
     await bench.putLeases(prefix, leases);
     await eventually('1000 routes from the watch', () => routesOn(n1, 'flannel.1').length === 1000, 30_000);
