@@ -15,6 +15,7 @@ describe('vxtap flannel flags', () => {
       control: null,
       controlGroup: null,
       ipMasq: false,
+      user: null,
     });
   });
 
@@ -23,7 +24,7 @@ describe('vxtap flannel flags', () => {
       '--etcd-endpoints=http://198.51.100.1:2379,http://198.51.100.2:2379', '-etcd-prefix', '/lab/network/',
       '--iface', 'ul0', '--iface=eth1', '--public-ip', '198.51.100.7', '--subnet-file', '/tmp/s.env',
       '--subnet-lease-renew-margin', '5', '--healthz-ip', '127.0.0.1', '--healthz-port', '8471',
-      '--control-group', 'vxtap',
+      '--control-group', 'vxtap', '--user', 'vxtap',
     ], {});
     expect(f).toEqual({
       store: { kind: 'etcd', endpoints: ['http://198.51.100.1:2379', 'http://198.51.100.2:2379'], prefix: '/lab/network' },
@@ -37,6 +38,7 @@ describe('vxtap flannel flags', () => {
       control: null,
       controlGroup: 'vxtap',
       ipMasq: false,
+      user: 'vxtap',
     });
   });
 

@@ -19,6 +19,8 @@
 //  - --control PATH: the control socket (vxtap stats/fdb show), by default
 //    /run/vxtap/<netns>/<device>.sock; several nodes in one namespace need their own.
 //    --control-group NAME lets that group use it too (0660; root only by default).
+//  - --user NAME: the user to run as once the device, subnet.env and the
+//    socket exist (README: Privileges); the vxlan backend keeps CAP_NET_ADMIN, for ip.
 import { all, has, one, parseFlags, type FlagSpec } from '../control/args.js';
 import { VxtapError } from '../control/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
@@ -46,6 +48,7 @@ const FLANNEL_FLAGS: Record<string, FlagSpec> = {
   control: { arity: 1 },
   'control-group': { arity: 1 },
   'ip-masq': { arity: 0 },
+  user: { arity: 1 },
 };
 
 /** Switches, which Go's flag package also takes as `--name=BOOL` (and FLANNELD_<NAME>=BOOL). */
@@ -86,6 +89,8 @@ export interface FlannelFlags {
   readonly controlGroup: string | null;
   /** --ip-masq: flanneld's masquerade rules for the Network, FLANNEL_IPMASQ=true. */
   readonly ipMasq: boolean;
+  /** --user: the user to run as after set-up; null: the one it was started as. */
+  readonly user: string | null;
   /** null: no health server (--healthz-port 0, the default). */
   readonly healthz: { readonly ip: string; readonly port: number } | null;
 }
@@ -194,6 +199,7 @@ export function parseFlannelFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     control: one<string>(p, 'control') ?? null,
     controlGroup: one<string>(p, 'control-group') ?? null,
     ipMasq: has(p, 'ip-masq'),
+    user: one<string>(p, 'user') ?? null,
     healthz: port === 0 ? null : { ip: ipv4('healthz-ip', one<string>(p, 'healthz-ip') ?? '0.0.0.0'), port },
   };
 }

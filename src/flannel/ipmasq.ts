@@ -30,6 +30,7 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
 import { VxtapError } from '../control/errors.js';
+import type { Privileges } from '../control/privilege.js';
 import { formatSubnet, type Subnet } from './subnet.js';
 
 export const MASQ_CHAIN = 'FLANNEL-POSTRTG';
@@ -67,6 +68,16 @@ export function masqRules(network: Subnet, lease: Subnet, randomFully: boolean):
     // From the host to other nodes' pods.
     own(['!', '-s', n, '-d', n, ...COMMENT, ...masq]),
   ];
+}
+
+/**
+ * What a node with --ip-masq keeps after set-up (--user): CAP_NET_ADMIN, for
+ * the iptables it runs (which inherits it through the ambient set) to put
+ * missing rules back and to delete them at exit. The udp backend would keep
+ * nothing without it.
+ */
+export function withMasq(p: Privileges): Privileges {
+  return { ...p, run: [...p.run, { cap: 'CAP_NET_ADMIN', why: 'to keep the --ip-masq rules and delete them at exit' }] };
 }
 
 /** go-iptables' HasRandomFully: `iptables --version` says 1.6.2 or newer. */

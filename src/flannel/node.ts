@@ -35,12 +35,14 @@
 // every neighbour and route on it. The lease stays in the store, as
 // flanneld leaves it, so that a restart gets the same subnet.
 import { execFileSync, spawn } from 'node:child_process';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
 import { controlPathOr } from '../control/control-path.js';
 import { VxtapError } from '../control/errors.js';
 import { createLogger } from '../control/log.js';
+import { checkPrivileges, dropPrivileges, flannelPrivileges, lookupUser, userCanWrite, type Dropped, type Privileges, type User } from '../control/privilege.js';
 import { ControlServer, type StreamHandlers } from '../control/server.js';
 import { ipBatch } from '../io/device.js';
 import { NO_PORT } from '../switch/fdb.js';
@@ -55,7 +57,7 @@ import { FileStore } from './file-store.js';
 import { parseFlannelFlags, type FlannelFlags } from './flags.js';
 import { FlannelMetrics, HealthServer, type DataPathStats } from './health.js';
 import { findExternalInterface, type ExternalInterface } from './iface.js';
-import { MasqRules } from './ipmasq.js';
+import { MasqRules, withMasq } from './ipmasq.js';
 import { LeaseGuard } from './lease-guard.js';
 import { subnetKey, udpAttrs, vxlanAttrs, vxlanData, type Lease, type LeaseAttrs } from './lease.js';
 import type { LeaseStore } from './store.js';
@@ -501,6 +503,8 @@ export class FlannelNode {
   private readonly metrics: FlannelMetrics;
   private readonly kernel: KernelProgrammer;
   private ext: ExternalInterface | null = null;
+  /** Who the node runs as after set-up (null: as it was started). */
+  private dropped: Dropped | null = null;
   private deviceUp = false;
   private listed = false;
   private envWritten = false;
@@ -574,6 +578,14 @@ export class FlannelNode {
   private async start(): Promise<void> {
     const f = this.flags;
     const log = this.log;
+    const user = f.user === null ? undefined : lookupUser(f.user);
+    // The backend is not known yet; set-up needs the same for both.
+    const privileges = (backend: 'vxlan' | 'udp'): Privileges => {
+      const p = flannelPrivileges(backend, f.healthz?.port ?? null);
+      return f.ipMasq ? withMasq(p) : p;
+    };
+    checkPrivileges(privileges('vxlan'), user, 'vxtap flannel');
+    if (f.store.kind === 'file' && user !== undefined && user.uid !== process.getuid!()) checkLeaseFileWritable(f.store.path, user);
     prepareSubnetFile(f.subnetFile);
     if (f.ipMasq) {
       this.masq = new MasqRules(log);
@@ -629,6 +641,7 @@ export class FlannelNode {
     }
     writeSubnetEnv(f.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.mtu, ipMasq: f.ipMasq });
     this.envWritten = true;
+    this.dropped = dropPrivileges(privileges(config.backend.type), user);
 
     manager.on('leases', (batch) => {
       this.kernel.submit(backend.apply(guard.filter(batch)));
@@ -676,6 +689,7 @@ export class FlannelNode {
       remoteLeases: this.manager!.remoteLeases().length,
       subnetFile: this.flags.subnetFile,
       control: this.control?.path,
+      ...(this.dropped && { uid: this.dropped.uid, gid: this.dropped.gid, capabilities: this.dropped.capabilities }),
       readyMs: Math.round(performance.now() - this.t0),
     }, 'vxtap ready');
   }
@@ -702,6 +716,17 @@ export class FlannelNode {
     this.control?.close();
     await this.health?.close();
     await this.store?.close();
+  }
+}
+
+/**
+ * Every renewal rewrites the lease file through its directory: a node that
+ * will run as another user checks, before it sets anything up, that the user
+ * can write there.
+ */
+function checkLeaseFileWritable(path: string, user: User): void {
+  if (!userCanWrite(dirname(path), user)) {
+    throw new VxtapError('E_PERMISSION', `--lease-file ${path}: user ${user.name} cannot write its directory ${dirname(path)}, as every renewal does: give a lease file in a directory that user can write`);
   }
 }
 

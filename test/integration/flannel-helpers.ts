@@ -16,17 +16,37 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from '../../src/control/server.js';
-import { encodeAttrs, type LeaseAttrs } from '../../src/flannel/lease.js';
+import { encodeAttrs, type LeaseAttrs, vxlanAttrs } from '../../src/flannel/lease.js';
 import { CLI, type Host, Lab, sh, UNDERLAY, Vxtap } from '../../src/lab/netns.js';
 import { eventually, macOf } from '../helpers/peers.js';
 import { EtcdServer } from '../flannel/etcd-server.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** test/integration (or dist/test/integration, for bench:flannel) -> the package root. */
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
 /** The overlay every test uses, as the brief and DESIGN.md give it. */
 export const NETWORK = '198.18.0.0/16';
 export const VXLAN_CONFIG = `{"Network":"${NETWORK}","SubnetLen":24,"Backend":{"Type":"vxlan"}}`;
 export const UDP_CONFIG = `{"Network":"${NETWORK}","SubnetLen":24,"Backend":{"Type":"udp"}}`;
+/** For clusters of up to 1023 other nodes: 1000 /24s do not fit in a /16, /26s do. */
+export const SCALE_CONFIG = `{"Network":"${NETWORK}","SubnetLen":26,"Backend":{"Type":"vxlan"}}`;
 const HEALTHZ_PORT = 9476;
+
+/**
+ * `count` vxlan leases of simulated nodes under SCALE_CONFIG, skipping the
+ * key `own` (the real node's). Their PublicIPs are in 198.19.0.0/16
+ * (benchmark range); no traffic goes to them.
+ */
+export function simulatedLeases(count: number, own: string): Array<[key: string, attrs: LeaseAttrs]> {
+  const leases: Array<[string, LeaseAttrs]> = [];
+  for (let i = 0, addr = 64; leases.length < count; addr += 64) {
+    const key = `198.18.${addr >> 8}.${addr & 0xff}-26`;
+    if (key === own) continue;
+    const mac = `02:00:5e:01:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+    leases.push([key, vxlanAttrs(`198.19.${i >> 8}.${i & 0xff}`, { vni: 1, vtepMac: mac })]);
+    i++;
+  }
+  return leases;
+}
 
 export interface SubnetEnvFile {
   network: string;
@@ -44,8 +64,6 @@ export interface FlannelNode {
   ip: string;
   subnetFile: string;
   control: string;
-  /** Milliseconds from spawn to `vxtap ready`. */
-  readyMs: number;
 }
 
 export class FlannelBench {
@@ -67,7 +85,10 @@ export class FlannelBench {
     this.lab = new Lab(routed ? 'flr' : txChecksum ? 'fl' : 'flx');
     this.store = this.lab.host('store');
     this.nodes = Array.from({ length: nodes }, (_, i) => this.lab.host(`n${i + 1}`));
-    if (routed) return void this.routeLastNode(txChecksum);
+    if (routed) {
+      this.routeLastNode(txChecksum);
+      return;
+    }
     const addrs = this.lab.underlay([this.store, ...this.nodes], 1500, { txChecksum });
     [this.store, ...this.nodes].forEach((h, i) => this.ips.set(h, addrs[i]));
   }
@@ -128,11 +149,10 @@ export class FlannelBench {
    * after the common ones (add --iface/--public-ip, or set env for FLANNELD_*).
    */
   async startNode(h: Host, prefix: string | null, args: string[] = ['--iface', 'ul0'], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<FlannelNode> {
-    const t0 = performance.now();
     const p = h.spawn('env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, 'flannel', ...this.nodeArgs(h, prefix), ...args]);
     const v = new Vxtap(p, this.controlOf(h));
     await v.ready(timeoutMs);
-    const n: FlannelNode = { host: h, v, ip: this.ips.get(h)!, subnetFile: join(this.dir, `${h.name}.env`), control: this.controlOf(h), readyMs: performance.now() - t0 };
+    const n: FlannelNode = { host: h, v, ip: this.ips.get(h)!, subnetFile: join(this.dir, `${h.name}.env`), control: this.controlOf(h) };
     this.running.push(n);
     return n;
   }

@@ -10,8 +10,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { vxlanAttrs, type LeaseAttrs } from '../../src/flannel/lease.js';
 import { CLI, type Host } from '../../src/lab/netns.js';
 import { eventually, macOf } from '../helpers/peers.js';
+import { ids, NET_ADMIN, NOBODY, status } from '../helpers/privilege.js';
 import {
-  addPod, capture, FlannelBench, type FlannelNode, healthz, metric, natRules, neighsOn, netAddr, pingUntilCaptured, remoteFdb, routesOn, VXLAN_CONFIG,
+  addPod, capture, FlannelBench, type FlannelNode, healthz, metric, natRules, neighsOn, netAddr, pingUntilCaptured, remoteFdb, routesOn, UDP_CONFIG, VXLAN_CONFIG,
 } from './flannel-helpers.js';
 
 let bench: FlannelBench;
@@ -82,6 +83,18 @@ describe('--ip-masq', () => {
     expect(await b.v.stop()).toBe(0);
     expect(natRules(n1)).toEqual(POLICIES);
     expect(natRules(n2)).toEqual(POLICIES);
+  });
+
+  it('udp backend with --user nobody: keeps CAP_NET_ADMIN for the rules alone, puts a deleted rule back, and deletes them all at SIGTERM', async () => {
+    const a = await bench.startNode(n1, bench.prefix(UDP_CONFIG), ['--iface', 'ul0', '--ip-masq', '--user', 'nobody']);
+    const s = status(`/proc/${a.v.proc.pid!}/status`);
+    expect([s.Uid, s.CapEff, s.CapAmb]).toEqual([ids(NOBODY.uid), NET_ADMIN, NET_ADMIN]);
+    const before = natRules(n1);
+    expect(before.filter((r) => r.includes('flanneld masq'))).toHaveLength(6);
+    n1.run('iptables', '-t', 'nat', '-D', 'POSTROUTING', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'FLANNEL-POSTRTG');
+    await eventually('the deleted jump to be back', () => natRules(n1).join('\n') === before.join('\n'), 12_000);
+    expect(await a.v.stop()).toBe(0);
+    expect(natRules(n1)).toEqual(POLICIES);
   });
 
   it('after a crash (SIGKILL) leaves the rules, a start on another Network deletes them and installs its own', async () => {
