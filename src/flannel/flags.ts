@@ -75,7 +75,7 @@ const REFUSED: Record<string, string> = {
   'public-ipv6': 'vxtap is IPv4 only: remove it',
   'iptables-resync': 'vxtap rechecks its iptables rules every 5 s, flanneld\'s default: remove it',
   'iptables-forward-rules': 'vxtap adds no FORWARD rules: remove it, and accept forwarding of the Network in your own firewall',
-  version: 'vxtap has no version flag: remove it',
+  version: 'run vxtap --version',
   help: 'see vxtap help',
   h: 'see vxtap help',
   v: 'vxtap logs at VXTAP_LOG_LEVEL (e.g. debug) instead: remove it',

@@ -19,7 +19,7 @@ import { request } from '../../src/control/server.js';
 import { encodeAttrs, type LeaseAttrs } from '../../src/flannel/lease.js';
 import { CLI, type Host, Lab, Vxtap } from '../../src/lab/netns.js';
 import { macOf } from '../helpers/peers.js';
-import { EtcdServer } from '../flannel/etcd-server.js';
+import { EtcdServer, type EtcdServerOptions } from '../flannel/etcd-server.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The overlay every test uses, as the brief and DESIGN.md give it. */
@@ -67,8 +67,9 @@ export class FlannelBench {
     [this.store, ...this.nodes].forEach((h, i) => this.ips.set(h, addrs[i]));
   }
 
-  async start(): Promise<void> {
-    this.etcd = await EtcdServer.create(this.ips.get(this.store)!, this.store.ns);
+  /** Starts etcd on the store host; `etcd` gives it TLS. */
+  async start(etcd: EtcdServerOptions = {}): Promise<void> {
+    this.etcd = await EtcdServer.create(this.ips.get(this.store)!, this.store.ns, etcd);
   }
 
   get endpoint(): string {
