@@ -137,5 +137,7 @@ describe('vxtap flannel flags', () => {
     expect(err(['--help'])).toMatch(/see vxtap help/);
     expect(err(['-h'])).toMatch(/see vxtap help/);
     for (const m of [err(['--kube-subnet-mgr']), err(['--public-ipv6', 'x'])]) expect(m).not.toContain('\n');
+    // A flag's value is not a flag.
+    expect(parseFlannelFlags(['--etcd-username', 'u', '--etcd-password', '-v'], {}).store).toMatchObject({ auth: { username: 'u', password: '-v' } });
   });
 });

@@ -203,9 +203,13 @@ function etcdAuth(p: Parsed): EtcdAuth | null {
 
 /** Fails on the first of flanneld's flags that vxtap does not take, on the command line or as FLANNELD_*. */
 function refuseUnsupported(argv: string[], env: NodeJS.ProcessEnv): void {
-  for (const a of argv) {
-    const name = /^--?([a-z][a-z0-9_-]*)(?:=.*)?$/s.exec(a)?.[1];
-    if (name !== undefined && Object.hasOwn(REFUSED, name)) usage(`-${name.length > 1 ? '-' : ''}${name} (a flanneld flag) is not supported: ${REFUSED[name]}`);
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--?([a-z][a-z0-9_-]*)(=.*)?$/s.exec(argv[i]);
+    if (m === null) continue;
+    const name = m[1];
+    if (Object.hasOwn(REFUSED, name)) usage(`-${name.length > 1 ? '-' : ''}${name} (a flanneld flag) is not supported: ${REFUSED[name]}`);
+    // A value such as a password of '-v' is not a flag.
+    if (m[2] === undefined && Object.hasOwn(FLANNEL_FLAGS, name) && FLANNEL_FLAGS[name].arity === 1) i++;
   }
   for (const name of Object.keys(REFUSED)) {
     const v = env[envName(name)];
