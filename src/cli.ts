@@ -28,7 +28,10 @@ usage:
             [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
             [--control-group G] [--user NAME]
   vxtap run --config FILE
-  vxtap flannel [--etcd-endpoints URLS] [--etcd-prefix P] [--iface IF|IP]...
+  vxtap flannel [--etcd-endpoints URLS] [--etcd-prefix P]
+                [--etcd-cafile F] [--etcd-certfile F --etcd-keyfile F]
+                [--etcd-username U --etcd-password P]
+                [--iface IF|IP]... [--iface-regex RE]... [--iface-can-reach IP]
                 [--public-ip IP] [--subnet-file PATH] [--subnet-lease-renew-margin MIN]
                 [--healthz-ip IP] [--healthz-port N] [--lease-file PATH [--network-config JSON]]
                 [--subnet-lease-ttl S] [--control PATH] [--control-group G] [--user NAME]
@@ -66,7 +69,8 @@ flannel runs a flannel node in place of flanneld: the same flags (also as
 FLANNELD_* variables), etcd leases and subnet.env; the backend (vxlan on TAP
 flannel.<VNI>, or udp on TUN flannel0) comes from <prefix>/config. Without
 etcd, --lease-file keeps the leases in a file that nodes on one machine share;
---network-config seeds its config.
+--network-config seeds its config. https:// endpoints speak TLS to etcd.
+flanneld's other flags (--kube-subnet-mgr among them) are refused by name.
 
 capture mirrors a running instance's frames as pcapng, one interface per
 point (tap-rx, tap-tx, wire-rx, wire-tx, drop; default all), until -c COUNT

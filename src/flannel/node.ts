@@ -226,7 +226,7 @@ class VxlanBackend implements NodeBackend {
 
   constructor(private readonly be: Extract<BackendConfig, { type: 'vxlan' }>, private readonly ext: ExternalInterface, private readonly log: Logger) {
     this.dev = `flannel.${be.vni}`;
-    this.mtu = ext.mtu - VXLAN_OVERHEAD;
+    this.mtu = (be.mtu ?? ext.mtu) - VXLAN_OVERHEAD;
     this.attrs = vxlanAttrs(ext.publicIp, { vni: be.vni, vtepMac: formatMac(this.mac) });
   }
 
@@ -460,7 +460,7 @@ class UdpBackend implements NodeBackend {
 
 function openStore(f: FlannelFlags, log: Logger): LeaseStore {
   return f.store.kind === 'etcd'
-    ? new EtcdStore({ endpoints: f.store.endpoints, prefix: f.store.prefix, log })
+    ? new EtcdStore({ endpoints: f.store.endpoints, prefix: f.store.prefix, tls: f.store.tls, auth: f.store.auth, log })
     : new FileStore(f.store.path, { log });
 }
 

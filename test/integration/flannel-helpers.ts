@@ -19,7 +19,7 @@ import { request } from '../../src/control/server.js';
 import { encodeAttrs, type LeaseAttrs, vxlanAttrs } from '../../src/flannel/lease.js';
 import { CLI, type Host, Lab, sh, UNDERLAY, Vxtap } from '../../src/lab/netns.js';
 import { eventually, macOf } from '../helpers/peers.js';
-import { EtcdServer } from '../flannel/etcd-server.js';
+import { EtcdServer, type EtcdServerOptions } from '../flannel/etcd-server.js';
 
 /** test/integration (or dist/test/integration, for bench:flannel) -> the package root. */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
@@ -115,8 +115,9 @@ export class FlannelBench {
     this.ips.set(far, `${UNDERLAY}.130`);
   }
 
-  async start(): Promise<void> {
-    this.etcd = await EtcdServer.create(this.ips.get(this.store)!, this.store.ns);
+  /** Starts etcd on the store host; `etcd` gives it TLS. */
+  async start(etcd: EtcdServerOptions = {}): Promise<void> {
+    this.etcd = await EtcdServer.create(this.ips.get(this.store)!, this.store.ns, etcd);
   }
 
   get endpoint(): string {
