@@ -17,8 +17,25 @@ bool Args::Fail(size_t i, const char* name, const char* what) const {
   return false;
 }
 
-bool Args::TypedOf(size_t i, const char* name, napi_typedarray_type type, const char* type_name, void** data,
-                   size_t* count, bool nullable) const {
+namespace {
+
+const char* TypedName(napi_typedarray_type type) {
+  switch (type) {
+    case napi_uint8_array:
+      return "a Uint8Array";
+    case napi_uint16_array:
+      return "a Uint16Array";
+    case napi_uint32_array:
+      return "a Uint32Array";
+    default:
+      return "an Int32Array";
+  }
+}
+
+}  // namespace
+
+bool Args::TypedOf(size_t i, const char* name, napi_typedarray_type type, void** data, size_t* count,
+                   bool nullable) const {
   *data = nullptr;
   *count = 0;
   if (nullable && (Absent(i) || info_[i].IsNull())) return true;
@@ -28,7 +45,7 @@ bool Args::TypedOf(size_t i, const char* name, napi_typedarray_type type, const 
   // napi_get_typedarray_info fails (napi_invalid_arg) on anything but a typed array.
   if (i >= info_.Length() || napi_get_typedarray_info(info_.Env(), info_[i], &actual, &length, &p, nullptr, nullptr) != napi_ok ||
       actual != type) {
-    const std::string want = std::string("must be ") + type_name + (nullable ? " or null" : "");
+    const std::string want = std::string("must be ") + TypedName(type) + (nullable ? " or null" : "");
     return Fail(i, name, want.c_str());
   }
   *data = p;

@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string>
+#include <type_traits>
+
 namespace vxtap {
 
 class Args {
@@ -43,41 +46,29 @@ class Args {
 
  private:
   bool Absent(size_t i) const { return i >= info_.Length() || info_[i].IsUndefined(); }
-  bool TypedOf(size_t i, const char* name, napi_typedarray_type type, const char* type_name, void** data,
-               size_t* count, bool nullable) const;
+  bool TypedOf(size_t i, const char* name, napi_typedarray_type type, void** data, size_t* count, bool nullable) const;
   bool Number(size_t i, const char* name, double* v, double min, double max) const;
 
   const Napi::CallbackInfo& info_;
   const char* fn_;
 };
 
+// The element type of T's typed array (the addon takes these four).
 template <typename T>
-struct TypedKind;
-template <>
-struct TypedKind<uint8_t> {
-  static constexpr napi_typedarray_type kType = napi_uint8_array;
-  static constexpr const char* kName = "a Uint8Array";
-};
-template <>
-struct TypedKind<uint16_t> {
-  static constexpr napi_typedarray_type kType = napi_uint16_array;
-  static constexpr const char* kName = "a Uint16Array";
-};
-template <>
-struct TypedKind<uint32_t> {
-  static constexpr napi_typedarray_type kType = napi_uint32_array;
-  static constexpr const char* kName = "a Uint32Array";
-};
-template <>
-struct TypedKind<int32_t> {
-  static constexpr napi_typedarray_type kType = napi_int32_array;
-  static constexpr const char* kName = "an Int32Array";
-};
+constexpr napi_typedarray_type TypedType() {
+  if constexpr (std::is_same_v<T, uint8_t>) return napi_uint8_array;
+  else if constexpr (std::is_same_v<T, uint16_t>) return napi_uint16_array;
+  else if constexpr (std::is_same_v<T, uint32_t>) return napi_uint32_array;
+  else {
+    static_assert(std::is_same_v<T, int32_t>, "a typed array of uint8, uint16, uint32 or int32");
+    return napi_int32_array;
+  }
+}
 
 template <typename T>
 bool Args::Typed(size_t i, const char* name, T** data, size_t* count, bool nullable) const {
   void* p = nullptr;
-  if (!TypedOf(i, name, TypedKind<T>::kType, TypedKind<T>::kName, &p, count, nullable)) return false;
+  if (!TypedOf(i, name, TypedType<T>(), &p, count, nullable)) return false;
   *data = static_cast<T*>(p);
   return true;
 }
