@@ -118,13 +118,15 @@ interface Addon {
   ): number;
   /**
    * The GRO of device writes over frames buf[offs[i], +lens[i]) (IP at
-   * l3off), each output copied into `out` instead of written; returns how
+   * l3off: 0 or 14), each output copied into `out` (at least 64 KiB + l3off,
+   * and no shorter than any frame) instead of written; returns how
    * many outputs there were. With `hdrs`, output k's virtio-net header goes
    * to hdrs[10k, +10). For measuring (bench/), apart from the syscall.
    */
   groCoalesce(
     buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, l3off: number, out: Buffer, udpToo?: boolean, hdrs?: Buffer | null,
   ): number;
+  /** Takes ownership of fd; l3off is where IP starts in the device's frames: 0 (TUN) or 14 (TAP). */
   Endpoint: new (fd: number, kind: Kind, vnetHdr?: boolean, l3off?: number) => NativeEndpoint;
 }
 
