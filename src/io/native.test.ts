@@ -6,11 +6,14 @@
 // process: nothing they hold reaches a network, and deleting them is the
 // event under test.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDevice } from './device.js';
 import { ADDON_PATH, addon, Kind, type NativeEndpoint, WriteMode } from './native.js';
 
 const EIO = 5;
+const ECONNREFUSED = 111;
 const EINVAL = 22;
 const EBADFD = 77;
 
@@ -164,6 +167,45 @@ describe('issue 16.3: a descriptor that polls POLLERR does not go silently dead'
     // One more turn of the loop: a stopped poll calls back no more.
     await new Promise((r) => setTimeout(r, 50));
     expect(events).toEqual([[-EBADFD, true]]);
+  });
+});
+
+/** A UDP port on loopback that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const s = createSocket('udp4');
+  s.bind(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = s.address().port;
+  s.close();
+  return port;
+}
+
+describe('issue 16.3: a socket error (POLLERR) is reported and receiving goes on', () => {
+  it('reports ECONNREFUSED from a port unreachable, then receives the next datagram', async () => {
+    const [peer, port] = [await freePort(), await freePort()];
+    const ep = new addon.Endpoint(addon.openUdp('127.0.0.1', port, 0, 0), Kind.Datagram);
+    opened.push(ep);
+    // Connected to a closed loopback port (through the shared descriptor), the socket
+    // gets the ICMP port unreachable as a pending error, which polls as POLLERR.
+    const py = spawnSync('python3', ['-c', `import socket; s = socket.socket(fileno=3); s.connect(('127.0.0.1', ${peer})); s.detach()`],
+      { stdio: ['ignore', 'inherit', 'inherit', ep.fd] });
+    expect(py.status).toBe(0);
+    const events: Array<[number, boolean]> = [];
+    const lens = new Uint32Array(4);
+    ep.startRx(Buffer.alloc(4 * 2048), 2048, 0, 4, lens, new Uint32Array(4), new Uint16Array(4), null, (n, stopped) => events.push([n, stopped]));
+    const status = new Int32Array(1);
+    expect(ep.sendDatagrams(null, 0, 0, Buffer.from('x'), Uint32Array.of(0), Uint32Array.of(1), Uint32Array.of(0x7f000001), Uint16Array.of(peer), 1, status)).toBe(1);
+    await until(() => events.length > 0);
+    expect(events).toEqual([[-ECONNREFUSED, false]]);
+    // The connected peer's port, bound now, sends: the poll still runs.
+    const s = createSocket('udp4');
+    s.bind(peer, '127.0.0.1');
+    await once(s, 'listening');
+    s.send(Buffer.from('hello'), port, '127.0.0.1');
+    await until(() => events.length > 1);
+    s.close();
+    expect(events).toEqual([[-ECONNREFUSED, false], [1, false]]);
+    expect(lens[0]).toBe(5);
   });
 });
 
