@@ -319,7 +319,11 @@ int Endpoint::WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n) {
 int Endpoint::WriteSplit(uint8_t* frame, size_t len, uint16_t gso_size, bool* partial) {
   VnetHdr h;
   size_t stride = 0, last = 0;
-  if (!SuperFrameHdr(frame, len, l3off_, gso_size, &h, partial)) return WriteOne(nullptr, frame, len);
+  // A super-frame holds at most 64 KiB of IP; a longer one (padded) would
+  // size split_ by its length, and goes for the device to refuse.
+  if (len > l3off_ + 0xffff || !SuperFrameHdr(frame, len, l3off_, gso_size, &h, partial)) {
+    return WriteOne(nullptr, frame, len);
+  }
   const size_t need = (len / gso_size + 1) * (h.hdr_len + gso_size);
   if (split_.size() < need) split_.resize(need);
   const size_t segs = TsoSplit(frame, len, l3off_, h, nullptr, 0, split_.data(), split_.size(), &stride, &last);
