@@ -19,7 +19,7 @@ import { ADDON_PATH } from '../../src/io/native.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SEED = 0x16;
-const RUNS = 400;
+const RUNS = 1000;
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /**
