@@ -1,10 +1,12 @@
 // The CLI as a user meets it: the built bin/vxtap, its exit codes and its
-// one-line errors. No root needed: every case fails before touching devices.
+// one-line errors. Most cases fail before touching devices; the one that
+// fails after opening a TAP runs in a network namespace of its own (root).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Lab } from './lab/netns.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'vxtap');
 const dir = mkdtempSync(join(tmpdir(), 'vxtap-cli-'));
@@ -58,16 +60,48 @@ describe('vxtap CLI errors', () => {
     const r = vxtap('run', '--config', bad);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`^vxtap: ${bad}: networks\\[0\\]\\.ports\\[0\\]\\.mtu: `));
+    const user = join(dir, 'user.json');
+    writeFileSync(user, '{"local": "198.51.100.1", "user": "vxtap-no-such-user", "networks": [{"vni": 1, "ports": [{"dev": "x"}]}]}');
+    expect(vxtap('run', '--config', user).stderr).toBe(`vxtap: ${user}: user: no user 'vxtap-no-such-user' on this host: create it (useradd --system vxtap-no-such-user) or name an existing one\n`);
     const notJson = join(dir, 'not.json');
     writeFileSync(notJson, '{local:');
     expect(vxtap('run', '--config', notJson).stderr).toMatch(/not valid JSON/);
   });
 
-  it('says which address is wrong when --local is not on this host, and leaves nothing behind', () => {
-    const r = vxtap(...base.slice(0, 5), '--local', '198.51.100.77', '--control', join(dir, 'c.sock'));
+  it('says which address is wrong when --local is not on this host, and removes the control socket it made', () => {
+    const control = join(dir, 'c.sock');
+    const r = vxtap(...base.slice(0, 5), '--local', '198.51.100.77', '--control', control);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^vxtap: local: 198\.51\.100\.77 is not an address of this host/);
-    expect(spawnSync('ip', ['link', 'show', 'dev', 'vxt9']).status).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(control), 'the control socket').toBe(false);
+  });
+
+  it('removes what it made when a port fails after another TAP is open: one line, exit 2', () => {
+    // In a namespace of its own (root): an underlay address on a veth whose
+    // peer holds the second port's name, so that vxt9a is up with its
+    // address when vxt9b fails.
+    const lab = new Lab('cli');
+    try {
+      const h = lab.host('h');
+      h.ip('link add ul0 type veth peer name vxt9b', 'address add 198.51.100.1/24 dev ul0', 'link set ul0 up');
+      const config = join(dir, 'two-ports.json');
+      const control = join(dir, 'two-ports.sock');
+      writeFileSync(config, JSON.stringify({
+        local: '198.51.100.1', control,
+        networks: [{ vni: 42, ports: [{ dev: 'vxt9a', address: '203.0.113.1/24' }, { dev: 'vxt9b' }] }],
+      }));
+      const r = spawnSync('ip', ['netns', 'exec', h.ns, BIN, 'run', '--config', config], { encoding: 'utf8' });
+      expect(r.stderr).toBe("vxtap: dev 'vxt9b' already exists as another kind of device or is in use: choose another --dev\n");
+      expect(r.status).toBe(2);
+      const links = (JSON.parse(h.run('ip', '-j', '-d', 'link', 'show')) as Array<{ ifname: string; linkinfo?: { info_kind?: string } }>)
+        .map((l) => [l.ifname, l.linkinfo?.info_kind ?? '']);
+      expect(links, 'no TAP left, and the veth untouched').toEqual([['lo', ''], ['vxt9b', 'veth'], ['ul0', 'veth']]);
+      expect(h.run('ip', '-j', 'route', 'show', 'table', 'all').includes('203.0.113.'), 'no route of vxt9a\'s left').toBe(false);
+      expect(existsSync(control), 'the control socket').toBe(false);
+    } finally {
+      lab.cleanupSync();
+    }
   });
 
   it('refuses a directory or a regular file at --control in one line, and leaves the file there', () => {

@@ -8,6 +8,7 @@ import {
 import { controlPathOr } from './control/control-path.js';
 import { VxtapError } from './control/errors.js';
 import { createLogger, rxErrorLogger } from './control/log.js';
+import { checkPrivileges, dataplanePrivileges, dropPrivileges, lookupUser } from './control/privilege.js';
 import { captureCommand, decodeCommand, sniffCommand } from './capture/commands.js';
 import { ControlServer, request } from './control/server.js';
 import { runFlannel } from './flannel/node.js';
@@ -22,14 +23,16 @@ usage:
               [--srcport MIN MAX] [--address CIDR] [--mtu N] [--ageing S]
               [--nolearning] [--no-sticky-local] [--maxaddress N] [--ignore-reserved]
               [--no-offload] [--queues N] [--control PATH] [--control-group G]
+              [--user NAME]
   vxtap udp --dev NAME --local IP --address CIDR [--port P] [--mtu N]
             [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
-            [--control-group G]
+            [--control-group G] [--user NAME]
   vxtap run --config FILE
   vxtap flannel [--etcd-endpoints URLS] [--etcd-prefix P] [--iface IF|IP]...
                 [--public-ip IP] [--subnet-file PATH] [--subnet-lease-renew-margin MIN]
                 [--healthz-ip IP] [--healthz-port N] [--lease-file PATH [--network-config JSON]]
-                [--subnet-lease-ttl S] [--control PATH] [--control-group G]
+                [--subnet-lease-ttl S] [--control PATH] [--control-group G] [--user NAME]
+                [--ip-masq]
   vxtap stats --dev NAME [--control PATH]
   vxtap fdb show --dev NAME [--control PATH] [--json]
   vxtap capture --dev NAME [--control PATH] [--point P,...] [--vni N]
@@ -43,6 +46,11 @@ sending from the underlay address IP. Each --remote adds an all-zeros (flood)
 FDB entry. Defaults: --dstport 4789, --srcport 49152 65535, --mtu ${DEFAULT_MTU},
 --ageing ${DEFAULT_AGEING}, learning on, no --maxaddress cap, control socket
 /run/vxtap/NETNS/NAME.sock. SIGINT or SIGTERM removes everything vxtap created.
+
+--user NAME: once its devices and sockets exist, vxtap switches to user NAME
+and keeps no capability (a vxlan flannel node keeps CAP_NET_ADMIN). Started as a
+user with ambient capabilities (systemd AmbientCapabilities=), it needs no
+root and drops them the same way.
 
 NETNS is the network namespace's name (as \`ip netns identify\` gives it), or
 ns-INODE for one without a name (the initial namespace, usually): device
@@ -87,6 +95,7 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
   queues: { arity: 1, int: true },
   control: { arity: 1 },
   'control-group': { arity: 1 },
+  user: { arity: 1 },
 };
 
 /** Maps config paths back to the flags of `vxtap vxlan`, so errors name what the user typed. */
@@ -111,6 +120,7 @@ function vxlanConfig(argv: string[]): Config {
     queues: one<number>(p, 'queues'),
     control: one<string>(p, 'control'),
     controlGroup: one<string>(p, 'control-group'),
+    user: one<string>(p, 'user'),
     networks: [{
       vni: required<number>(p, 'vni', 'the VXLAN network identifier, 0-16777215'),
       remotes: all<string>(p, 'remote'),
@@ -142,6 +152,7 @@ const UDP_FLAGS: Record<string, FlagSpec> = {
   'no-offload': { arity: 0 },
   control: { arity: 1 },
   'control-group': { arity: 1 },
+  user: { arity: 1 },
 };
 
 /** `udp.routes[1].peer` -> `--route #2`: errors name what the user typed. */
@@ -166,6 +177,7 @@ function udpConfig(argv: string[]): Config {
     offload: !has(p, 'no-offload'),
     control: one<string>(p, 'control'),
     controlGroup: one<string>(p, 'control-group'),
+    user: one<string>(p, 'user'),
     udp: {
       dev: required<string>(p, 'dev', 'the TUN device to create'),
       address: required<string>(p, 'address', 'the TUN address with its prefix, e.g. 198.18.1.1/16'),
@@ -177,9 +189,13 @@ function udpConfig(argv: string[]): Config {
   return validateConfig(raw, udpFlagOf);
 }
 
-async function runDataplane(config: Config): Promise<void> {
+/** `mode` names the command in errors (`vxtap vxlan`); `userField` what set the user (`--user`). */
+async function runDataplane(config: Config, mode: string, userField = '--user'): Promise<void> {
   const log = createLogger();
+  const privileges = dataplanePrivileges(config);
+  const user = config.user === undefined ? undefined : lookupUser(config.user, userField);
   const specs = toSpecs(config);
+  checkPrivileges(privileges, user, mode, userField);
   const queues = specs.vtep && new VtepQueues(specs.vtep);
   const vtep = queues?.leader; // queue 0: the FDB view, capture and devices
   // One capture hub per process: the VTEP's, which the udp overlay mirrors through too, or the overlay's own.
@@ -216,12 +232,20 @@ async function runDataplane(config: Config): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  let dropped;
+  try {
+    dropped = dropPrivileges(privileges, user, userField);
+  } catch (e) {
+    close();
+    throw e;
+  }
   log.info({
     devices: [...(vtep?.portNames() ?? []), ...(udp ? [udp.devName] : [])],
-    ...(vtep && { vnis: config.networks.map((n) => n.vni), dstport: config.dstport, vxlanOffloads: vtep.offloads, queues: queues!.count }),
+    ...(vtep && { vnis: config.networks.map((n) => n.vni), dstport: config.dstport, vxlanOffloads: vtep.offloads, queues: queues!.count, queueThreads: queues!.threadIds }),
     ...(udp && { udpPort: specs.udp!.port, mtu: specs.udp!.mtu, udpOffloads: udp.offloads }),
     local: config.local,
     control: control.path,
+    ...(dropped && { uid: dropped.uid, gid: dropped.gid, capabilities: dropped.capabilities }),
   }, 'vxtap ready');
 }
 
@@ -243,14 +267,15 @@ async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'vxlan':
-      return runDataplane(vxlanConfig(rest));
+      return runDataplane(vxlanConfig(rest), 'vxtap vxlan');
     case 'udp':
-      return runDataplane(udpConfig(rest));
+      return runDataplane(udpConfig(rest), 'vxtap udp');
     case 'flannel':
       return runFlannel(rest);
     case 'run': {
       const p = parseFlags(rest, { config: { arity: 1 } });
-      return runDataplane(loadConfigFile(required<string>(p, 'config', 'the JSON config file')));
+      const file = required<string>(p, 'config', 'the JSON config file');
+      return runDataplane(loadConfigFile(file), 'vxtap run', `${file}: user`);
     }
     case 'stats': {
       const c = controlPath(rest);

@@ -21,22 +21,14 @@
 #include <vector>
 
 #include "args.h"
+#include "caps.h"
 #include "endpoint.h"
+#include "errors.h"
 #include "offload.h"
 
 
 namespace vxtap {
 namespace {
-
-// Throws an Error whose .code is the errno name (EPERM, EADDRINUSE, ...) and
-// whose message says what was being done, so JS can turn it into advice.
-Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
-  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
-  e.Set("code", Napi::String::New(env, uv_err_name(-err)));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
 
 // Buffer sizes for bursts: the FORCE variants pass rmem_max/wmem_max as root;
 // fall back to the capped options for unprivileged callers.
@@ -291,6 +283,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("KIND_DEVICE", static_cast<int>(Kind::kDevice));
   exports.Set("KIND_DATAGRAM", static_cast<int>(Kind::kDatagram));
   exports.Set("KIND_RAW", static_cast<int>(Kind::kRaw));
+  InitCaps(env, exports);
   return exports;
 }
 

@@ -128,16 +128,17 @@ describe('capture hub', () => {
     c.sock.pause();
     const frame = Buffer.concat([ping, Buffer.alloc(1400, 0x5a)]);
     const total = Math.ceil((3 * DEFAULT_BUFFER_KIB * 1024) / frame.length);
-    const start = performance.now();
+    // The reader stays paused until every frame has been handed over: each
+    // call returns at once (nothing to await), and each frame is either
+    // captured or counted as lost, so the caller never waits for the reader.
     for (let i = 0; i < total; i++) {
-      hub.frame(TAP_RX, frame, 0, frame.length, 42, NO_REASON);
+      expect(hub.frame(TAP_RX, frame, 0, frame.length, 42, NO_REASON)).toBeUndefined();
       if (i % 500 === 0) await new Promise((r) => setImmediate(r)); // let the drain run, as between batches
     }
-    const ms = performance.now() - start;
     const s = hub.stats();
     expect(s.lost).toBeGreaterThan(0);
     expect(s.captured + s.lost).toBe(total);
-    expect(ms).toBeLessThan(2000);
+    expect(c.sock.isPaused(), 'the reader never read').toBe(true);
     c.sock.resume();
     const cap = await c.done();
     // Everything that was captured arrives, intact and in order; the file counts the rest as dropped.

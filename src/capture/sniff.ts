@@ -49,7 +49,12 @@ export function runSniff(run: SniffRun): Promise<number> {
   try {
     link = cap.open(run.iface, '', PCAP_BUFFER, buf);
   } catch (e) {
-    throw new VxtapError('E_DEVICE', `-i ${run.iface}: ${(e as Error).message}`);
+    const message = (e as Error).message;
+    // libpcap's packet socket: the one capability sniff needs (README: Privileges).
+    if (/Operation not permitted|permission/i.test(message)) {
+      throw new VxtapError('E_PERMISSION', `-i ${run.iface}: ${message}: sniffing needs CAP_NET_RAW: run it as root, or grant CAP_NET_RAW (setpriv --inh-caps +net_raw --ambient-caps +net_raw)`);
+    }
+    throw new VxtapError('E_DEVICE', `-i ${run.iface}: ${message}`);
   }
   const linktype = LINKTYPES[link];
   if (linktype === undefined) {

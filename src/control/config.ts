@@ -106,6 +106,8 @@ export const configSchema = z.strictObject({
   control: socketPath.optional(),
   /** A group whose members may use the control socket (0660); without it, root only (0600). */
   controlGroup: z.string().min(1).optional(),
+  /** The user to run as once set-up is done (README: Privileges); without it, the user vxtap was started as. */
+  user: z.string().min(1).optional(),
   networks: z.array(networkSchema).default([]),
   udp: udpSchema.optional(),
 }).superRefine((c, ctx) => {

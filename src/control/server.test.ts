@@ -84,7 +84,7 @@ describe('control socket permissions', () => {
       // Outside the group: told it is a permission problem, not that nothing runs there.
       const other = await asNobody(s.path, 65533);
       expect(other.status).toBe(2);
-      expect(other.stderr).toMatch(/^vxtap: control socket \S+: permission denied \(EACCES\): run as root, or as a member of the instance's --control-group\n$/);
+      expect(other.stderr).toMatch(/^vxtap: control socket \S+: permission denied \(EACCES\): run as root or as the socket's owner, or as a member of the instance's --control-group\n$/);
     }, join(open, 'c.sock')).finally(() => rmSync(open, { recursive: true, force: true }));
     expect(() => new ControlServer(unique('c.sock'), {}, {}, { group: 'vxtap-no-such-group' })).toThrow(/^--control-group: no group 'vxtap-no-such-group' on this host/);
   });

@@ -50,7 +50,7 @@ export function checkControlPath(path: string): void {
 /** The one-line error for a failed connect to the control socket at `path`. */
 export function connectError(path: string, e: NodeJS.ErrnoException): VxtapError {
   if (e.code === 'EACCES' || e.code === 'EPERM') {
-    return new VxtapError('E_PERMISSION', `control socket ${path}: permission denied (${e.code}): run as root, or as a member of the instance's --control-group`);
+    return new VxtapError('E_PERMISSION', `control socket ${path}: permission denied (${e.code}): run as root or as the socket's owner, or as a member of the instance's --control-group`);
   }
   return new VxtapError('E_CONTROL', `no vxtap instance at ${path} (${e.code}): is it running? pass its --control path or --dev`);
 }

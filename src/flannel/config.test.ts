@@ -41,9 +41,9 @@ describe('flannel network config', () => {
   });
 
   it('fills in vxlan\'s VNI 1 and the kernel\'s port 8472; udp\'s port 8285', () => {
-    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472 });
-    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', Port: 0 } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472 });
-    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', VNI: 42, Port: 4789 } }).backend).toEqual({ type: 'vxlan', vni: 42, port: 4789 });
+    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472, directRouting: false });
+    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', Port: 0 } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472, directRouting: false });
+    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', VNI: 42, Port: 4789 } }).backend).toEqual({ type: 'vxlan', vni: 42, port: 4789, directRouting: false });
     expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'udp' } }).backend).toEqual({ type: 'udp', port: 8285 });
   });
 
@@ -55,7 +55,7 @@ describe('flannel network config', () => {
   it('matches keys case-insensitively and clears host bits, as Go\'s decoder and flannel do', () => {
     const c = parse({ network: '10.5.7.9/16', backend: { type: 'vxlan', vni: 3 } });
     expect(formatSubnet(c.network)).toBe('10.5.0.0/16');
-    expect(c.backend).toEqual({ type: 'vxlan', vni: 3, port: 8472 });
+    expect(c.backend).toEqual({ type: 'vxlan', vni: 3, port: 8472, directRouting: false });
   });
 
   it('names the field and the fix for each mistake', () => {
@@ -71,6 +71,8 @@ describe('flannel network config', () => {
     expect(errorOf({ Network: '10.5.0.0/16', SubnetMax: '10.5.3.128' })).toBe(`${KEY}: SubnetMax: 10.5.3.128 is not on a /24 (SubnetLen) boundary`);
     expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'host-gw' } })).toBe(`${KEY}: Backend.Type: vxtap runs the "vxlan" and "udp" backends, got "host-gw"`);
     expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', VNI: 70000 } })).toMatch(/Backend\.VNI: expected 0-65535/);
+    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', DirectRouting: true } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472, directRouting: true });
+    expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', DirectRouting: 'yes' } })).toBe(`${KEY}: Backend.DirectRouting: expected true or false, got "yes"`);
     expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', GBP: true } })).toBe(`${KEY}: Backend.GBP: not supported by vxtap: remove it or set it to false`);
     expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'udp', Port: 0 } })).toMatch(/Backend\.Port: expected a UDP port 1-65535/);
     expect(errorOf({ Network: '10.5.0.0/16', EnableIPv6: true, IPv6Network: 'fd00::/56' })).toBe(`${KEY}: EnableIPv6: vxtap supports IPv4 only: remove EnableIPv6 or set it to false`);

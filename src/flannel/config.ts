@@ -17,7 +17,13 @@ const FLANNEL_VXLAN_PORT = 8472;
 const FLANNEL_UDP_PORT = 8285;
 
 export type BackendConfig =
-  | { readonly type: 'vxlan'; readonly vni: number; readonly port: number }
+  | {
+    readonly type: 'vxlan';
+    readonly vni: number;
+    readonly port: number;
+    /** Route straight to peers on our underlay subnet, unencapsulated (flanneld's DirectRouting). */
+    readonly directRouting: boolean;
+  }
   | { readonly type: 'udp'; readonly port: number };
 
 export interface FlannelConfig {
@@ -136,16 +142,16 @@ function parseBackend(be: unknown, fail: (field: string, msg: string) => never):
     return p as number;
   };
   if (type === 'vxlan') {
-    for (const unsupported of ['GBP', 'DirectRouting']) {
-      if (field(be, unsupported) === true) fail(`Backend.${unsupported}`, 'not supported by vxtap: remove it or set it to false');
-    }
+    if (field(be, 'GBP') === true) fail('Backend.GBP', 'not supported by vxtap: remove it or set it to false');
+    const directRouting = field(be, 'DirectRouting') ?? false;
+    if (typeof directRouting !== 'boolean') fail('Backend.DirectRouting', `expected true or false, got ${JSON.stringify(directRouting)}`);
     const vni = field(be, 'VNI') ?? DEFAULT_VNI;
     // flannel publishes the VNI in each lease as a uint16 (vxlanLeaseAttrs),
     // so a larger one could not be matched against its peers' leases.
     if (!Number.isInteger(vni) || (vni as number) < 0 || (vni as number) > 0xffff) {
       fail('Backend.VNI', `expected 0-65535 (flannel publishes the VNI as 16 bits), got ${JSON.stringify(vni)}`);
     }
-    return { type: 'vxlan', vni: vni as number, port: port(FLANNEL_VXLAN_PORT, true) };
+    return { type: 'vxlan', vni: vni as number, port: port(FLANNEL_VXLAN_PORT, true), directRouting };
   }
   if (type === 'udp') return { type: 'udp', port: port(FLANNEL_UDP_PORT, false) };
   return fail('Backend.Type', `vxtap runs the "vxlan" and "udp" backends, got ${JSON.stringify(type ?? null)}`);

@@ -14,6 +14,8 @@ describe('vxtap flannel flags', () => {
       networkConfig: null,
       control: null,
       controlGroup: null,
+      ipMasq: false,
+      user: null,
     });
   });
 
@@ -22,7 +24,7 @@ describe('vxtap flannel flags', () => {
       '--etcd-endpoints=http://198.51.100.1:2379,http://198.51.100.2:2379', '-etcd-prefix', '/lab/network/',
       '--iface', 'ul0', '--iface=eth1', '--public-ip', '198.51.100.7', '--subnet-file', '/tmp/s.env',
       '--subnet-lease-renew-margin', '5', '--healthz-ip', '127.0.0.1', '--healthz-port', '8471',
-      '--control-group', 'vxtap',
+      '--control-group', 'vxtap', '--user', 'vxtap',
     ], {});
     expect(f).toEqual({
       store: { kind: 'etcd', endpoints: ['http://198.51.100.1:2379', 'http://198.51.100.2:2379'], prefix: '/lab/network' },
@@ -35,7 +37,19 @@ describe('vxtap flannel flags', () => {
       networkConfig: null,
       control: null,
       controlGroup: 'vxtap',
+      ipMasq: false,
+      user: 'vxtap',
     });
+  });
+
+  it('reads --ip-masq as Go reads a bool flag: bare, =true/=false, or FLANNELD_IP_MASQ', () => {
+    expect(parseFlannelFlags(['--ip-masq'], {}).ipMasq).toBe(true);
+    expect(parseFlannelFlags(['-ip-masq=true'], {}).ipMasq).toBe(true);
+    expect(parseFlannelFlags(['--ip-masq=false'], {}).ipMasq).toBe(false);
+    expect(parseFlannelFlags([], { FLANNELD_IP_MASQ: 'true' }).ipMasq).toBe(true);
+    expect(parseFlannelFlags([], { FLANNELD_IP_MASQ: '0' }).ipMasq).toBe(false);
+    expect(() => parseFlannelFlags(['--ip-masq=yes'], {})).toThrow("--ip-masq: expected true or false, got 'yes' (see: vxtap help)");
+    expect(() => parseFlannelFlags([], { FLANNELD_IP_MASQ: 'on' })).toThrow("FLANNELD_IP_MASQ (--ip-masq): expected true or false, got 'on'");
   });
 
   it('takes FLANNELD_* variables for flags not given, the command line winning', () => {
@@ -79,7 +93,7 @@ describe('vxtap flannel flags', () => {
     expect(err(['--public-ip', 'eth0'])).toMatch(/--public-ip: 'eth0' is not an IPv4 address/);
     expect(err(['--healthz-port', '70000'])).toMatch(/--healthz-port: 70000 is not a TCP port/);
     expect(err([], { FLANNELD_HEALTHZ_PORT: 'x' })).toMatch(/^FLANNELD_HEALTHZ_PORT \(--healthz-port\): expected a non-negative integer, got 'x'/);
-    expect(err(['--ip-masq'])).toMatch(/unknown flag --ip-masq/);
+    expect(err(['--kube-subnet-mgr'])).toMatch(/unknown flag --kube-subnet-mgr/);
     expect(err(['--network-config', '{}'])).toMatch(/^--network-config seeds a lease file: give it with --lease-file; with etcd, store the config with etcdctl put \/coreos.com\/network\/config/);
     expect(err(['--subnet-lease-ttl', '1'])).toMatch(/^--subnet-lease-ttl: 1 seconds is out of range: give 2-86400/);
     expect(err(['--subnet-lease-ttl', '600', '--subnet-lease-renew-margin', '10'])).toMatch(/^--subnet-lease-renew-margin: 10 minutes is not shorter than --subnet-lease-ttl 600 seconds/);

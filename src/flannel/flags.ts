@@ -19,6 +19,8 @@
 //  - --control PATH: the control socket (vxtap stats/fdb show), by default
 //    /run/vxtap/<netns>/<device>.sock; several nodes in one namespace need their own.
 //    --control-group NAME lets that group use it too (0660; root only by default).
+//  - --user NAME: the user to run as once the device, subnet.env and the
+//    socket exist (README: Privileges); the vxlan backend keeps CAP_NET_ADMIN, for ip.
 import { all, has, one, parseFlags, type FlagSpec } from '../control/args.js';
 import { VxtapError } from '../control/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
@@ -45,7 +47,26 @@ const FLANNEL_FLAGS: Record<string, FlagSpec> = {
   'subnet-lease-ttl': { arity: 1, int: true },
   control: { arity: 1 },
   'control-group': { arity: 1 },
+  'ip-masq': { arity: 0 },
+  user: { arity: 1 },
 };
+
+/** Switches, which Go's flag package also takes as `--name=BOOL` (and FLANNELD_<NAME>=BOOL). */
+const SWITCHES = new Set(Object.entries(FLANNEL_FLAGS).filter(([, s]) => s.arity === 0).map(([n]) => n));
+
+/** Go's strconv.ParseBool; null for anything else. */
+function goBool(v: string): boolean | null {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return null;
+}
+
+/** `--ip-masq=false` -> nothing, `--ip-masq=true` -> `--ip-masq`; a value that is not a bool is an error. */
+function switchValue(flag: string, v: string, where = `--${flag}`): string[] {
+  const b = goBool(v);
+  if (b === null) usage(`${where}: expected true or false, got '${v}'`);
+  return b ? [`--${flag}`] : [];
+}
 
 export type StoreChoice =
   | { readonly kind: 'etcd'; readonly endpoints: string[]; readonly prefix: string }
@@ -66,6 +87,10 @@ export interface FlannelFlags {
   readonly control: string | null;
   /** --control-group: a group that may use the control socket too; null: root only. */
   readonly controlGroup: string | null;
+  /** --ip-masq: flanneld's masquerade rules for the Network, FLANNEL_IPMASQ=true. */
+  readonly ipMasq: boolean;
+  /** --user: the user to run as after set-up; null: the one it was started as. */
+  readonly user: string | null;
   /** null: no health server (--healthz-port 0, the default). */
   readonly healthz: { readonly ip: string; readonly port: number } | null;
 }
@@ -83,6 +108,7 @@ function normalize(argv: string[]): string[] {
   return argv.flatMap((a) => {
     const m = /^--?([a-z][a-z0-9-]+)(?:=(.*))?$/s.exec(a);
     if (m === null) return [a];
+    if (m[2] !== undefined && SWITCHES.has(m[1])) return switchValue(m[1], m[2]);
     return m[2] === undefined ? [`--${m[1]}`] : [`--${m[1]}`, m[2]];
   });
 }
@@ -119,6 +145,10 @@ export function parseFlannelFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     const v = env[envName(name)];
     // flanneld ignores empty variables; the command line wins.
     if (v === undefined || v === '' || p.flags.has(name)) continue;
+    if (SWITCHES.has(name)) {
+      if (switchValue(name, v, `${envName(name)} (--${name})`).length > 0) p.flags.set(name, [[]]);
+      continue;
+    }
     try {
       p.flags.set(name, parseFlags([`--${name}`, v], FLANNEL_FLAGS).flags.get(name)!);
     } catch (e) {
@@ -168,6 +198,8 @@ export function parseFlannelFlags(argv: string[], env: NodeJS.ProcessEnv = proce
     networkConfig: networkConfig ?? null,
     control: one<string>(p, 'control') ?? null,
     controlGroup: one<string>(p, 'control-group') ?? null,
+    ipMasq: has(p, 'ip-masq'),
+    user: one<string>(p, 'user') ?? null,
     healthz: port === 0 ? null : { ip: ipv4('healthz-ip', one<string>(p, 'healthz-ip') ?? '0.0.0.0'), port },
   };
 }

@@ -30,8 +30,12 @@ export function openDevice(name: string, opts: DeviceOptions): Device {
     return { name: actual, endpoint: new addon.Endpoint(fd, Kind.Device, opts.vnetHdr ?? false, opts.tap ? 14 : 0) };
   } catch (e) {
     if (!isSysError(e)) throw e;
+    if (e.code === 'EACCES' && e.message.startsWith('open /dev/net/tun')) {
+      // udev makes it 0666 (systemd's 50-udev-default.rules); some containers leave it 0600.
+      throw new VxtapError('E_PERMISSION', `creating ${kind} device '${name}': this user may not open /dev/net/tun: make it 0666, as udev does (chmod 0666 /dev/net/tun), or run vxtap as root`);
+    }
     if (e.code === 'EPERM' || e.code === 'EACCES') {
-      throw new VxtapError('E_PERMISSION', `creating ${kind} device '${name}' needs root or CAP_NET_ADMIN: run vxtap as root`);
+      throw new VxtapError('E_PERMISSION', `creating ${kind} device '${name}' needs CAP_NET_ADMIN: run vxtap as root, or grant CAP_NET_ADMIN`);
     }
     if (e.code === 'EBUSY' || e.code === 'EINVAL') {
       throw new VxtapError('E_DEVICE', `dev '${name}' already exists as another kind of device or is in use: choose another --dev`);

@@ -1,7 +1,7 @@
 // Typed face of the native addon (native/src). Everything here is thin: the
 // addon makes syscalls in batches; policy stays in TypeScript.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -128,6 +128,25 @@ interface Addon {
   ): number;
   /** Takes ownership of fd; l3off is where IP starts in the device's frames: 0 (TUN) or 14 (TAP). */
   Endpoint: new (fd: number, kind: Kind, vnetHdr?: boolean, l3off?: number) => NativeEndpoint;
+  /** capget(2) of the calling thread; bit n of each set is capability n. */
+  capGet(): CapSets;
+  /** capset(2): replaces the calling thread's three sets. */
+  capSet(effective: number, permitted: number, inheritable: number): void;
+  /** PR_CAP_AMBIENT_RAISE: keeps a permitted and inheritable capability across exec (of ip). */
+  ambientRaise(cap: number): void;
+  /** PR_CAP_AMBIENT_CLEAR_ALL. */
+  ambientClear(): void;
+  /** PR_SET_KEEPCAPS: a switch away from uid 0 keeps the permitted set. */
+  setKeepCaps(on: boolean): void;
+  /** PR_SET_NO_NEW_PRIVS: no later exec can add privileges. */
+  setNoNewPrivs(): void;
+}
+
+/** A thread's capability sets, bit n for capability n (linux/capability.h). */
+export interface CapSets {
+  effective: number;
+  permitted: number;
+  inheritable: number;
 }
 
 function findAddon(): string {
@@ -145,6 +164,17 @@ function findAddon(): string {
 /** Where the built addon lies (for a helper process that loads it too). */
 export const ADDON_PATH = findAddon();
 export const addon: Addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+
+/** Empties the calling thread's capability sets, the ambient one included. */
+export function dropThreadCapabilities(): void {
+  addon.ambientClear();
+  addon.capSet(0, 0, 0);
+}
+
+/** The calling thread's id (what /proc/PID/task lists; the process id for the main thread). */
+export function threadId(): number {
+  return Number(readlinkSync('/proc/thread-self').split('/').pop());
+}
 
 /** An error from a syscall, with the errno name as .code (EPERM, EADDRINUSE...). */
 export interface SysError extends Error {

@@ -110,9 +110,25 @@ export class DatagramQueue {
     const n = this.n;
     if (n === 0) return 0;
     this.n = 0;
-    return ep.sendDatagrams(
+    const sent = ep.sendDatagrams(
       this.hdrLen > 0 ? this.hdr : null, HEADER_STRIDE, this.hdrLen,
       payload, this.offs, this.lens, this.addrs, this.ports, n, this.status, this.gso,
     );
+    if (sent < n) oversizeGsoAsEmsgsize(this.status, this.gso, n);
+    return sent;
   }
+}
+
+const EINVAL = 22;
+const EMSGSIZE = 90;
+
+/**
+ * A UDP GSO send whose segments are over the path MTU fails with EMSGSIZE
+ * since Linux 6.13 (and the stable kernels that took the change), but with
+ * EINVAL before. A GSO send from vxtap meets none of EINVAL's other causes
+ * (over 64 segments, SO_NO_CHECK), so its EINVAL is reported as EMSGSIZE:
+ * the packet was too big (tx_too_big) on every kernel.
+ */
+export function oversizeGsoAsEmsgsize(status: Int32Array, gso: Uint16Array, n: number): void {
+  for (let i = 0; i < n; i++) if (status[i] === EINVAL && gso[i] > 0) status[i] = EMSGSIZE;
 }

@@ -20,7 +20,7 @@ export function openUdpSocket(ip: string, port: number, field: string, flags = 0
       throw new VxtapError('E_ADDRESS', `${field}: UDP ${ip}:${port} is already in use (a kernel vxlan device or another vxtap?): stop it or choose another port`);
     }
     if (e.code === 'EACCES') {
-      throw new VxtapError('E_PERMISSION', `${field}: binding UDP port ${port} needs root`);
+      throw new VxtapError('E_PERMISSION', `${field}: binding UDP port ${port} needs CAP_NET_BIND_SERVICE: run vxtap as root, grant that capability, or choose a port from 1024 up`);
     }
     throw new VxtapError('E_ADDRESS', `${field}: binding UDP ${ip}:${port}: ${e.message}`);
   }
@@ -31,7 +31,7 @@ export function openRawSocket(): NativeEndpoint {
     return new addon.Endpoint(addon.openRaw(SOCKET_BUFFER_BYTES), Kind.Raw);
   } catch (e) {
     if (isSysError(e) && (e.code === 'EPERM' || e.code === 'EACCES')) {
-      throw new VxtapError('E_PERMISSION', 'sending VXLAN needs a raw IPv4 socket (root or CAP_NET_RAW): run vxtap as root');
+      throw new VxtapError('E_PERMISSION', 'sending VXLAN without offloads needs a raw IPv4 socket, which needs CAP_NET_RAW: run vxtap as root, or grant CAP_NET_RAW');
     }
     throw e;
   }

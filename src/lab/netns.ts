@@ -22,6 +22,8 @@ export const TCPXFER = join(ROOT, 'dist', 'src', 'lab', 'tcpxfer.js');
 export const UNDERLAY = '198.51.100';
 /** The documentation range for overlays (RFC 5737). */
 export const OVERLAY = '203.0.113';
+/** The IPv6 documentation prefix (RFC 3849) for inner IPv6 traffic: host n is `${OVERLAY6}n`, a /64. */
+export const OVERLAY6 = '2001:db8::';
 
 let labs = 0;
 const live = new Set<Lab>();
@@ -81,9 +83,17 @@ export class Host {
     return v;
   }
 
-  /** Pings from this host; returns the average RTT in ms. Throws on loss. */
-  async ping(dst: string, count = 3, intervalS = 0.2): Promise<number> {
-    const out = await this.exec('ping', ['-c', String(count), '-i', String(intervalS), '-W', '2', dst]);
+  /**
+   * Adds an IPv6 address to dev without duplicate address detection, so it
+   * is usable at once (the lab's links hold no other host with it).
+   */
+  address6(dev: string, cidr: string): void {
+    this.ip(`address add ${cidr} dev ${dev} nodad`);
+  }
+
+  /** Pings from this host (IPv4 or IPv6) with `size` bytes of ICMP payload; returns the average RTT in ms. Throws on loss. */
+  async ping(dst: string, count = 3, intervalS = 0.2, size = 56): Promise<number> {
+    const out = await this.exec('ping', ['-c', String(count), '-i', String(intervalS), '-W', '2', '-s', String(size), dst]);
     const m = /= [\d.]+\/([\d.]+)\//.exec(out);
     if (!m || !/ 0% packet loss/.test(out)) throw new Error(`${this.name}: ping ${dst} lost packets:\n${out}`);
     return Number(m[1]);
@@ -170,9 +180,12 @@ export class Lab {
     const ns = `${this.id}-${name}`;
     sh('ip', ['netns', 'add', ns]);
     this.namespaces.push(ns);
-    // Loopback up; IPv6 off so that no router solicitations or MLD reports
-    // add frames that the tests would have to tell apart from their own.
-    sh('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    // Loopback up. IPv6 is on, but devices make no addresses of their own
+    // (addr_gen_mode 1: no link-local address, so no duplicate address
+    // detection, router solicitations or MLD reports for it): the IPv6
+    // frames on a lab's links are the ones its tests send, from addresses
+    // they add with `nodad` (Host.address6), which are usable at once.
+    sh('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.addr_gen_mode=1', 'net.ipv6.conf.default.addr_gen_mode=1']);
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     return ns;
   }
@@ -192,9 +205,10 @@ export class Lab {
    * kernel sender's TCP/UDP checksums then cross unfinished
    * (CHECKSUM_PARTIAL), and vxtap has to deliver them so. `txChecksum: false`
    * is the variant with tx checksum offload off, where the veth finishes
-   * every checksum (and segments every GSO packet) in software.
+   * every checksum (and segments every GSO packet) in software. `len` is the
+   * prefix length (a /25 leaves room for a routed second subnet).
    */
-  underlay(hosts: Host[], mtu = 1500, { txChecksum = true } = {}): string[] {
+  underlay(hosts: Host[], mtu = 1500, { txChecksum = true, len = 24 } = {}): string[] {
     const addrs = hosts.map((_, i) => `${UNDERLAY}.${i + 1}`);
     if (hosts.length === 2) {
       sh('ip', ['link', 'add', 'ul0', 'netns', hosts[0].ns, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'ul0', 'netns', hosts[1].ns, 'mtu', String(mtu)]);
@@ -208,7 +222,7 @@ export class Lab {
       });
     }
     hosts.forEach((h, i) => {
-      h.ip(`address add ${addrs[i]}/24 dev ul0`, 'link set ul0 up');
+      h.ip(`address add ${addrs[i]}/${len} dev ul0`, 'link set ul0 up');
       if (!txChecksum) h.run('ethtool', '-K', 'ul0', 'tx', 'off');
     });
     return addrs;

@@ -34,6 +34,8 @@ function packetsIn(stats: Tree): number {
 export class VtepQueues {
   readonly leader: Vtep;
   private readonly workers: Worker[] = [];
+  /** The thread id of each worker queue (1..N-1), as /proc/PID/task lists it. */
+  readonly threadIds: number[] = [];
 
   constructor(readonly spec: VtepSpec) {
     this.leader = new Vtep({ ...spec, queue: 0 });
@@ -49,8 +51,9 @@ export class VtepQueues {
     for (let q = 1; q < this.count; q++) {
       const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { ...this.spec, queue: q } });
       this.workers.push(w);
-      const [m] = (await Promise.race([once(w, 'message'), once(w, 'error').then(([e]) => [{ error: String(e) }])])) as [{ error?: string }];
+      const [m] = (await Promise.race([once(w, 'message'), once(w, 'error').then(([e]) => [{ error: String(e) }])])) as [{ error?: string; tid?: number }];
       if (m.error !== undefined) throw new VxtapError('E_DEVICE', `queue ${q}: ${m.error}`);
+      this.threadIds.push(m.tid!);
     }
   }
 

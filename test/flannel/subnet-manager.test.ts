@@ -133,9 +133,11 @@ describe.each<Backend>([new EtcdBackend(), new FileBackend()])('subnet manager o
     a.on('renewed', () => renewals++);
     a.start();
     b.start();
-    await sleep(10_000);
-    expect(renewals).toBeGreaterThanOrEqual(5); // every ~1 s
+    await sleep(10_000); // more than three TTLs
+    // Not a rate: the lease is still held after 10 s, and a 3 s lease lives
+    // that long only if it was renewed at least 10 / 3 = 3 times.
     expect(a.lease!.expires).toBeGreaterThan(Date.now());
+    expect(renewals).toBeGreaterThanOrEqual(3);
     const { leases } = await cluster.store().list();
     expect(leases.find((l) => l.attrs.PublicIP === IP(1))).toMatchObject({ subnet: a.lease!.subnet, reservation: false });
     expect(rb.lines).toEqual([`added ${IP(1)} ${mac(1)}`]);
@@ -221,25 +223,17 @@ describe.each<Backend>([new EtcdBackend(), new FileBackend()])('subnet manager o
         expect(made).not.toContain(null);
       }
     };
-    let t = performance.now();
     await createAll(0);
-    const createMs = performance.now() - t;
 
     // The bottom subnet, clear of the fake ones, which come from the top.
     const b = await acquired(2, { previousSubnet: parseSubnet('198.18.0.32/27') });
     const rb = recorder(b);
-    t = performance.now();
     b.start();
     await waitFor('1000 leases', () => b.remoteLeases().length === 1000, 30_000);
-    const listMs = performance.now() - t;
     expect(rb.batches[0]).toHaveLength(1000); // the list is one batch for the data path
 
-    t = performance.now();
     await createAll(1000);
     await waitFor('2000 leases', () => b.remoteLeases().length === 2000, 60_000);
-    const watchMs = performance.now() - t;
     expect(new Set(b.remoteLeases().map((l: Lease) => l.attrs.PublicIP)).size).toBe(2000);
-    console.log(`[${backend.name}] create 1000: ${createMs.toFixed(0)} ms; start -> 1000 listed and applied: ${listMs.toFixed(0)} ms; `
-      + `1000 more created and seen through the watch: ${watchMs.toFixed(0)} ms (${backend.name}, node ${process.version})`);
   }, 120_000);
 });

@@ -103,25 +103,88 @@ export async function eventually<T>(what: string, cond: () => Promise<T | undefi
 /** Bytes each overlay transfer moves: at least 50 MB, as the issue asks. */
 export const TRANSFER_BYTES = 50_000_000;
 
+/** Bytes each IPv6 overlay transfer moves: enough for many TSO super-frames and GRO trains. */
+export const TRANSFER6_BYTES = 10_000_000;
+
+/** One end of an overlay check: a host, its overlay address and the device that holds it. */
+export interface OverlayEnd {
+  host: Host;
+  ip: string;
+  dev: string;
+}
+
 /**
  * The overlay checks run against every kind of peer: ARP resolves to the
  * peer's MAC, ping works both ways and a 50 MB TCP stream crosses intact in
  * each direction.
  */
-export async function checkOverlay(
-  a: { host: Host; ip: string; dev: string },
-  b: { host: Host; ip: string; dev: string },
-  expectEqual: (x: unknown, y: unknown, what: string) => void,
-): Promise<void> {
+export async function checkOverlay(a: OverlayEnd, b: OverlayEnd, expectEqual: (x: unknown, y: unknown, what: string) => void): Promise<void> {
+  await crossOverlay(a, b, TRANSFER_BYTES, expectEqual);
+}
+
+/**
+ * The same checks for inner IPv6: each end's IPv6 address (a /64) is added
+ * to its device without DAD, neighbour discovery resolves the peer's MAC,
+ * ping works both ways and a TCP stream over IPv6 crosses intact in each
+ * direction.
+ */
+export async function checkOverlay6(a: OverlayEnd, b: OverlayEnd, expectEqual: (x: unknown, y: unknown, what: string) => void): Promise<void> {
+  for (const e of [a, b]) e.host.address6(e.dev, `${e.ip}/64`);
+  await crossOverlay(a, b, TRANSFER6_BYTES, expectEqual);
+}
+
+async function crossOverlay(a: OverlayEnd, b: OverlayEnd, bytes: number, expectEqual: (x: unknown, y: unknown, what: string) => void): Promise<void> {
   await a.host.ping(b.ip);
   await b.host.ping(a.ip);
-  const neighA = JSON.parse(a.host.run('ip', '-j', 'neigh', 'show', b.ip, 'dev', a.dev)) as Array<{ lladdr?: string }>;
-  expectEqual(neighA[0]?.lladdr, macOf(b.host, b.dev), `${a.host.name} resolves ${b.ip} to ${b.host.name}'s MAC`);
-  const neighB = JSON.parse(b.host.run('ip', '-j', 'neigh', 'show', a.ip, 'dev', b.dev)) as Array<{ lladdr?: string }>;
-  expectEqual(neighB[0]?.lladdr, macOf(a.host, a.dev), `${b.host.name} resolves ${a.ip} to ${a.host.name}'s MAC`);
+  for (const [x, y] of [[a, b], [b, a]] as const) {
+    const neigh = JSON.parse(x.host.run('ip', '-j', 'neigh', 'show', y.ip, 'dev', x.dev)) as Array<{ lladdr?: string }>;
+    expectEqual(neigh[0]?.lladdr, macOf(y.host, y.dev), `${x.host.name} resolves ${y.ip} to ${y.host.name}'s MAC`);
+  }
   for (const [from, to] of [[a, b], [b, a]] as const) {
-    const { sent, received } = await transfer(from.host, to.host, to.ip, TRANSFER_BYTES);
-    expectEqual(received.bytes, TRANSFER_BYTES, `${from.host.name} -> ${to.host.name} byte count`);
+    const { sent, received } = await transfer(from.host, to.host, to.ip, bytes);
+    expectEqual(received.bytes, bytes, `${from.host.name} -> ${to.host.name} byte count`);
     expectEqual(received.sha256, sent.sha256, `${from.host.name} -> ${to.host.name} SHA-256`);
+  }
+}
+
+/**
+ * The lengths of the frames carrying UDP to `port` that tshark sees on each
+ * (host, dev) while `action` runs, in order. tshark says "Capturing on" a
+ * moment before it really captures, so probe datagrams (UDP to port + 1,
+ * sent from probe.from to probe.dst across the same devices) go until every
+ * capture has seen one; one to port + 2 after the action marks the end, since
+ * a capture that has printed it has printed every frame before it.
+ */
+export async function framesDuring(
+  places: Array<{ host: Host; dev: string }>,
+  port: number,
+  probe: { from: Host; dst: string },
+  action: () => Promise<void>,
+): Promise<number[][]> {
+  const caps = places.map(({ host, dev }) => {
+    const p = host.spawn('tshark', ['-i', dev, '-l', '-n', '-f', `udp dst portrange ${port}-${port + 2}`,
+      '-T', 'fields', '-e', 'udp.dstport', '-e', 'frame.len']);
+    const c = { lines: [] as Array<[number, number]>, partial: '', exited: once(p, 'exit'), proc: p };
+    p.stdout!.on('data', (d: Buffer) => {
+      const text = c.partial + d.toString();
+      const rows = text.split('\n');
+      c.partial = rows.pop()!;
+      for (const r of rows) c.lines.push(r.split('\t').map(Number) as [number, number]);
+    });
+    return c;
+  });
+  const seen = (c: (typeof caps)[number], to: number) => c.lines.some(([p]) => p === to);
+  const sendProbe = (to: number) => probe.from.exec(process.execPath, ['-e',
+    `const s = require('node:dgram').createSocket('${probe.dst.includes(':') ? 'udp6' : 'udp4'}'); s.send('probe', ${to}, '${probe.dst}', () => s.close());`]);
+  try {
+    await eventually('tshark to capture on every device', async () => caps.every((c) => seen(c, port + 1)) || void (await sendProbe(port + 1)), 15_000);
+    const start = caps.map((c) => c.lines.length);
+    await action();
+    await sendProbe(port + 2);
+    await eventually('tshark to see the end probe', () => caps.every((c) => seen(c, port + 2)));
+    return caps.map((c, i) => c.lines.slice(start[i]).filter(([p]) => p === port).map(([, len]) => len));
+  } finally {
+    for (const c of caps) c.proc.kill('SIGINT');
+    await Promise.all(caps.map((c) => c.exited));
   }
 }

@@ -16,17 +16,37 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from '../../src/control/server.js';
-import { encodeAttrs, type LeaseAttrs } from '../../src/flannel/lease.js';
-import { CLI, type Host, Lab, Vxtap } from '../../src/lab/netns.js';
-import { macOf } from '../helpers/peers.js';
+import { encodeAttrs, type LeaseAttrs, vxlanAttrs } from '../../src/flannel/lease.js';
+import { CLI, type Host, Lab, sh, UNDERLAY, Vxtap } from '../../src/lab/netns.js';
+import { eventually, macOf } from '../helpers/peers.js';
 import { EtcdServer } from '../flannel/etcd-server.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** test/integration (or dist/test/integration, for bench:flannel) -> the package root. */
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
 /** The overlay every test uses, as the brief and DESIGN.md give it. */
 export const NETWORK = '198.18.0.0/16';
 export const VXLAN_CONFIG = `{"Network":"${NETWORK}","SubnetLen":24,"Backend":{"Type":"vxlan"}}`;
 export const UDP_CONFIG = `{"Network":"${NETWORK}","SubnetLen":24,"Backend":{"Type":"udp"}}`;
+/** For clusters of up to 1023 other nodes: 1000 /24s do not fit in a /16, /26s do. */
+export const SCALE_CONFIG = `{"Network":"${NETWORK}","SubnetLen":26,"Backend":{"Type":"vxlan"}}`;
 const HEALTHZ_PORT = 9476;
+
+/**
+ * `count` vxlan leases of simulated nodes under SCALE_CONFIG, skipping the
+ * key `own` (the real node's). Their PublicIPs are in 198.19.0.0/16
+ * (benchmark range); no traffic goes to them.
+ */
+export function simulatedLeases(count: number, own: string): Array<[key: string, attrs: LeaseAttrs]> {
+  const leases: Array<[string, LeaseAttrs]> = [];
+  for (let i = 0, addr = 64; leases.length < count; addr += 64) {
+    const key = `198.18.${addr >> 8}.${addr & 0xff}-26`;
+    if (key === own) continue;
+    const mac = `02:00:5e:01:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+    leases.push([key, vxlanAttrs(`198.19.${i >> 8}.${i & 0xff}`, { vni: 1, vtepMac: mac })]);
+    i++;
+  }
+  return leases;
+}
 
 export interface SubnetEnvFile {
   network: string;
@@ -44,8 +64,6 @@ export interface FlannelNode {
   ip: string;
   subnetFile: string;
   control: string;
-  /** Milliseconds from spawn to `vxtap ready`. */
-  readyMs: number;
 }
 
 export class FlannelBench {
@@ -58,13 +76,43 @@ export class FlannelBench {
   private running: FlannelNode[] = [];
   private prefixes = 0;
 
-  /** `txChecksum: false`: the underlay variant with tx checksum offload off (see Lab.underlay). */
-  constructor(nodes: number, { txChecksum = true } = {}) {
-    this.lab = new Lab(txChecksum ? 'fl' : 'flx');
+  /**
+   * `txChecksum: false`: the underlay variant with tx checksum offload off (see Lab.underlay).
+   * `routed`: the last node sits on a second underlay subnet behind a router
+   * (see routeLastNode); the others share the first.
+   */
+  constructor(nodes: number, { txChecksum = true, routed = false } = {}) {
+    this.lab = new Lab(routed ? 'flr' : txChecksum ? 'fl' : 'flx');
     this.store = this.lab.host('store');
     this.nodes = Array.from({ length: nodes }, (_, i) => this.lab.host(`n${i + 1}`));
+    if (routed) {
+      this.routeLastNode(txChecksum);
+      return;
+    }
     const addrs = this.lab.underlay([this.store, ...this.nodes], 1500, { txChecksum });
     [this.store, ...this.nodes].forEach((h, i) => this.ips.set(h, addrs[i]));
+  }
+
+  /**
+   * Two underlay subnets inside 198.51.100.0/24 joined by a router host:
+   * the store and all nodes but the last on 198.51.100.0/25 (.1, .2, ...,
+   * the router after them), the last node alone on 198.51.100.128/25 (.130,
+   * the router .129). Each side routes the other /25 via the router.
+   */
+  private routeLastNode(txChecksum: boolean): void {
+    const far = this.nodes[this.nodes.length - 1];
+    const lan = [this.store, ...this.nodes.slice(0, -1)];
+    const router = this.lab.host('rt');
+    const addrs = this.lab.underlay([...lan, router], 1500, { txChecksum, len: 25 });
+    lan.forEach((h, i) => this.ips.set(h, addrs[i]));
+    const rtLan = addrs[addrs.length - 1];
+    sh('ip', ['link', 'add', 'ul1', 'netns', router.ns, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', far.ns]);
+    router.ip(`address add ${UNDERLAY}.129/25 dev ul1`, 'link set ul1 up');
+    router.run('sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
+    far.ip(`address add ${UNDERLAY}.130/25 dev ul0`, 'link set ul0 up', `route add ${UNDERLAY}.0/25 via ${UNDERLAY}.129`);
+    if (!txChecksum) far.run('ethtool', '-K', 'ul0', 'tx', 'off');
+    for (const h of lan) h.ip(`route add ${UNDERLAY}.128/25 via ${rtLan}`);
+    this.ips.set(far, `${UNDERLAY}.130`);
   }
 
   async start(): Promise<void> {
@@ -101,11 +149,10 @@ export class FlannelBench {
    * after the common ones (add --iface/--public-ip, or set env for FLANNELD_*).
    */
   async startNode(h: Host, prefix: string | null, args: string[] = ['--iface', 'ul0'], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<FlannelNode> {
-    const t0 = performance.now();
     const p = h.spawn('env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, 'flannel', ...this.nodeArgs(h, prefix), ...args]);
     const v = new Vxtap(p, this.controlOf(h));
     await v.ready(timeoutMs);
-    const n: FlannelNode = { host: h, v, ip: this.ips.get(h)!, subnetFile: join(this.dir, `${h.name}.env`), control: this.controlOf(h), readyMs: performance.now() - t0 };
+    const n: FlannelNode = { host: h, v, ip: this.ips.get(h)!, subnetFile: join(this.dir, `${h.name}.env`), control: this.controlOf(h) };
     this.running.push(n);
     return n;
   }
@@ -139,6 +186,9 @@ export class FlannelBench {
       } catch {
         // none
       }
+      // What --ip-masq left behind if a test failed before its node stopped.
+      h.run('iptables', '-t', 'nat', '-F');
+      h.run('iptables', '-t', 'nat', '-X');
     }
   }
 
@@ -212,6 +262,12 @@ export class FlannelBench {
   }
 
   // ---- nodes --------------------------------------------------------------
+
+  /** The lease key (`198.18.7.0-24`) a node holds, from its subnet.env. */
+  keyOf(n: { subnetFile: string }): string {
+    const { subnet } = this.subnetEnv(n);
+    return `${netAddr(subnet)}-${subnet.split('/')[1]}`;
+  }
 
   subnetEnv(n: { subnetFile: string }): SubnetEnvFile {
     const kv = Object.fromEntries(readFileSync(n.subnetFile, 'utf8').trim().split('\n').map((l) => l.split('=') as [string, string]));
@@ -326,4 +382,55 @@ export function pingFlow(h: Host, dst: string, count: number, intervalS: number)
     const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
     return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), out };
   });
+}
+
+/** A running tshark on one device of a host, printing chosen fields per packet. */
+export interface Capture {
+  /** The packets so far, one array of field values each. */
+  rows(): string[][];
+  /** Stops tshark; the packets it printed. */
+  stop(): Promise<string[][]>;
+}
+
+/**
+ * Starts tshark on `dev` of `h` with a capture filter, printing `fields`
+ * per packet as it sees it; a field in several headers (an encapsulated
+ * packet's ip.src) lists them all, outer first, joined by commas.
+ */
+export async function capture(h: Host, dev: string, filter: string, fields: string[], decodeAs: string[] = []): Promise<Capture> {
+  const p = h.spawn('tshark', ['-i', dev, '-f', filter, '-l', '-n', ...decodeAs, '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=,', ...fields.flatMap((f) => ['-e', f])]);
+  let out = '';
+  let err = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 15_000;
+  while (!err.includes('Capturing on')) {
+    if (p.exitCode !== null) throw new Error(`tshark on ${h.name} ${dev} exited ${p.exitCode}: ${err}`);
+    if (Date.now() > deadline) throw new Error(`tshark on ${h.name} ${dev} did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const rows = (): string[][] => out.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+  return {
+    rows,
+    stop: async () => {
+      if (p.exitCode === null) {
+        p.kill('SIGINT');
+        await once(p, 'exit');
+      }
+      return rows();
+    },
+  };
+}
+
+/** `iptables -t nat -S` of a host, one rule a line. */
+export function natRules(h: Host): string[] {
+  return h.run('iptables', '-t', 'nat', '-S').trim().split('\n');
+}
+
+/** Pings dst from address src on h, one at a time, until the capture holds `n` packets. */
+export async function pingUntilCaptured(h: Host, src: string, dst: string, cap: Capture, n = 3): Promise<void> {
+  await eventually(`${n} packets captured for ${src} -> ${dst}`, async () => {
+    await h.exec('ping', ['-c', '1', '-W', '2', '-I', src, dst]);
+    return cap.rows().length >= n;
+  }, 20_000);
 }

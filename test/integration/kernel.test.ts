@@ -4,8 +4,8 @@
 // checksums partial, and vxtap must deliver them so the host accepts them)
 // and with tx checksum offload off (the veth finishes them).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
-import { checkOverlay, kernelFdb, kernelVxlan, macOf, overlay, udpGsoTrain } from '../helpers/peers.js';
+import { type Host, Lab, OVERLAY, OVERLAY6, type Vxtap } from '../../src/lab/netns.js';
+import { checkOverlay, checkOverlay6, kernelFdb, kernelVxlan, macOf, overlay, udpGsoTrain } from '../helpers/peers.js';
 
 describe.each([
   { learning: true, offload: true, txChecksum: true },
@@ -33,6 +33,14 @@ describe.each([
     await checkOverlay(
       { host: a, ip: `${OVERLAY}.1`, dev: 'vxt0' },
       { host: b, ip: `${OVERLAY}.2`, dev: 'vx0' },
+      (x, y, what) => expect(x, what).toBe(y),
+    );
+  });
+
+  it('carries inner IPv6: neighbour discovery, ping both ways and 10 MB each way intact over TCP', async () => {
+    await checkOverlay6(
+      { host: a, ip: `${OVERLAY6}1`, dev: 'vxt0' },
+      { host: b, ip: `${OVERLAY6}2`, dev: 'vx0' },
       (x, y, what) => expect(x, what).toBe(y),
     );
   });

@@ -3,57 +3,67 @@
 // overlay to a kernel vxlan peer keeps working afterwards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Host, Lab, OVERLAY, type Vxtap, type VxtapStats } from '../../src/lab/netns.js';
-import { ETH_HLEN, ETH_SRC, emitEthernet, getEthType, isVlanType } from '../../src/wire/ethernet.js';
-import { isMulticastMac, isZeroMac } from '../../src/wire/mac.js';
-import {
-  VXLAN_ERR_NO_I_FLAG, VXLAN_ERR_RESERVED, VXLAN_ERR_TRUNCATED, VXLAN_FLAG_I, VXLAN_HLEN, emitVxlan, getVni, vxlanCheck,
-} from '../../src/wire/vxlan.js';
 import { eventually, kernelVxlan, overlay, sendDatagrams } from '../helpers/peers.js';
+
+// The datagrams and the expected outcomes are built here from RFC 7348 and
+// IEEE 802.3 by hand, not with vxtap's wire codec, so that a codec bug
+// cannot make the test agree with itself.
 
 const VNI = 42;
 const PORT = 4789;
+/** RFC 7348 section 5: 8 bytes, flags (I = 0x08), 24 reserved bits, 24-bit VNI, 8 reserved bits. */
+const VXLAN_HLEN = 8;
+const FLAG_I = 0x08;
+/** An Ethernet header: destination, source, EtherType. */
+const ETH_HLEN = 14;
 /** Unicast, locally administered MACs that no device in the lab has. */
 const SRC_MAC = 0x02_00_5e_00_00_99;
 const DST_MAC = 0x02_00_5e_00_00_98;
 /** IEEE 802 local experimental EtherType: nothing on the TAP acts on it. */
 const ETHERTYPE_EXPERIMENTAL = 0x88b5;
+/** 802.1Q and 802.1ad tags (RFC 7348 section 6.1: a VLAN-tagged inner frame SHOULD be dropped unless configured). */
+const VLAN_TPIDS = [0x8100, 0x88a8];
 
-/** An inner Ethernet frame: 14-byte header and a minimum-size payload. */
-function ethernet(o: { src?: number; dst?: number; ethertype?: number; payload?: Buffer } = {}): Buffer {
-  const payload = o.payload ?? Buffer.alloc(46, 0xab);
-  const b = Buffer.alloc(ETH_HLEN + payload.length);
-  emitEthernet({ dst: o.dst ?? DST_MAC, src: o.src ?? SRC_MAC, ethertype: o.ethertype ?? ETHERTYPE_EXPERIMENTAL }, b, 0);
-  payload.copy(b, ETH_HLEN);
+/** A 48-bit MAC as 6 bytes. */
+function macBytes(mac: number): Buffer {
+  const b = Buffer.alloc(6);
+  b.writeUIntBE(mac, 0, 6);
   return b;
 }
 
-/** A VXLAN datagram payload: 8-byte header and the inner frame. */
+/** An inner Ethernet frame: 14-byte header and a minimum-size payload. */
+function ethernet(o: { src?: number; dst?: number; ethertype?: number; payload?: Buffer } = {}): Buffer {
+  const type = Buffer.alloc(2);
+  type.writeUInt16BE(o.ethertype ?? ETHERTYPE_EXPERIMENTAL);
+  return Buffer.concat([macBytes(o.dst ?? DST_MAC), macBytes(o.src ?? SRC_MAC), type, o.payload ?? Buffer.alloc(46, 0xab)]);
+}
+
+/** A VXLAN datagram payload: 8-byte header (reserved bits zero) and the inner frame. */
 function vxlan(inner: Buffer, o: { vni?: number; flags?: number } = {}): Buffer {
-  const b = Buffer.alloc(VXLAN_HLEN + inner.length);
-  emitVxlan({ vni: o.vni ?? VNI, flags: o.flags ?? VXLAN_FLAG_I }, b, 0);
-  inner.copy(b, VXLAN_HLEN);
-  return b;
+  const vni = o.vni ?? VNI;
+  return Buffer.concat([Buffer.from([o.flags ?? FLAG_I, 0, 0, 0, (vni >> 16) & 0xff, (vni >> 8) & 0xff, vni & 0xff, 0]), inner]);
 }
 
 /** A well-formed datagram vxtap accepts on VNI 42; the cases below each break one thing in it. */
 const GOOD = vxlan(ethernet());
 
 /**
- * What vxtap's receive path should do with a datagram, worked out from the
- * bytes with the wire codec: the drop reason, or 'accepted'. The checks go in
- * the data path's order (vtep.ts onWire). The receive slot holds far more than
- * 200 bytes, so `oversize` never applies here.
+ * What vxtap's receive path should do with a datagram, from the RFC and the
+ * README's receive policy: the drop reason, or 'accepted'. Where several
+ * apply, the first in the data path's order wins: the header, then the VNI,
+ * then the inner frame. The receive slot holds far more than 200 bytes, so
+ * `oversize` never applies here.
  */
 function classify(d: Buffer): string {
-  switch (vxlanCheck(d, 0, d.length, false)) {
-    case VXLAN_ERR_TRUNCATED: return 'truncated';
-    case VXLAN_ERR_NO_I_FLAG: return 'no_i_flag';
-    case VXLAN_ERR_RESERVED: return 'reserved_bits';
-  }
-  if (getVni(d, 0) !== VNI) return 'unknown_vni';
+  if (d.length < VXLAN_HLEN) return 'truncated';
+  if ((d[0] & FLAG_I) === 0) return 'no_i_flag';
+  // Linux's rule, vxtap's default: any reserved bit set drops the packet.
+  if ((d[0] & ~FLAG_I) !== 0 || d[1] !== 0 || d[2] !== 0 || d[3] !== 0 || d[7] !== 0) return 'reserved_bits';
+  if (((d[4] << 16) | (d[5] << 8) | d[6]) !== VNI) return 'unknown_vni';
   if (d.length - VXLAN_HLEN < ETH_HLEN) return 'inner_runt';
-  if (isVlanType(getEthType(d, VXLAN_HLEN))) return 'inner_vlan';
-  if (isMulticastMac(d, VXLAN_HLEN + ETH_SRC) || isZeroMac(d, VXLAN_HLEN + ETH_SRC)) return 'bad_src_mac';
+  if (VLAN_TPIDS.includes(d.readUInt16BE(VXLAN_HLEN + 12))) return 'inner_vlan';
+  const src = d.subarray(VXLAN_HLEN + 6, VXLAN_HLEN + 12);
+  if ((src[0] & 0x01) !== 0 || src.every((x) => x === 0)) return 'bad_src_mac';
   return 'accepted';
 }
 
@@ -130,7 +140,7 @@ describe('vxtap receiving malformed VXLAN from a kernel vxlan host', () => {
   // means an extension (GBP, GPE) vxtap does not understand, so by default
   // vxtap drops such packets exactly as Linux does (--ignore-reserved restores
   // the RFC's rule, not tested here).
-  const reservedFlag = vxlan(ethernet(), { flags: VXLAN_FLAG_I | 0x80 });
+  const reservedFlag = vxlan(ethernet(), { flags: FLAG_I | 0x80 });
   const reservedByte7 = Buffer.from(GOOD);
   reservedByte7[7] = 0x01;
 
@@ -159,7 +169,7 @@ describe('vxtap receiving malformed VXLAN from a kernel vxlan host', () => {
     });
   }
 
-  it('drops 200 datagrams of seeded random bytes, each under the reason the codec gives', async () => {
+  it('drops 200 datagrams of seeded random bytes, each under the reason worked out from RFC 7348', async () => {
     const datagrams = randomDatagrams(0x5eed_cafe, 200, 200);
     const expected = tally(datagrams.map(classify));
     const invalid = datagrams.length - (expected.accepted ?? 0);

@@ -4,7 +4,7 @@
 // queues on both sides.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
-import { checkOverlay, kernelVxlan, overlay } from '../helpers/peers.js';
+import { checkOverlay, eventually, kernelVxlan, overlay } from '../helpers/peers.js';
 
 interface QueueStats {
   queues: number;
@@ -39,6 +39,9 @@ describe('multi-queue vxtap (--queues 2)', () => {
 
   it('spreads flows over both queues on both ends', async () => {
     await a.ping(`${OVERLAY}.3`);
+    // queue_packets count from start-up, and the transfers above already
+    // moved them: only what the 64 flows add counts here.
+    const before = await Promise.all([va, vc].map(async (v) => ((await v.stats()) as unknown as QueueStats).queue_packets));
     // 64 UDP flows (one socket each) from a to c: the TAP picks a queue per
     // flow on a, and SO_REUSEPORT picks a socket per outer flow on c.
     await a.exec(process.execPath, ['-e', `
@@ -50,11 +53,17 @@ describe('multi-queue vxtap (--queues 2)', () => {
         const next = () => (k++ < 5 ? s.send('x', 9, '${OVERLAY}.3', next) : (s.close(), --left));
         next();
       }`]);
-    for (const v of [va, vc]) {
-      const s = (await v.stats()) as unknown as QueueStats;
+    // 64 flows x 5 datagrams reach c; each queue must have taken in some of them.
+    const deltas = async (i: number) => {
+      const s = (await [va, vc][i].stats()) as unknown as QueueStats;
       expect(s.queues).toBe(2);
       expect(s.queue_packets, 'packets taken in by each queue').toHaveLength(2);
-      for (const n of s.queue_packets) expect(n).toBeGreaterThan(0);
+      return s.queue_packets.map((n, q) => n - before[i][q]);
+    };
+    await eventually('c to take in the 320 datagrams', async () => (await deltas(1)).reduce((x, y) => x + y, 0) >= 320);
+    for (const i of [0, 1]) {
+      const d = await deltas(i);
+      expect(d.every((n) => n > 0), `${['a', 'c'][i]}: packets each queue took in during the 64 flows: ${d.join(', ')}`).toBe(true);
     }
   });
 });
