@@ -57,7 +57,7 @@ bool Args::Bytes(size_t i, const char* name, uint8_t** data, size_t* len, bool n
   return Typed<uint8_t>(i, name, data, len, nullable);
 }
 
-bool Args::Number(size_t i, const char* name, double* v, double min, double max) const {
+bool Args::Integer(size_t i, const char* name, double* v, double min, double max) const {
   // napi_get_value_double fails (napi_number_expected) on anything but a number.
   if (i >= info_.Length() || napi_get_value_double(info_.Env(), info_[i], v) != napi_ok) return Fail(i, name, "must be a number");
   if (!(*v >= min && *v <= max) || floor(*v) != *v) {
@@ -70,7 +70,7 @@ bool Args::Number(size_t i, const char* name, double* v, double min, double max)
 
 bool Args::Uint(size_t i, const char* name, uint32_t* out, uint32_t max) const {
   double v;
-  if (!Number(i, name, &v, 0, max)) return false;
+  if (!Integer(i, name, &v, 0, max)) return false;
   *out = static_cast<uint32_t>(v);
   return true;
 }
@@ -85,7 +85,7 @@ bool Args::UintOr(size_t i, const char* name, uint32_t* out, uint32_t def, uint3
 
 bool Args::Int(size_t i, const char* name, int32_t* out, int32_t min, int32_t max) const {
   double v;
-  if (!Number(i, name, &v, min, max)) return false;
+  if (!Integer(i, name, &v, min, max)) return false;
   *out = static_cast<int32_t>(v);
   return true;
 }

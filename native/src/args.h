@@ -35,6 +35,7 @@ class Args {
   template <typename T>
   bool Typed(size_t i, const char* name, T** data, size_t* count, bool nullable = false) const;
   // An integer in [min, max]; when absent (undefined), def if optional.
+  bool Integer(size_t i, const char* name, double* v, double min, double max) const;
   bool Uint(size_t i, const char* name, uint32_t* out, uint32_t max = UINT32_MAX) const;
   bool UintOr(size_t i, const char* name, uint32_t* out, uint32_t def, uint32_t max = UINT32_MAX) const;
   bool Int(size_t i, const char* name, int32_t* out, int32_t min, int32_t max) const;
@@ -47,7 +48,6 @@ class Args {
  private:
   bool Absent(size_t i) const { return i >= info_.Length() || info_[i].IsUndefined(); }
   bool TypedOf(size_t i, const char* name, napi_typedarray_type type, void** data, size_t* count, bool nullable) const;
-  bool Number(size_t i, const char* name, double* v, double min, double max) const;
 
   const Napi::CallbackInfo& info_;
   const char* fn_;

@@ -129,6 +129,11 @@ describe('issue 16.1: offsets and lengths are checked against the buffers', () =
     expect(() => new addon.Endpoint(100000, Kind.Device, true, 4000)).toThrow(TypeError);
     expect(() => new addon.Endpoint(100000, 3 as Kind)).toThrow(TypeError);
     expect(() => addon.openUdp('127.0.0.1', 65536, 0, 0)).toThrow(TypeError);
+    // Checked before the syscall, so these change nothing.
+    expect(() => addon.capSet(-1, 0, 0)).toThrow(TypeError);
+    expect(() => addon.capSet(2 ** 53, 0, 0)).toThrow(TypeError);
+    expect(() => addon.ambientRaise(64)).toThrow(TypeError);
+    expect(() => addon.setKeepCaps(1 as unknown as boolean)).toThrow(TypeError);
   });
 });
 

@@ -203,6 +203,13 @@ function fuzz(addon: any, fc: any, seed: number, runs: number): string {
   const fdArb = fc.oneof(fc.constantFrom(tap.fd, tun.fd, -1, 100000), junkArb);
   check('setOffload', fc.tuple(fdArb, or(fc.nat())), (a: any[]) => addon.setOffload(...a));
   check('setUdpOption', fc.tuple(fdArb, or(fc.constantFrom('gro', 'gso')), or(fc.integer())), (a: any[]) => addon.setUdpOption(...a));
+  // Last: capSet may drop capabilities the calls above need.
+  check('capGet', fc.array(junkArb, { maxLength: 2 }), (a: any[]) => addon.capGet(...a));
+  check('setKeepCaps', fc.tuple(or(fc.boolean())), (a: any[]) => addon.setKeepCaps(...a));
+  check('ambientRaise', fc.tuple(or(fc.integer({ min: 0, max: 70 }))), (a: any[]) => addon.ambientRaise(...a));
+  check('ambientClear', fc.array(junkArb, { maxLength: 2 }), (a: any[]) => addon.ambientClear(...a));
+  check('setNoNewPrivs', fc.array(junkArb, { maxLength: 2 }), (a: any[]) => addon.setNoNewPrivs(...a));
+  check('capSet', fc.tuple(or(fc.nat()), or(fc.nat()), or(fc.nat())), (a: any[]) => addon.capSet(...a));
   for (const c of closers) c();
   return `fuzzed ${JSON.stringify(calls)}`;
 }
@@ -225,8 +232,9 @@ describe('native addon fuzzing', () => {
     const summary = JSON.parse(r.stdout.trim().replace(/^fuzzed /, '')) as Record<string, { ok: number; typeError: number; sysError: number }>;
     // Every entry point was reached, and the structured calls got past the checks.
     expect(Object.keys(summary).sort()).toEqual([
-      'Endpoint', 'groCoalesce', 'groCoalesce/junk', 'openRaw', 'openTun', 'openUdp', 'sendDatagrams', 'setOffload',
-      'setUdpOption', 'startRx', 'tsoSplit', 'tsoSplit/junk', 'writeFrames', 'writeFrames/junk',
+      'Endpoint', 'ambientClear', 'ambientRaise', 'capGet', 'capSet', 'groCoalesce', 'groCoalesce/junk', 'openRaw', 'openTun',
+      'openUdp', 'sendDatagrams', 'setKeepCaps', 'setNoNewPrivs', 'setOffload', 'setUdpOption', 'startRx', 'tsoSplit',
+      'tsoSplit/junk', 'writeFrames', 'writeFrames/junk',
     ]);
     for (const name of ['groCoalesce', 'tsoSplit', 'writeFrames', 'sendDatagrams', 'startRx', 'openTun']) {
       expect(summary[name].ok, name).toBeGreaterThan(0);
