@@ -7,7 +7,7 @@ import {
 } from './control/config.js';
 import { controlPathOr } from './control/control-path.js';
 import { VxtapError } from './control/errors.js';
-import { createLogger } from './control/log.js';
+import { createLogger, rxErrorLogger } from './control/log.js';
 import { checkPrivileges, dataplanePrivileges, dropPrivileges, lookupUser } from './control/privilege.js';
 import { captureCommand, decodeCommand, sniffCommand } from './capture/commands.js';
 import { ControlServer, request } from './control/server.js';
@@ -205,6 +205,7 @@ async function runDataplane(config: Config, mode: string, userField = '--user'):
   // One capture hub per process: the VTEP's, which the udp overlay mirrors through too, or the overlay's own.
   const udp = specs.udp && new UdpOverlay(specs.udp, vtep?.capture);
   const hub = vtep?.capture ?? udp?.capture;
+  for (const p of [vtep, udp]) if (p) p.rxErrors.onError = rxErrorLogger(log);
   const control = new ControlServer(controlPathOf(config), {
     stats: () => stats(queues, udp),
     fdb: () => vtep?.fdbRows() ?? [],

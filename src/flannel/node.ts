@@ -41,7 +41,7 @@ import { Counter } from 'prom-client';
 import { DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
 import { controlPathOr } from '../control/control-path.js';
 import { VxtapError } from '../control/errors.js';
-import { createLogger } from '../control/log.js';
+import { createLogger, rxErrorLogger } from '../control/log.js';
 import { checkPrivileges, dropPrivileges, flannelPrivileges, lookupUser, userCanWrite, type Dropped, type Privileges, type User } from '../control/privilege.js';
 import { ControlServer, type StreamHandlers } from '../control/server.js';
 import { ipBatch } from '../io/device.js';
@@ -257,6 +257,7 @@ class VxlanBackend implements NodeBackend {
         ports: [{ dev: this.dev, address: `${formatIpv4Addr(lease.subnet.addr)}/32`, mtu: this.mtu, mac: formatMac(this.mac) }],
       }],
     });
+    this.vtep.rxErrors.onError = rxErrorLogger(this.log);
     this.vtep.start();
   }
 
@@ -381,7 +382,7 @@ class UdpBackend implements NodeBackend {
   readonly vtepMac = null;
   private overlay: UdpOverlay | null = null;
 
-  constructor(private readonly be: Extract<BackendConfig, { type: 'udp' }>, private readonly ext: ExternalInterface, private readonly network: Subnet) {
+  constructor(private readonly be: Extract<BackendConfig, { type: 'udp' }>, private readonly ext: ExternalInterface, private readonly network: Subnet, private readonly log: Logger) {
     this.mtu = ext.mtu - UDP_OVERHEAD;
     // flanneld's udp leases carry only the PublicIP.
     this.attrs = udpAttrs(ext.publicIp);
@@ -405,6 +406,7 @@ class UdpBackend implements NodeBackend {
       kernelRoutes: false,
       offload: true,
     });
+    this.overlay.rxErrors.onError = rxErrorLogger(this.log);
     this.overlay.start();
     ipBatch([`route replace ${formatSubnet(this.network)} dev ${this.dev}`], `routing ${formatSubnet(this.network)} into ${this.dev}`);
   }
@@ -612,7 +614,7 @@ export class FlannelNode {
     if (this.stopping) return;
     const backend: NodeBackend = config.backend.type === 'vxlan'
       ? new VxlanBackend(config.backend, ext, log)
-      : new UdpBackend(config.backend, ext, config.network);
+      : new UdpBackend(config.backend, ext, config.network, log);
     this.backend = backend;
     this.control = new ControlServer(controlPathOr(f.control ?? undefined, () => backend.dev), {
       stats: () => ({ flannel: this.flannelView(), ...backend.statsView() }),

@@ -23,10 +23,11 @@ import { NeighbourTable } from '../capture/neighbours.js';
 import { NO_REASON, OVERLAY_DROP, OVERLAY_WIRE_RX, OVERLAY_WIRE_TX, TUN_RX, TUN_TX } from '../capture/points.js';
 import {
   DROP_BAD_GSO, DROP_BAD_IP_HEADER, DROP_BAD_IP_LENGTH, DROP_BAD_IP_VERSION, DROP_NO_ROUTE, DROP_OVERSIZE, DROP_RX_ERROR,
-  DROP_TAP_BUSY, DROP_TRUNCATED, DROP_TTL_EXPIRED, DROP_UNKNOWN_SENDER, countSendFailures, dropsToRecord,
-  newDropCounters, sendDropReason,
+  DROP_TRUNCATED, DROP_TSO_NO_ROOM, DROP_TTL_EXPIRED, DROP_UNKNOWN_SENDER, countSendFailures, countWriteFailures,
+  dropsToRecord, newDropCounters, sendDropReason, writeDropReason,
 } from '../dataplane/drops.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
+import { RxErrors } from '../dataplane/rxerrors.js';
 import { configureLink, ipBatch, openDevice } from '../io/device.js';
 import { type NativeEndpoint, WriteMode } from '../io/native.js';
 import { capDeviceSegments, enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
@@ -92,6 +93,8 @@ function ipDropReason(err: number): number {
 
 export class UdpOverlay {
   readonly drops = newDropCounters();
+  /** Receive errors, reported once per descriptor (set onError to log them). */
+  readonly rxErrors = new RxErrors();
   /** The process's capture hub: a VTEP's when one runs beside, else the overlay's own. */
   readonly capture: CaptureHub;
   readonly counters = new Float64Array(5);
@@ -161,9 +164,9 @@ export class UdpOverlay {
     }
     const u = this.udpRx;
     this.udp.startRx(u.slab, u.slotSize, u.headroom, u.budget, u.lens, u.addrs, u.ports, off.udpGro ? u.segs : null,
-      (n) => this.onWire(n));
+      (n, stopped) => this.onWire(n, stopped));
     const t = this.tunRx;
-    this.tun.startRx(t.slab, t.slotSize, t.headroom, t.budget, t.lens, null, null, null, (n) => this.onTun(n));
+    this.tun.startRx(t.slab, t.slotSize, t.headroom, t.budget, t.lens, null, null, null, (n, stopped) => this.onTun(n, stopped));
   }
 
   close(): void {
@@ -191,9 +194,10 @@ export class UdpOverlay {
 
   // ---- data path --------------------------------------------------------
 
-  private onTun(n: number): void {
+  private onTun(n: number, stopped: boolean): void {
     if (n < 0) {
       this.drops[DROP_RX_ERROR]++;
+      this.rxErrors.report(this.spec.dev, n, stopped);
       return;
     }
     const rx = this.tunRx!;
@@ -248,7 +252,7 @@ export class UdpOverlay {
     for (let j = 0; j < frames; j++) {
       const count = s.counts[j];
       if (count === 0) {
-        this.dropPacket(DROP_BAD_GSO, b, s.inOffs[j], s.inLens[j]);
+        this.dropPacket(s.noRoom(j) ? DROP_TSO_NO_ROOM : DROP_BAD_GSO, b, s.inOffs[j], s.inLens[j]);
         continue;
       }
       const r = s.tag[j];
@@ -310,9 +314,10 @@ export class UdpOverlay {
     if (q.push(o, n)) this.counters[UNREACHABLE_SENT]++;
   }
 
-  private onWire(n: number): void {
+  private onWire(n: number, stopped: boolean): void {
     if (n < 0) {
       this.drops[DROP_RX_ERROR]++;
+      this.rxErrors.report(`udp ${formatIpv4Addr(this.spec.local)}:${this.spec.port}`, n, stopped);
       return;
     }
     const rx = this.udpRx!;
@@ -379,20 +384,21 @@ export class UdpOverlay {
     const queued = q.n;
     if (queued === 0) return;
     const lost = q.flush(this.tun!, b, this.tunWrite);
-    if (lost > 0) this.drops[DROP_TAP_BUSY] += lost;
-    if (this.capture.active) this.mirrorWritten(q, b, queued - lost, queued);
+    if (lost > 0) countWriteFailures(this.drops, q.status, queued);
+    if (this.capture.active) this.mirrorWritten(q, b, queued, lost > 0);
   }
 
   /**
    * tap-tx for each packet of the last write that went out (one by one, also
-   * where the write merged TCP segments), the drop point for the rest:
-   * writeFrames stops at the first EAGAIN, so those are the tail.
+   * where the write merged TCP segments), the drop point for each that did
+   * not (dev_busy, or dev_error: countWriteFailures counted it).
    */
-  private mirrorWritten(q: FrameQueue, b: Buffer, written: number, queued: number): void {
-    const { offs, lens } = q;
+  private mirrorWritten(q: FrameQueue, b: Buffer, queued: number, failed: boolean): void {
+    const { offs, lens, status } = q;
     for (let i = 0; i < queued; i++) {
-      if (i < written) this.capture.frame(TUN_TX, b, offs[i], lens[i], -1, NO_REASON);
-      else this.capture.frame(OVERLAY_DROP, b, offs[i], lens[i], -1, DROP_TAP_BUSY);
+      const e = failed ? status[i] : 0;
+      if (e === 0) this.capture.frame(TUN_TX, b, offs[i], lens[i], -1, NO_REASON);
+      else this.capture.frame(OVERLAY_DROP, b, offs[i], lens[i], -1, writeDropReason(e));
     }
   }
 
@@ -423,6 +429,7 @@ export class UdpOverlay {
         offloads: this.offloads,
       },
       drops: dropsToRecord(this.drops),
+      rx_stopped: this.rxErrors.stopped,
       capture: this.capture.stats(),
     };
   }

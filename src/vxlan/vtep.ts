@@ -23,10 +23,12 @@ import { NeighbourTable } from '../capture/neighbours.js';
 import { DROP, NO_REASON, TAP_RX, TAP_TX, WIRE_RX, WIRE_TX } from '../capture/points.js';
 import {
   DROP_BAD_GSO, DROP_BAD_SRC_MAC, DROP_HAIRPIN, DROP_INNER_RUNT, DROP_INNER_VLAN, DROP_NO_DESTINATION, DROP_NO_I_FLAG,
-  DROP_OVERSIZE, DROP_REMOTE_DST, DROP_RESERVED_BITS, DROP_RX_ERROR, DROP_TAP_BUSY, DROP_TAP_RUNT, DROP_TRUNCATED,
-  DROP_UNKNOWN_SENDER, DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, newDropCounters, sendDropReason,
+  DROP_OVERSIZE, DROP_REMOTE_DST, DROP_RESERVED_BITS, DROP_RX_ERROR, DROP_TAP_RUNT, DROP_TRUNCATED,
+  DROP_TSO_NO_ROOM, DROP_UNKNOWN_SENDER, DROP_UNKNOWN_VNI, countSendFailures, countWriteFailures, dropsToRecord,
+  newDropCounters, sendDropReason, writeDropReason,
 } from '../dataplane/drops.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
+import { RxErrors } from '../dataplane/rxerrors.js';
 import { configureLink, openDevice } from '../io/device.js';
 import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
 import { capDeviceSegments, enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
@@ -180,6 +182,8 @@ export interface FdbRow {
 
 export class Vtep {
   readonly drops = newDropCounters();
+  /** Receive errors, reported once per descriptor (set onError to log them). */
+  readonly rxErrors = new RxErrors();
   readonly capture: CaptureHub;
   readonly learning = new Float64Array(LEARN_NAMES.length);
   private readonly networks = new Map<number, Network>();
@@ -277,11 +281,11 @@ export class Vtep {
 
     const udpRx = this.udpRx;
     this.udp.startRx(udpRx.slab, udpRx.slotSize, udpRx.headroom, udpRx.budget, udpRx.lens, udpRx.addrs, udpRx.ports,
-      off.udpGro ? udpRx.segs : null, (n) => this.onWire(n));
+      off.udpGro ? udpRx.segs : null, (n, stopped) => this.onWire(n, stopped));
     for (const port of this.ports) {
       const rx = port.rx;
       port.endpoint.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, null, null, null,
-        (n) => this.onTap(port, n));
+        (n, stopped) => this.onTap(port, n, stopped));
     }
     const ageing = Math.min(...spec.networks.map((n) => n.ageingSec)) * 1000;
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(100, Math.min(SWEEP_MS, ageing / 4)));
@@ -349,9 +353,10 @@ export class Vtep {
 
   // ---- data path --------------------------------------------------------
 
-  private onTap(port: Port, n: number): void {
+  private onTap(port: Port, n: number, stopped: boolean): void {
     if (n < 0) {
       this.drops[DROP_RX_ERROR]++;
+      this.rxErrors.report(port.name, n, stopped);
       return;
     }
     const now = performance.now();
@@ -411,7 +416,7 @@ export class Vtep {
       }
     }
     this.flushWire(b);
-    if (splitter !== null) this.sendSegments(net, splitter, splitter.split(b, headroom, true, net.header));
+    if (splitter !== null) this.sendSegments(net, b, splitter, splitter.split(b, headroom, true, net.header));
     this.flushPorts(b);
   }
 
@@ -455,14 +460,14 @@ export class Vtep {
   }
 
   /** Sends the segments of `frames` split super-frames, as UDP GSO trains where possible. */
-  private sendSegments(net: Network, s: TsoSplitter, frames: number): void {
+  private sendSegments(net: Network, b: Buffer, s: TsoSplitter, frames: number): void {
     if (frames === 0) return;
     const gso = this.offloads.udpGso;
     let seg = 0;
     for (let j = 0; j < frames; j++) {
       const count = s.counts[j];
       if (count === 0) {
-        this.drops[DROP_BAD_GSO]++;
+        this.dropFrame(s.noRoom(j) ? DROP_TSO_NO_ROOM : DROP_BAD_GSO, b, s.inOffs[j], s.inLens[j], net.spec.vni);
         continue;
       }
       const stride = s.strides[j];
@@ -546,27 +551,29 @@ export class Vtep {
   private flushPort(port: Port, b: Buffer): void {
     const queued = port.txq.n;
     const lost = port.txq.flush(port.endpoint, b, this.portMode, this.portHdrBack);
-    if (this.capture.active) this.mirrorWritten(port, b, queued - lost, queued);
-    if (lost > 0) this.drops[DROP_TAP_BUSY] += lost;
+    if (lost > 0) countWriteFailures(this.drops, port.txq.status, queued);
+    if (this.capture.active) this.mirrorWritten(port, b, queued, lost > 0);
     port.counters[2] += queued - lost;
   }
 
   /**
-   * tap-tx for the frames of the last write that went out, the drop point for
-   * the rest: writeFrames stops at the first EAGAIN, so those are the tail.
+   * tap-tx for each frame of the last write that went out, the drop point
+   * for each that did not (dev_busy, or dev_error: countWriteFailures counted it).
    */
-  private mirrorWritten(port: Port, b: Buffer, written: number, queued: number): void {
-    const { offs, lens } = port.txq;
+  private mirrorWritten(port: Port, b: Buffer, queued: number, failed: boolean): void {
+    const { offs, lens, status } = port.txq;
     const vni = port.network.spec.vni;
     for (let i = 0; i < queued; i++) {
-      if (i < written) this.capture.frame(TAP_TX, b, offs[i], lens[i], vni, NO_REASON);
-      else this.capture.frame(DROP, b, offs[i], lens[i], vni, DROP_TAP_BUSY);
+      const e = failed ? status[i] : 0;
+      if (e === 0) this.capture.frame(TAP_TX, b, offs[i], lens[i], vni, NO_REASON);
+      else this.capture.frame(DROP, b, offs[i], lens[i], vni, writeDropReason(e));
     }
   }
 
-  private onWire(n: number): void {
+  private onWire(n: number, stopped: boolean): void {
     if (n < 0) {
       this.drops[DROP_RX_ERROR]++;
+      this.rxErrors.report(`udp ${formatIpv4Addr(this.local)}:${this.dstPort}`, n, stopped);
       return;
     }
     const now = performance.now();
@@ -730,7 +737,7 @@ export class Vtep {
     LEARN_NAMES.forEach((name, k) => (learning[name] = this.learning[k]));
     return {
       vnis, ports, drops: dropsToRecord(this.drops), learning, partial_csums: partials, offloads: this.offloads,
-      capture: this.capture.stats(),
+      rx_stopped: this.rxErrors.stopped, capture: this.capture.stats(),
     };
   }
 
