@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { parseFlannelFlags } from './flags.js';
 
+/** The one-line error parseFlannelFlags gives for argv and env, or 'no error'. */
+function err(argv: string[], env = {}): string {
+  try {
+    parseFlannelFlags(argv, env);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return 'no error';
+}
+
 describe('vxtap flannel flags', () => {
   it('defaults to flanneld\'s: local etcd, /coreos.com/network, /run/flannel/subnet.env, 60 min margin, no health server', () => {
     expect(parseFlannelFlags([], {})).toEqual({
@@ -78,14 +88,6 @@ describe('vxtap flannel flags', () => {
   });
 
   it('names the flag, or the variable, and the fix for each mistake', () => {
-    const err = (argv: string[], env = {}): string => {
-      try {
-        parseFlannelFlags(argv, env);
-      } catch (e) {
-        return (e as Error).message;
-      }
-      return 'no error';
-    };
     expect(err(['--lease-file', '/x', '--etcd-endpoints', 'http://127.0.0.1:2379'])).toMatch(/^--lease-file and --etcd-endpoints .* both given/);
     expect(err(['--lease-file', '/x'], { FLANNELD_ETCD_ENDPOINTS: 'http://127.0.0.1:2379' })).toMatch(/both given/);
     expect(err(['--etcd-endpoints', 'https://127.0.0.1:2379,http://127.0.0.2:2379'])).toMatch(/mixes http:\/\/ and https:\/\/: give every endpoint of the cluster the same scheme/);
@@ -126,14 +128,6 @@ describe('vxtap flannel flags', () => {
   });
 
   it('refuses each of flanneld\'s other flags by name, in one line that says why', () => {
-    const err = (argv: string[], env = {}): string => {
-      try {
-        parseFlannelFlags(argv, env);
-      } catch (e) {
-        return (e as Error).message;
-      }
-      return 'no error';
-    };
     const kube = /vxtap has no kube-apiserver support built: run it with etcd \(--etcd-endpoints\)/;
     expect(err(['--kube-subnet-mgr'])).toMatch(/^--kube-subnet-mgr \(a flanneld flag\) is not supported: vxtap has no kube-apiserver support built/);
     expect(err(['--kube-subnet-mgr=true'])).toMatch(kube);

@@ -66,16 +66,21 @@ async function refusal(n: number, o: Partial<EtcdStoreOptions> & { endpoints: st
 
 const tlsFiles = (caFile: string, pair: { cert: string; key: string } | null): EtcdStoreOptions['tls'] => ({ caFile, certFile: pair?.cert ?? null, keyFile: pair?.key ?? null });
 
+/** Two nodes on the store o gives, each holding a lease and seeing the other's. */
+async function twoNodes(o: Parameters<typeof manager>[1]): Promise<[SubnetManager, SubnetManager]> {
+  const a = manager(1, o);
+  const b = manager(2, o);
+  await a.acquire(await a.getConfig());
+  await b.acquire(await b.getConfig());
+  a.start();
+  b.start();
+  await waitFor('each node to see the other', () => heldBy(a, IP(2)) && heldBy(b, IP(1)));
+  return [a, b];
+}
+
 describe('etcd with TLS and client certificates', () => {
   it('gives two nodes leases that each sees, over TLS with client certificates', async () => {
-    const o = { endpoints: [tlsEtcd.endpoint], tls: tlsFiles(ca.cert, client) };
-    const a = manager(1, o);
-    const b = manager(2, o);
-    await a.acquire(await a.getConfig());
-    await b.acquire(await b.getConfig());
-    a.start();
-    b.start();
-    await waitFor('each node to see the other', () => heldBy(a, IP(2)) && heldBy(b, IP(1)));
+    const [a, b] = await twoNodes({ endpoints: [tlsEtcd.endpoint], tls: tlsFiles(ca.cert, client) });
     // Written in flanneld's format, as etcdctl (over TLS too) reads it.
     expect(tlsEtcd.etcdctl('get', '--prefix', `${PREFIX}/subnets/`, '--keys-only')).toMatch(/subnets\/198\.18\.\d+\.0-24/);
     for (const m of [a, b]) await stores[managers.indexOf(m)].delete(m.lease!.subnet);
@@ -103,14 +108,7 @@ describe('etcd with TLS and client certificates', () => {
 
 describe('etcd with auth enabled', () => {
   it('gives two nodes leases that each sees, as an etcd user', async () => {
-    const o = { endpoints: [authEtcd.endpoint], auth: { username: 'flannel', password: 'flannel-pw' } };
-    const a = manager(1, o);
-    const b = manager(2, o);
-    await a.acquire(await a.getConfig());
-    await b.acquire(await b.getConfig());
-    a.start();
-    b.start();
-    await waitFor('each node to see the other', () => heldBy(a, IP(2)) && heldBy(b, IP(1)));
+    const [a, b] = await twoNodes({ endpoints: [authEtcd.endpoint], auth: { username: 'flannel', password: 'flannel-pw' } });
     for (const m of [a, b]) await stores[managers.indexOf(m)].delete(m.lease!.subnet);
   });
 
