@@ -152,12 +152,13 @@ const argWord = fc.oneof(
 const FLANNEL_WORDS = [
   '--etcd-endpoints', '--etcd-prefix', '--iface', '--public-ip', '--subnet-file', '--subnet-lease-renew-margin', '--healthz-ip',
   '--healthz-port', '--lease-file', '--network-config', '--subnet-lease-ttl', '--control', '--control-group', '-iface',
-  '-etcd-endpoints', '--etcd-cafile', 'http://127.0.0.1:2379', 'https://x:1', 'http://a,http://b', '/x', 'x', '198.51.100.1',
+  '-etcd-endpoints', '--etcd-cafile', '--etcd-certfile', '--etcd-keyfile', '--etcd-username', '--etcd-password', '--iface-regex',
+  '--iface-can-reach', '--ip-masq', '--user', '--kube-subnet-mgr', '-v', '[', '(a|b', 'eth.*', 'nobody', 'http://127.0.0.1:2379', 'https://x:1', 'http://a,http://b', '/x', 'x', '198.51.100.1',
   '0', '60', '1439', '1440', '86400', '86401', '2', '65536', '{"Network":"198.18.0.0/16"}', '',
 ];
 const flannelArgv = fc.array(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...FLANNEL_WORDS) }, { weight: 1, arbitrary: fc.string({ maxLength: 10 }) }), { maxLength: 12 });
 const flannelEnv = fc.dictionary(
-  fc.constantFrom('FLANNELD_IFACE', 'FLANNELD_ETCD_ENDPOINTS', 'FLANNELD_SUBNET_LEASE_TTL', 'FLANNELD_HEALTHZ_PORT', 'FLANNELD_LEASE_FILE', 'FLANNELD_PUBLIC_IP', 'FLANNELD_ETCD_PREFIX'),
+  fc.constantFrom('FLANNELD_IFACE', 'FLANNELD_IFACE_REGEX', 'FLANNELD_ETCD_CAFILE', 'FLANNELD_IP_MASQ', 'FLANNELD_USER', 'FLANNELD_ETCD_ENDPOINTS', 'FLANNELD_SUBNET_LEASE_TTL', 'FLANNELD_HEALTHZ_PORT', 'FLANNELD_LEASE_FILE', 'FLANNELD_PUBLIC_IP', 'FLANNELD_ETCD_PREFIX'),
   fc.oneof(fc.constantFrom(...FLANNEL_WORDS), fc.string({ maxLength: 10 })),
   { maxKeys: 3 },
 );
