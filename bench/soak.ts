@@ -23,7 +23,7 @@ import { parseFlags, one } from '../src/control/args.js';
 import { CONTROL_DIR } from '../src/control/control-path.js';
 import { FileStore } from '../src/flannel/file-store.js';
 import { vxlanAttrs } from '../src/flannel/lease.js';
-import { CLI, Lab, OVERLAY, type Host, type Vxtap } from '../src/lab/netns.js';
+import { CLI, Lab, OVERLAY, sh, type Host, type Vxtap } from '../src/lab/netns.js';
 import { parseIpv4Addr } from '../src/wire/ipaddr.js';
 import { fmt, machine, machineLine, table, writeResult } from './report.js';
 
@@ -115,13 +115,17 @@ function randomMac(): string {
 }
 
 /** Replaces a's macvlans with fresh ones (new MACs) and pings across from each. */
-async function macChurn(a: Host, cycle: number): Promise<void> {
+async function macChurn(a: Host, log: (s: string) => void): Promise<void> {
   const cmds: string[] = [];
   for (let i = 0; i < MACVLANS; i++) {
-    if (cycle > 0) cmds.push(`link del mv${i}`);
-    cmds.push(`link add mv${i} link vxt0 address ${randomMac()} type macvlan mode bridge`, `address add ${OVERLAY}.${100 + i}/32 dev mv${i}`, `link set mv${i} up`);
+    cmds.push(`link del mv${i}`, `link add mv${i} link vxt0 address ${randomMac()} type macvlan mode bridge`, `address add ${OVERLAY}.${100 + i}/32 dev mv${i}`, `link set mv${i} up`);
   }
-  a.ip(...cmds);
+  try {
+    // -force: the first cycle has nothing to delete, and one failed command must not stop the rest.
+    sh('ip', ['-n', a.ns, '-force', '-batch', '-'], cmds.join('\n') + '\n');
+  } catch (e) {
+    if (!/Cannot find device/.test((e as { stderr?: string }).stderr ?? '')) log(`  a: macvlans: ${(e as Error).message.split('\n')[0].slice(0, 200)}`);
+  }
   // Bound to the macvlan, a ping with no route there goes out on-link: ARP and echo from the new MAC.
   await Promise.all(Array.from({ length: MACVLANS }, (_, i) => run(a, 'ping', ['-c', '2', '-i', '0.2', '-W', '1', '-I', `mv${i}`, `${OVERLAY}.2`], 10_000, () => {})));
 }
@@ -263,7 +267,7 @@ async function main(argv: string[]): Promise<number> {
         a.spawn(process.execPath, [CLI, 'capture', '--control', ctl(a, 'vxlan'), '--snaplen', '128', '-w', '/dev/null']),
         b.spawn(process.execPath, [CLI, 'capture', '--control', ctl(b, 'flannel'), '--filter', 'icmp or udp', '-w', '/dev/null']),
       ];
-      await macChurn(a, cycle);
+      await macChurn(a, log);
       // Lease churn: last cycle's made-up nodes leave, new ones join.
       // Only leases this loop created are removed; a subnet a node holds is never touched.
       for (const s of fake) await store.delete(s);
