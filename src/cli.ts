@@ -10,6 +10,7 @@ import { VxtapError } from './control/errors.js';
 import { createLogger, rxErrorLogger } from './control/log.js';
 import { checkPrivileges, dataplanePrivileges, dropPrivileges, lookupUser } from './control/privilege.js';
 import { captureCommand, decodeCommand, sniffCommand } from './capture/commands.js';
+import { processStats } from './control/process-stats.js';
 import { ControlServer, request } from './control/server.js';
 import { runFlannel } from './flannel/node.js';
 import { FLANNEL_UDP_PORT, UdpOverlay } from './udp/overlay.js';
@@ -143,7 +144,7 @@ async function stats(vtep: VtepQueues | undefined, udp: UdpOverlay | undefined):
   const parts = [await vtep?.stats(), udp?.stats()].filter((p) => p !== undefined) as Array<{ drops: Record<string, number> }>;
   const drops: Record<string, number> = {};
   for (const p of parts) for (const [k, v] of Object.entries(p.drops)) drops[k] = (drops[k] ?? 0) + v;
-  return Object.assign({}, ...parts, { drops });
+  return Object.assign({}, ...parts, { drops, process: processStats() });
 }
 
 const UDP_FLAGS: Record<string, FlagSpec> = {

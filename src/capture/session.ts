@@ -122,6 +122,10 @@ export class CaptureSession {
     });
     sock.on('error', () => sock.destroy());
     sock.resume(); // nothing more is read, but 'end' only comes to a flowing stream
+    // A client that half-closed right after its request line did so before
+    // this listener existed (the hub awaits the MAC table first): 'end' is
+    // not emitted twice, so finish now, once the hub has taken the session.
+    if (sock.readableEnded) queueMicrotask(() => this.finish());
   }
 
   /** Copies a frame seen at channel `point` into the ring as an EPB, or counts it lost. Never waits. */

@@ -19,7 +19,17 @@ export class VxtapError extends Error {
     readonly code: ErrorCode,
     message: string,
   ) {
-    super(message);
+    super(oneLine(message));
     this.name = 'VxtapError';
   }
+}
+
+/**
+ * The message with its control characters escaped as in JSON (`\n`, `\u001b`):
+ * messages quote what the user gave (a flag value, a config key, a filter),
+ * which may hold a newline or an escape sequence, and the error must stay one
+ * line on a terminal and in a log.
+ */
+function oneLine(message: string): string {
+  return message.replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }

@@ -43,6 +43,7 @@ import { controlPathOr } from '../control/control-path.js';
 import { VxtapError } from '../control/errors.js';
 import { createLogger, rxErrorLogger } from '../control/log.js';
 import { checkPrivileges, dropPrivileges, flannelPrivileges, lookupUser, userCanWrite, type Dropped, type Privileges, type User } from '../control/privilege.js';
+import { processStats } from '../control/process-stats.js';
 import { ControlServer, type StreamHandlers } from '../control/server.js';
 import { ipBatch } from '../io/device.js';
 import { NO_PORT } from '../switch/fdb.js';
@@ -617,7 +618,7 @@ export class FlannelNode {
       : new UdpBackend(config.backend, ext, config.network, log);
     this.backend = backend;
     this.control = new ControlServer(controlPathOr(f.control ?? undefined, () => backend.dev), {
-      stats: () => ({ flannel: this.flannelView(), ...backend.statsView() }),
+      stats: () => ({ flannel: this.flannelView(), ...backend.statsView(), process: processStats() }),
       fdb: () => backend.fdbRows(),
       routes: () => backend.routeRows(),
       leases: () => this.manager?.remoteLeases() ?? [],

@@ -1,0 +1,9 @@
+// Every fuzz target, in the order the runner takes them.
+import type { Target } from './harness.js';
+import { PARSER_TARGETS } from './parsers.js';
+import { PIPELINE_TARGETS } from './pipelines.js';
+
+export const TARGETS: Target[] = [...PARSER_TARGETS, ...PIPELINE_TARGETS];
+
+/** Cases in `npm test`, all targets together. */
+export const TEST_CASES = TARGETS.reduce((a, t) => a + t.cases, 0);
