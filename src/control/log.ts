@@ -1,7 +1,7 @@
 // The process's logger: JSON lines on stderr (pino), at the level that
 // VXTAP_LOG_LEVEL names.
 import pino, { type Logger } from 'pino';
-import { VxtapError } from './errors.js';
+import { VxtapError } from '../core/errors.js';
 
 const LEVELS = [...Object.keys(pino.levels.values), 'silent'];
 

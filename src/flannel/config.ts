@@ -2,19 +2,15 @@
 // defaults and checks (pkg/subnet/config.go: ParseConfig, CheckNetworkConfig).
 // vxtap is IPv4 only: a config that enables IPv6 is refused rather than half
 // honoured. Every error names where the config lives and the field.
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
+import { FLANNEL_UDP_PORT } from '../wire/udp.js';
 import { contains, formatSubnet, mask, parseSubnet, subnetSize, type Subnet } from './subnet.js';
 
 /** flannel's vxlan backend default (backend/vxlan: defaultVNI). */
 const DEFAULT_VNI = 1;
 /** flannel passes port 0 to the kernel, which then uses Linux's vxlan default. */
 const FLANNEL_VXLAN_PORT = 8472;
-/**
- * backend/udp: defaultPort. src/udp/overlay.ts has it too; importing it from
- * there would load the native addon just to read a config.
- */
-const FLANNEL_UDP_PORT = 8285;
 
 export type BackendConfig =
   | { readonly type: 'vxlan'; readonly vni: number; readonly port: number }

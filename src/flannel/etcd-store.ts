@@ -15,7 +15,7 @@
 //    so renewal can revoke it instead of leaving it to expire.
 import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3';
 import type { Logger } from 'pino';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { CONFIG_EXAMPLE } from './config.js';
 import { decodeAttrs, encodeAttrs, parseSubnetKey, subnetKey, type Lease, type LeaseAttrs } from './lease.js';
 import type { LeaseStore, StoreEvent, WatchHandler } from './store.js';

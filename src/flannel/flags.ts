@@ -22,7 +22,7 @@
 //  - --user NAME: the user to run as once the device, subnet.env and the
 //    socket exist (README: Privileges); the vxlan backend keeps CAP_NET_ADMIN, for ip.
 import { all, has, one, parseFlags, type FlagSpec } from '../control/args.js';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
 import { DEFAULT_SUBNET_FILE } from './subnet-env.js';
 

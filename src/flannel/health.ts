@@ -7,7 +7,7 @@
 // collect hook), so the hot path pays nothing for metrics.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import type { SubnetManager } from './subnet-manager.js';
 
 export interface VniCounters {

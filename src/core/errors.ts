@@ -22,3 +22,10 @@ export class VxtapError extends Error {
     this.name = 'VxtapError';
   }
 }
+
+/** `networks[0].ports[1].mtu` from a validator's path: how an error names the field. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out === '' ? String(k) : `.${String(k)}`;
+  return out || '(top level)';
+}
