@@ -18,6 +18,10 @@ export type QueueReply = { tid: number } | { error: string } | { id: number; sta
 const port = parentPort!;
 const vtep = new Vtep(workerData as VtepSpec);
 const reply = (m: QueueReply) => port.postMessage(m);
+// An uncaught error ends this thread (the main thread hears of it and stops
+// the instance): close the pipeline first, since a thread may not end with
+// its descriptors still polled.
+process.on('uncaughtExceptionMonitor', () => vtep.close());
 try {
   vtep.start();
   if (process.geteuid!() !== 0) dropThreadCapabilities();
