@@ -21,7 +21,7 @@ export interface VniCounters {
 /** What the data path reports; each call returns current totals. */
 export interface DataPathStats {
   vnis(): Iterable<VniCounters>;
-  /** Drops by reason name (src/dataplane/drops.ts). */
+  /** Drops by reason name (src/core/drops.ts). */
   drops(): Iterable<readonly [reason: string, count: number]>;
   fdbEntries(): Iterable<readonly [vni: number, entries: number]>;
   routeEntries(): number;
