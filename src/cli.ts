@@ -7,7 +7,7 @@ import {
 } from './control/config.js';
 import { controlPathOr } from './control/control-path.js';
 import { VxtapError } from './core/errors.js';
-import { createLogger } from './control/log.js';
+import { createLogger, rxErrorLogger } from './control/log.js';
 import { checkPrivileges, dataplanePrivileges, dropPrivileges, lookupUser } from './control/privilege.js';
 import { captureCommand, decodeCommand, sniffCommand } from './control/capture-commands.js';
 import { ControlServer, request } from './control/server.js';
@@ -29,10 +29,14 @@ usage:
             [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
             [--control-group G] [--user NAME]
   vxtap run --config FILE
-  vxtap flannel [--etcd-endpoints URLS] [--etcd-prefix P] [--iface IF|IP]...
+  vxtap flannel [--etcd-endpoints URLS] [--etcd-prefix P]
+                [--etcd-cafile F] [--etcd-certfile F --etcd-keyfile F]
+                [--etcd-username U --etcd-password P]
+                [--iface IF|IP]... [--iface-regex RE]... [--iface-can-reach IP]
                 [--public-ip IP] [--subnet-file PATH] [--subnet-lease-renew-margin MIN]
                 [--healthz-ip IP] [--healthz-port N] [--lease-file PATH [--network-config JSON]]
                 [--subnet-lease-ttl S] [--control PATH] [--control-group G] [--user NAME]
+                [--ip-masq]
   vxtap stats --dev NAME [--control PATH]
   vxtap fdb show --dev NAME [--control PATH] [--json]
   vxtap capture --dev NAME [--control PATH] [--point P,...] [--vni N]
@@ -66,7 +70,8 @@ flannel runs a flannel node in place of flanneld: the same flags (also as
 FLANNELD_* variables), etcd leases and subnet.env; the backend (vxlan on TAP
 flannel.<VNI>, or udp on TUN flannel0) comes from <prefix>/config. Without
 etcd, --lease-file keeps the leases in a file that nodes on one machine share;
---network-config seeds its config.
+--network-config seeds its config. https:// endpoints speak TLS to etcd.
+flanneld's other flags (--kube-subnet-mgr among them) are refused by name.
 
 capture mirrors a running instance's frames as pcapng, one interface per
 point (tap-rx, tap-tx, wire-rx, wire-tx, drop; default all), until -c COUNT
@@ -201,6 +206,7 @@ async function runDataplane(config: Config, mode: string, userField = '--user'):
   // One capture hub per process: the VTEP's, which the udp overlay mirrors through too, or the overlay's own.
   const udp = specs.udp && new UdpOverlay(specs.udp, vtep?.capture);
   const hub = vtep?.capture ?? udp?.capture;
+  for (const p of [vtep, udp]) if (p) p.rxErrors.onError = rxErrorLogger(log);
   const control = new ControlServer(controlPathOf(config), {
     stats: () => stats(queues, udp),
     fdb: () => vtep?.fdbRows() ?? [],

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "caps.h"
 #include "endpoint.h"
 #include "errors.h"
@@ -41,10 +42,13 @@ void SizeBuffers(int fd, int rcvbuf, int sndbuf) {
 // openTun(name, tap, vnetHdr, multiQueue) -> { fd, name }
 Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  const bool tap = info[1].As<Napi::Boolean>().Value();
-  const bool vnet = info[2].As<Napi::Boolean>().Value();
-  const bool mq = info[3].As<Napi::Boolean>().Value();
+  const Args a(info, "openTun");
+  std::string name;
+  bool tap, vnet, mq;
+  if (!a.String(0, "name", &name, 4096) || !a.Bool(1, "tap", &tap) || !a.Bool(2, "vnetHdr", &vnet) ||
+      !a.Bool(3, "multiQueue", &mq)) {
+    return env.Undefined();
+  }
   if (name.size() >= IFNAMSIZ) return ThrowErrno(env, "device name '" + name + "' is longer than 15 bytes", ENAMETOOLONG);
   int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return ThrowErrno(env, "open /dev/net/tun", errno);
@@ -79,16 +83,22 @@ constexpr uint32_t kUdpReusePort = 4;
 // openUdp(ipv4, port, rcvbuf, sndbuf, flags = 0) -> fd, bound and non-blocking.
 Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string ip = info[0].As<Napi::String>().Utf8Value();
-  const uint32_t port = info[1].As<Napi::Number>().Uint32Value();
+  const Args a(info, "openUdp");
+  std::string ip;
+  uint32_t port, flags;
+  int32_t rcvbuf, sndbuf;
+  if (!a.String(0, "ipv4", &ip, 64) || !a.Uint(1, "port", &port, 65535) ||
+      !a.Int(2, "rcvbuf", &rcvbuf, 0, INT32_MAX) || !a.Int(3, "sndbuf", &sndbuf, 0, INT32_MAX) ||
+      !a.UintOr(4, "flags", &flags, 0, kUdpDontFragment | kUdpReusePort)) {
+    return env.Undefined();
+  }
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<uint16_t>(port));
   if (inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1) return ThrowErrno(env, "bad IPv4 address '" + ip + "'", EINVAL);
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return ThrowErrno(env, "socket(udp)", errno);
-  SizeBuffers(fd, info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value());
-  const uint32_t flags = info.Length() > 4 ? info[4].As<Napi::Number>().Uint32Value() : 0;
+  SizeBuffers(fd, rcvbuf, sndbuf);
   int pmtu = IP_PMTUDISC_DO, one = 1;
   if (((flags & kUdpDontFragment) && setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) != 0) ||
       ((flags & kUdpReusePort) && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)) {
@@ -109,9 +119,11 @@ Napi::Value OpenUdp(const Napi::CallbackInfo& info) {
 // the inner flow. The kernel fills the IPv4 checksum and, if zero, the ID.
 Napi::Value OpenRaw(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  int32_t sndbuf;
+  if (!Args(info, "openRaw").Int(0, "sndbuf", &sndbuf, 0, INT32_MAX)) return env.Undefined();
   int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
   if (fd < 0) return ThrowErrno(env, "socket(raw)", errno);
-  SizeBuffers(fd, 0, info[0].As<Napi::Number>().Int32Value());
+  SizeBuffers(fd, 0, sndbuf);
   return Napi::Number::New(env, fd);
 }
 
@@ -119,27 +131,32 @@ Napi::Value OpenRaw(const Napi::CallbackInfo& info) {
 
 // setOffload(fd, TUN_F_* flags) -> 0 or errno (EINVAL: a flag is unknown to this kernel).
 Napi::Value SetOffload(const Napi::CallbackInfo& info) {
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  unsigned flags = info[1].As<Napi::Number>().Uint32Value();
-  return Napi::Number::New(info.Env(), ioctl(fd, TUNSETOFFLOAD, flags) == 0 ? 0 : errno);
+  Napi::Env env = info.Env();
+  const Args a(info, "setOffload");
+  int32_t fd;
+  uint32_t flags;
+  if (!a.Int(0, "fd", &fd, -1, INT32_MAX) || !a.Uint(1, "flags", &flags)) return env.Undefined();
+  return Napi::Number::New(env, ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned>(flags)) == 0 ? 0 : errno);
 }
 
 // setUdpOption(fd, 'gro'|'gso', value) -> 0 or errno. UDP_GRO lets the kernel
 // hand over coalesced datagrams; setting UDP_SEGMENT to 0 only probes that
 // UDP GSO exists (sizes are given per send).
 Napi::Value SetUdpOption(const Napi::CallbackInfo& info) {
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  std::string name = info[1].As<Napi::String>().Utf8Value();
-  int v = info[2].As<Napi::Number>().Int32Value();
+  Napi::Env env = info.Env();
+  const Args a(info, "setUdpOption");
+  int32_t fd, v;
+  std::string name;
+  if (!a.Int(0, "fd", &fd, -1, INT32_MAX) || !a.String(1, "option", &name, 3) ||
+      !a.Int(2, "value", &v, INT32_MIN, INT32_MAX)) {
+    return env.Undefined();
+  }
+  if (name != "gro" && name != "gso") {
+    a.Fail(1, "option", "must be 'gro' or 'gso'");
+    return env.Undefined();
+  }
   int opt = name == "gro" ? UDP_GRO : UDP_SEGMENT;
-  return Napi::Number::New(info.Env(), setsockopt(fd, SOL_UDP, opt, &v, sizeof(v)) == 0 ? 0 : errno);
-}
-
-template <typename T>
-T* Typed(const Napi::Value& v, size_t* count) {
-  auto arr = v.As<Napi::TypedArray>();
-  *count = arr.ElementLength();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset());
+  return Napi::Number::New(env, setsockopt(fd, SOL_UDP, opt, &v, sizeof(v)) == 0 ? 0 : errno);
 }
 
 // tsoSplit(src, hdrBack, offs, lens, n, ethernet, prefix|null, out, outOffs, outLens, counts, strides)
@@ -147,50 +164,55 @@ T* Typed(const Napi::Value& v, size_t* count) {
 // src[offs[i]]), writes its segments into `out`, each after a copy of
 // `prefix`; segment k of frame i lands at outOffs[first + k] with length
 // outLens[first + k], where first is the sum of earlier counts. counts[i] is
-// 0 for a frame that cannot be split; strides[i] is its segment stride.
-// Returns the total number of segments.
+// 0 for a frame that was not split: with strides[i] 0 it cannot be split (not
+// plain TCP/UDP after its IP header, or a segment would not fit an IP length
+// field); with strides[i] > 0 (its stride) its segments did not fit what was
+// left of `out` or of outOffs. Returns the total number of segments.
 Napi::Value TsoSplitBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto src = info[0].As<Napi::Buffer<uint8_t>>();
-  const size_t hdr_back = info[1].As<Napi::Number>().Uint32Value();
-  size_t noffs, nlens, nouto, noutl, ncounts, nstrides;
-  const uint32_t* offs = Typed<uint32_t>(info[2], &noffs);
-  const uint32_t* lens = Typed<uint32_t>(info[3], &nlens);
-  const uint32_t n = info[4].As<Napi::Number>().Uint32Value();
-  const bool ethernet = info[5].As<Napi::Boolean>().Value();
-  const uint8_t* prefix = nullptr;
-  size_t prefix_len = 0;
-  if (!info[6].IsNull()) {
-    auto p = info[6].As<Napi::Buffer<uint8_t>>();
-    prefix = p.Data();
-    prefix_len = p.Length();
-  }
-  auto out = info[7].As<Napi::Buffer<uint8_t>>();
-  uint32_t* out_offs = Typed<uint32_t>(info[8], &nouto);
-  uint32_t* out_lens = Typed<uint32_t>(info[9], &noutl);
-  uint32_t* counts = Typed<uint32_t>(info[10], &ncounts);
-  uint32_t* strides = Typed<uint32_t>(info[11], &nstrides);
-  if (n > noffs || n > nlens || n > ncounts || n > nstrides || noutl < nouto) {
-    Napi::RangeError::New(env, "tsoSplit: n exceeds the batch arrays").ThrowAsJavaScriptException();
+  const Args a(info, "tsoSplit");
+  uint8_t *src, *prefix, *out;
+  size_t src_len, prefix_len, out_len, noffs, nlens, nouto, noutl, ncounts, nstrides;
+  uint32_t hdr_back, n;
+  uint32_t *offs, *lens, *out_offs, *out_lens, *counts, *strides;
+  bool ethernet;
+  if (!a.Bytes(0, "src", &src, &src_len) || !a.Uint(1, "hdrBack", &hdr_back) ||
+      !a.Typed(2, "offs", &offs, &noffs) || !a.Typed(3, "lens", &lens, &nlens) || !a.Uint(4, "n", &n) ||
+      !a.Bool(5, "ethernet", &ethernet) || !a.Bytes(6, "prefix", &prefix, &prefix_len, true) ||
+      !a.Bytes(7, "out", &out, &out_len) || !a.Typed(8, "outOffs", &out_offs, &nouto) ||
+      !a.Typed(9, "outLens", &out_lens, &noutl) || !a.Typed(10, "counts", &counts, &ncounts) ||
+      !a.Typed(11, "strides", &strides, &nstrides)) {
     return env.Undefined();
+  }
+  if (n > noffs || n > nlens || n > ncounts || n > nstrides || noutl < nouto) {
+    a.Fail("n exceeds the batch arrays, or outLens is shorter than outOffs");
+    return env.Undefined();
+  }
+  if (hdr_back < vxtap::kVnetHdrLen || out_len > UINT32_MAX || prefix_len > vxtap::kMaxPrefix) {
+    a.Fail("hdrBack is under 10, out is 4 GiB or more, or prefix is over 256 bytes");
+    return env.Undefined();
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    if (offs[i] < hdr_back || static_cast<size_t>(offs[i]) + lens[i] > src_len) {
+      a.Fail("a frame (with its header hdrBack before it) lies outside src");
+      return env.Undefined();
+    }
   }
   size_t pos = 0, total = 0;
   for (uint32_t i = 0; i < n; i++) {
     counts[i] = 0;
     strides[i] = 0;
-    if (offs[i] < hdr_back || hdr_back < vxtap::kVnetHdrLen || static_cast<size_t>(offs[i]) + lens[i] > src.Length()) {
-      Napi::RangeError::New(env, "tsoSplit: frame lies outside the buffer").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    const uint8_t* frame = src.Data() + offs[i];
+    const uint8_t* frame = src + offs[i];
     vxtap::VnetHdr h = vxtap::ReadVnetHdr(frame - hdr_back);
     if (h.gso_type != vxtap::kGsoTcpV4 && h.gso_type != vxtap::kGsoTcpV6 && h.gso_type != vxtap::kGsoUdpL4) continue;
     size_t l3off = 0;
     if (ethernet) l3off = lens[i] >= 14 && frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14;
     size_t stride = 0, last = 0;
-    size_t segs = vxtap::TsoSplit(frame, lens[i], l3off, h, prefix, prefix_len, out.Data() + pos, out.Length() - pos,
-                                  &stride, &last);
-    if (segs == 0 || total + segs > nouto) continue;
+    size_t segs = vxtap::TsoSplit(frame, lens[i], l3off, h, prefix, prefix_len, out + pos, out_len - pos, &stride, &last);
+    if (segs == 0 || total + segs > nouto) {
+      strides[i] = static_cast<uint32_t>(stride);  // > 0: out of room, not a bad frame
+      continue;
+    }
     for (size_t k = 0; k < segs; k++) {
       out_offs[total + k] = static_cast<uint32_t>(pos + k * stride);
       out_lens[total + k] = static_cast<uint32_t>(k + 1 < segs ? stride : last);
@@ -210,43 +232,42 @@ Napi::Value TsoSplitBatch(const Napi::CallbackInfo& info) {
 // hdrs[10k, +10), as far as it fits.
 Napi::Value GroCoalesce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
-  size_t noffs, nlens;
-  const uint32_t* offs = Typed<uint32_t>(info[1], &noffs);
-  const uint32_t* lens = Typed<uint32_t>(info[2], &nlens);
-  const uint32_t n = info[3].As<Napi::Number>().Uint32Value();
-  const size_t l3off = info[4].As<Napi::Number>().Uint32Value();
-  auto out = info[5].As<Napi::Buffer<uint8_t>>();
-  const bool udp_too = info.Length() > 6 && info[6].As<Napi::Boolean>().Value();
-  uint8_t* hdrs = nullptr;
-  size_t hdrs_len = 0;
-  if (info.Length() > 7 && !info[7].IsNull()) {
-    auto h = info[7].As<Napi::Buffer<uint8_t>>();
-    hdrs = h.Data();
-    hdrs_len = h.Length();
+  const Args a(info, "groCoalesce");
+  uint8_t *buf, *out, *hdrs;
+  size_t buf_len, out_len, hdrs_len, noffs, nlens;
+  uint32_t *offs, *lens;
+  uint32_t n, l3off;
+  bool udp_too;
+  if (!a.Bytes(0, "buf", &buf, &buf_len) || !a.Typed(1, "offs", &offs, &noffs) || !a.Typed(2, "lens", &lens, &nlens) ||
+      !a.Uint(3, "n", &n) || !a.Uint(4, "l3off", &l3off, vxtap::kMaxL3Off) || !a.Bytes(5, "out", &out, &out_len) ||
+      !a.BoolOr(6, "udpToo", &udp_too, false) || !a.Bytes(7, "hdrs", &hdrs, &hdrs_len, true)) {
+    return env.Undefined();
   }
-  if (n > noffs || n > nlens || out.Length() < 65535 + l3off) {
-    Napi::RangeError::New(env, "groCoalesce: n exceeds the arrays, or out is under 64 KiB").ThrowAsJavaScriptException();
+  if (n > noffs || n > nlens || out_len < 65535 + l3off || (l3off != 0 && l3off != vxtap::kMaxL3Off)) {
+    a.Fail("n exceeds the arrays, out is under 64 KiB, or l3off is neither 0 nor 14");
     return env.Undefined();
   }
   for (uint32_t i = 0; i < n; i++) {
-    if (static_cast<size_t>(offs[i]) + lens[i] > buf.Length()) {
-      Napi::RangeError::New(env, "groCoalesce: frame lies outside the buffer").ThrowAsJavaScriptException();
+    if (static_cast<size_t>(offs[i]) + lens[i] > buf_len || lens[i] > out_len) {
+      a.Fail("a frame lies outside buf, or is longer than out");
       return env.Undefined();
     }
   }
   uint32_t outputs = 0;
   size_t partials = 0;
-  vxtap::Coalesce(buf.Data(), offs, lens, nullptr, n, l3off, udp_too, &partials, [&](const uint8_t* hdr, const iovec* iov, size_t cnt) {
-    if (hdrs != nullptr && (outputs + 1) * vxtap::kVnetHdrLen <= hdrs_len) {
-      memcpy(hdrs + outputs * vxtap::kVnetHdrLen, hdr, vxtap::kVnetHdrLen);
-    }
-    // Gathered into out as a device write would gather them.
-    uint8_t* o = out.Data();
-    for (size_t k = 0; k < cnt; k++) o = static_cast<uint8_t*>(memcpy(o, iov[k].iov_base, iov[k].iov_len)) + iov[k].iov_len;
-    outputs++;
-    return true;
-  });
+  vxtap::Coalesce(buf, offs, lens, nullptr, n, l3off, udp_too, &partials,
+                  [&](const uint8_t* hdr, const iovec* iov, size_t cnt, uint32_t, uint32_t) {
+                    if (hdrs != nullptr && (outputs + 1) * vxtap::kVnetHdrLen <= hdrs_len) {
+                      memcpy(hdrs + outputs * vxtap::kVnetHdrLen, hdr, vxtap::kVnetHdrLen);
+                    }
+                    // Gathered into out as a device write would gather them.
+                    uint8_t* o = out;
+                    for (size_t k = 0; k < cnt; k++) {
+                      o = static_cast<uint8_t*>(memcpy(o, iov[k].iov_base, iov[k].iov_len)) + iov[k].iov_len;
+                    }
+                    outputs++;
+                    return true;
+                  });
   return Napi::Number::New(env, outputs);
 }
 

@@ -7,6 +7,7 @@
 // 12). The kernel's 64 bits fit, since the highest capability is far below 53.
 #include "caps.h"
 
+#include "args.h"
 #include "errors.h"
 
 #include <errno.h>
@@ -45,11 +46,18 @@ Napi::Value CapGet(const Napi::CallbackInfo& info) {
 // capSet(effective, permitted, inheritable): replaces the calling thread's sets.
 Napi::Value CapSet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const Args a(info, "capSet");
+  constexpr double kMaxSet = 9007199254740991.0;  // 2^53 - 1: every set a number holds exactly
+  double effective, permitted, inheritable;
+  if (!a.Integer(0, "effective", &effective, 0, kMaxSet) || !a.Integer(1, "permitted", &permitted, 0, kMaxSet) ||
+      !a.Integer(2, "inheritable", &inheritable, 0, kMaxSet)) {
+    return env.Undefined();
+  }
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
-  Split(info[0].As<Napi::Number>().DoubleValue(), &data[0].effective, &data[1].effective);
-  Split(info[1].As<Napi::Number>().DoubleValue(), &data[0].permitted, &data[1].permitted);
-  Split(info[2].As<Napi::Number>().DoubleValue(), &data[0].inheritable, &data[1].inheritable);
+  Split(effective, &data[0].effective, &data[1].effective);
+  Split(permitted, &data[0].permitted, &data[1].permitted);
+  Split(inheritable, &data[0].inheritable, &data[1].inheritable);
   if (syscall(SYS_capset, &hdr, data) != 0) return ThrowErrno(env, "capset", errno);
   return env.Undefined();
 }
@@ -57,8 +65,9 @@ Napi::Value CapSet(const Napi::CallbackInfo& info) {
 // ambientRaise(cap): the capability (already permitted and inheritable) goes
 // into the ambient set, so programs this thread execs (ip) keep it.
 Napi::Value AmbientRaise(const Napi::CallbackInfo& info) {
-  const unsigned long cap = info[0].As<Napi::Number>().Uint32Value();
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) {
+  uint32_t cap;
+  if (!Args(info, "ambientRaise").Uint(0, "cap", &cap, 63)) return info.Env().Undefined();
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, static_cast<unsigned long>(cap), 0, 0) != 0) {
     return ThrowErrno(info.Env(), "prctl(PR_CAP_AMBIENT_RAISE, " + std::to_string(cap) + ")", errno);
   }
   return info.Env().Undefined();
@@ -73,8 +82,9 @@ Napi::Value AmbientClear(const Napi::CallbackInfo& info) {
 // setKeepCaps(on): with it, a switch of every uid from 0 to others keeps the
 // permitted set (the effective one is still cleared) instead of emptying both.
 Napi::Value SetKeepCaps(const Napi::CallbackInfo& info) {
-  const unsigned long on = info[0].As<Napi::Boolean>().Value() ? 1 : 0;
-  if (prctl(PR_SET_KEEPCAPS, on, 0, 0, 0) != 0) return ThrowErrno(info.Env(), "prctl(PR_SET_KEEPCAPS)", errno);
+  bool on;
+  if (!Args(info, "setKeepCaps").Bool(0, "on", &on)) return info.Env().Undefined();
+  if (prctl(PR_SET_KEEPCAPS, on ? 1UL : 0UL, 0, 0, 0) != 0) return ThrowErrno(info.Env(), "prctl(PR_SET_KEEPCAPS)", errno);
   return info.Env().Undefined();
 }
 

@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "offload.h"
 
 
@@ -14,14 +15,28 @@ namespace vxtap {
 
 namespace {
 
-template <typename T>
-T* TypedData(const Napi::Value& v, size_t* count) {
-  auto arr = v.As<Napi::TypedArray>();
-  *count = arr.ElementLength();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset());
+bool IsAgain(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+
+// Throws an Error with the libuv error name as .code (err is a UV_E* value).
+Napi::Value ThrowUv(Napi::Env env, const char* what, int err) {
+  Napi::Error e = Napi::Error::New(env, std::string(what) + ": " + uv_strerror(err));
+  e.Set("code", Napi::String::New(env, uv_err_name(err)));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
 }
 
-bool IsAgain(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+// recvmmsg takes at most UIO_MAXIOV messages; a device batch is no larger.
+constexpr uint32_t kMaxBudget = 1024;
+
+// Errors after which a descriptor will never be readable again: the device
+// was deleted (a detached TUN/TAP polls POLLERR and reads EBADFD) or the
+// descriptor is gone.
+bool IsDead(int e) { return e == EBADF || e == EBADFD || e == ENODEV || e == ENXIO; }
+
+// POLLERRs in a row, with no packet read in between, after which the poll is
+// given up even though each read reported a transient error: it would spin.
+constexpr uint32_t kMaxPollErrors = 64;
 
 }  // namespace
 
@@ -37,12 +52,25 @@ Napi::Function Endpoint::Define(Napi::Env env) {
                      });
 }
 
-// new Endpoint(fd, kind, vnetHdr = false, l3off = 0): takes ownership of fd.
+// new Endpoint(fd, kind, vnetHdr = false, l3off = 0): takes ownership of fd
+// (not when it throws).
 Endpoint::Endpoint(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Endpoint>(info) {
-  fd_ = info[0].As<Napi::Number>().Int32Value();
-  kind_ = static_cast<Kind>(info[1].As<Napi::Number>().Int32Value());
-  vnet_ = info.Length() > 2 && info[2].ToBoolean().Value();
-  l3off_ = info.Length() > 3 ? info[3].As<Napi::Number>().Uint32Value() : 0;
+  const Args a(info, "Endpoint");
+  int32_t fd, kind;
+  bool vnet;
+  uint32_t l3off;
+  if (!a.Int(0, "fd", &fd, 0, INT32_MAX) || !a.Int(1, "kind", &kind, 0, static_cast<int32_t>(Kind::kRaw)) ||
+      !a.BoolOr(2, "vnetHdr", &vnet, false) || !a.UintOr(3, "l3off", &l3off, 0, kMaxL3Off)) {
+    return;
+  }
+  if (l3off != 0 && l3off != kMaxL3Off) {
+    a.Fail(3, "l3off", "must be 0 (TUN) or 14 (TAP)");
+    return;
+  }
+  fd_ = fd;
+  kind_ = static_cast<Kind>(kind);
+  vnet_ = vnet;
+  l3off_ = l3off;
 }
 
 Endpoint::~Endpoint() {
@@ -64,24 +92,34 @@ Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, "startRx: endpoint is already receiving or closed").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto slab = info[0].As<Napi::Buffer<uint8_t>>();
-  slot_size_ = info[1].As<Napi::Number>().Uint32Value();
-  headroom_ = info[2].As<Napi::Number>().Uint32Value();
-  budget_ = info[3].As<Napi::Number>().Uint32Value();
-  size_t nlens = 0, naddrs = 0, nports = 0;
-  size_t nsegs = 0;
-  lens_ = TypedData<uint32_t>(info[4], &nlens);
-  addrs_ = info[5].IsNull() ? nullptr : TypedData<uint32_t>(info[5], &naddrs);
-  ports_ = info[6].IsNull() ? nullptr : TypedData<uint16_t>(info[6], &nports);
-  segs_ = info[7].IsNull() ? nullptr : TypedData<uint16_t>(info[7], &nsegs);
-  slab_ = slab.Data();
-  slab_len_ = slab.Length();
-  if (budget_ == 0 || headroom_ >= slot_size_ || static_cast<size_t>(slot_size_) * budget_ > slab_len_ ||
-      nlens < budget_ || (vnet_ && headroom_ < kVnetHdrLen) ||
-      (kind_ == Kind::kDatagram && (naddrs < budget_ || nports < budget_ || (segs_ && nsegs < budget_)))) {
-    Napi::RangeError::New(env, "startRx: slab or result arrays are smaller than the batch").ThrowAsJavaScriptException();
+  const Args a(info, "startRx");
+  uint8_t* slab;
+  size_t slab_len, nlens, naddrs, nports, nsegs;
+  uint32_t slot_size, headroom, budget;
+  uint32_t *lens, *addrs;
+  uint16_t *ports, *segs;
+  Napi::Function cb;
+  if (!a.Bytes(0, "slab", &slab, &slab_len) || !a.Uint(1, "slotSize", &slot_size) || !a.Uint(2, "headroom", &headroom) ||
+      !a.Uint(3, "budget", &budget, kMaxBudget) || !a.Typed(4, "lens", &lens, &nlens) ||
+      !a.Typed(5, "addrs", &addrs, &naddrs, true) || !a.Typed(6, "ports", &ports, &nports, true) ||
+      !a.Typed(7, "segs", &segs, &nsegs, true) || !a.Function(8, "cb", &cb)) {
     return env.Undefined();
   }
+  if (budget == 0 || headroom >= slot_size || static_cast<size_t>(slot_size) * budget > slab_len || nlens < budget ||
+      (vnet_ && headroom < kVnetHdrLen) ||
+      (kind_ == Kind::kDatagram && (naddrs < budget || nports < budget || (segs && nsegs < budget)))) {
+    a.Fail("the slab or the result arrays are smaller than the batch, or the headroom does not fit");
+    return env.Undefined();
+  }
+  slab_ = slab;
+  slab_len_ = slab_len;
+  slot_size_ = slot_size;
+  headroom_ = headroom;
+  budget_ = budget;
+  lens_ = lens;
+  addrs_ = addrs;
+  ports_ = ports;
+  segs_ = segs;
 
   // Keep everything native code points into alive while the poll runs.
   rx_refs_ = Napi::Persistent(Napi::Object::New(env));
@@ -90,9 +128,9 @@ Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
   rx_refs_.Set("addrs", info[5]);
   rx_refs_.Set("ports", info[6]);
   rx_refs_.Set("segs", info[7]);
-  rx_cb_ = Napi::Persistent(info[8].As<Napi::Function>());
-  delete rx_ctx_;
-  rx_ctx_ = new Napi::AsyncContext(env, "vxtap:rx");
+  rx_cb_ = Napi::Persistent(cb);
+  // Kept across restarts: a callback may close and restart the poll while it runs in this context.
+  if (rx_ctx_ == nullptr) rx_ctx_ = new Napi::AsyncContext(env, "vxtap:rx");
 
   if (kind_ == Kind::kDatagram) {
     rx_msgs_.assign(budget_, mmsghdr{});
@@ -112,11 +150,24 @@ Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   poll_ = new uv_poll_t;
-  uv_poll_init(loop, poll_, fd_);
+  int err = uv_poll_init(loop, poll_, fd_);
+  if (err != 0) {
+    // Not initialised, so not a handle to close.
+    delete poll_;
+    poll_ = nullptr;
+    rx_cb_.Reset();
+    rx_refs_.Reset();
+    return ThrowUv(env, "startRx: uv_poll_init", err);
+  }
   poll_->data = this;
-  uv_poll_start(poll_, UV_READABLE, &Endpoint::OnPoll);
+  poll_errors_ = 0;
   polling_ = true;
   Ref();  // the wrapper must outlive the poll handle that points at it
+  err = uv_poll_start(poll_, UV_READABLE, &Endpoint::OnPoll);
+  if (err != 0) {
+    ReleaseRx();
+    return ThrowUv(env, "startRx: uv_poll_start", err);
+  }
   return env.Undefined();
 }
 
@@ -188,14 +239,36 @@ int Endpoint::DrainDevice() {
   return static_cast<int>(i);
 }
 
+// On POLLERR libuv stops the handle and calls back with a status (UV_EBADF)
+// that says nothing of the cause. The read that follows reports the cause
+// (a UDP socket's pending error, which the read also clears; EBADFD from a
+// TAP whose device was deleted), and then the poll is restarted: a socket
+// error is transient, as in the kernel. The poll is given up, and the callback
+// told so with stopped = true, when the error means the descriptor can never
+// be read again, when the restart fails, or after kMaxPollErrors POLLERRs
+// without a packet in between. A read error without POLLERR is reported and
+// the poll keeps running.
 void Endpoint::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<Endpoint*>(handle->data);
   if (!self->polling_) return;
-  int n = status < 0 ? status : self->Drain();
+  int n = self->Drain();
+  bool stopped = false;
+  if (n > 0) self->poll_errors_ = 0;
+  if (status < 0) {
+    if (n == 0) n = status;  // nothing to read and no error to read: report libuv's
+    stopped = (n < 0 && IsDead(-n)) || ++self->poll_errors_ >= kMaxPollErrors ||
+              uv_poll_start(self->poll_, UV_READABLE, &Endpoint::OnPoll) != 0;
+  } else if (n < 0 && IsDead(-n)) {
+    stopped = true;
+  }
   if (n == 0) return;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
-  self->rx_cb_.MakeCallback(self->Value(), {Napi::Number::New(env, n)}, *self->rx_ctx_);
+  Napi::Object recv = self->Value();
+  Napi::Function cb = self->rx_cb_.Value();
+  // Released first, so that the callback may start receiving again.
+  if (stopped) self->ReleaseRx();
+  cb.MakeCallback(recv, {Napi::Number::New(env, n), Napi::Boolean::New(env, stopped)}, *self->rx_ctx_);
   if (env.IsExceptionPending()) {
     // A throwing batch handler is a programmer error: report it the way Node
     // reports any uncaught exception instead of leaving it pending here.
@@ -225,12 +298,12 @@ Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-bool Endpoint::WriteOne(const uint8_t* hdr, const uint8_t* frame, size_t len) {
+int Endpoint::WriteOne(const uint8_t* hdr, const uint8_t* frame, size_t len) {
   iovec piece = {const_cast<uint8_t*>(frame), len};
   return WriteGather(hdr, &piece, 1);
 }
 
-bool Endpoint::WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n) {
+int Endpoint::WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n) {
   iovec iov[kMaxRunSegments + 2];
   size_t k = 0;
   if (hdr) iov[k++] = {const_cast<uint8_t*>(hdr), kVnetHdrLen};
@@ -239,87 +312,108 @@ bool Endpoint::WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n) {
   do {
     r = ::writev(fd_, iov, static_cast<int>(k));
   } while (r < 0 && errno == EINTR);
-  return r >= 0 || !IsAgain(errno);  // false only when the device queue is full
+  if (r >= 0) return 0;
+  return IsAgain(errno) ? EAGAIN : errno;
 }
 
-bool Endpoint::WriteSplit(uint8_t* frame, size_t len, uint16_t gso_size, bool* partial) {
+int Endpoint::WriteSplit(uint8_t* frame, size_t len, uint16_t gso_size, bool* partial) {
   VnetHdr h;
   size_t stride = 0, last = 0;
-  if (!SuperFrameHdr(frame, len, l3off_, gso_size, &h, partial)) return WriteOne(nullptr, frame, len);
+  // A super-frame holds at most 64 KiB of IP; a longer one (padded) would
+  // size split_ by its length, and goes for the device to refuse.
+  if (len > l3off_ + 0xffff || !SuperFrameHdr(frame, len, l3off_, gso_size, &h, partial)) {
+    return WriteOne(nullptr, frame, len);
+  }
   const size_t need = (len / gso_size + 1) * (h.hdr_len + gso_size);
   if (split_.size() < need) split_.resize(need);
   const size_t segs = TsoSplit(frame, len, l3off_, h, nullptr, 0, split_.data(), split_.size(), &stride, &last);
   if (segs == 0) return WriteOne(nullptr, frame, len);  // for the device to refuse
   for (size_t k = 0; k < segs; k++) {
-    if (!WriteOne(nullptr, split_.data() + k * stride, k + 1 < segs ? stride : last)) return false;
+    const int e = WriteOne(nullptr, split_.data() + k * stride, k + 1 < segs ? stride : last);
+    if (e != 0) return e;
   }
-  return true;
+  return 0;
 }
 
-// writeFrames(buf, offs, lens, n, mode, hdrBack, gso): one write per frame (or
-// per coalesced run), all in this call. In kInBuffer mode frame i's header is
-// hdrBack bytes before it (the start of its slot, for frames read from a
-// vnet device). Frame i with gso[i] > 0 is a super-frame from the wire, to be
-// cut into gso[i]-byte payloads: by the device (vnet), or here. Returns how many of the n frames were
-// handed to the device; it stops at the first EAGAIN (the queue is full) and
-// the caller counts the rest as dropped. Other per-frame errors skip it.
+// writeFrames(buf, offs, lens, n, mode, hdrBack, gso, status): one write per
+// frame (or per coalesced run), all in this call. In kInBuffer mode frame i's
+// header is hdrBack bytes before it (the start of its slot, for frames read
+// from a vnet device). Frame i with gso[i] > 0 is a super-frame from the
+// wire, to be cut into gso[i]-byte payloads: by the device (vnet), or here.
+// status[i] gets 0 if frame i was written, or the errno: EAGAIN for the frame
+// that found the device queue full and every frame after it (the write stops
+// there), another errno (EIO on a device that is down, EINVAL for a frame the
+// device refuses) for a frame lost on its own, after which the rest are still
+// written. A coalesced run shares one status. Returns how many were written.
 Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
-  size_t noffs = 0, nlens = 0;
-  const uint32_t* offs = TypedData<uint32_t>(info[1], &noffs);
-  const uint32_t* lens = TypedData<uint32_t>(info[2], &nlens);
-  const uint32_t n = info[3].As<Napi::Number>().Uint32Value();
-  const auto mode = static_cast<WriteMode>(info.Length() > 4 ? info[4].As<Napi::Number>().Int32Value() : 0);
-  const size_t hdr_back = info.Length() > 5 ? info[5].As<Napi::Number>().Uint32Value() : 0;
-  size_t ngso = 0;
-  const uint16_t* gso = info.Length() > 6 && !info[6].IsNull() ? TypedData<uint16_t>(info[6], &ngso) : nullptr;
-  const int mode_n = static_cast<int>(mode);
-  if (n > noffs || n > nlens || (gso && n > ngso) || mode_n < 0 || mode_n > static_cast<int>(WriteMode::kCoalesceUdp) ||
-      (mode != WriteMode::kPlain) != vnet_) {
-    Napi::RangeError::New(env, "writeFrames: n exceeds the arrays, or the mode does not fit the device").ThrowAsJavaScriptException();
+  const Args a(info, "writeFrames");
+  uint8_t* base;
+  size_t buf_len, noffs, nlens, ngso, nstatus;
+  uint32_t *offs, *lens;
+  uint16_t* gso;
+  int32_t* status;
+  uint32_t n, mode_n, hdr_back;
+  if (!a.Bytes(0, "buf", &base, &buf_len) || !a.Typed(1, "offs", &offs, &noffs) || !a.Typed(2, "lens", &lens, &nlens) ||
+      !a.Uint(3, "n", &n) || !a.Uint(4, "mode", &mode_n, static_cast<uint32_t>(WriteMode::kCoalesceUdp)) ||
+      !a.Uint(5, "hdrBack", &hdr_back) || !a.Typed(6, "gso", &gso, &ngso, true) ||
+      !a.Typed(7, "status", &status, &nstatus)) {
+    return env.Undefined();
+  }
+  const auto mode = static_cast<WriteMode>(mode_n);
+  if (n > noffs || n > nlens || n > nstatus || (gso && n > ngso) || (mode != WriteMode::kPlain) != vnet_) {
+    a.Fail("n exceeds the arrays, or the mode does not fit the device (Plain for a device without a vnet header)");
     return env.Undefined();
   }
   const size_t lead = mode == WriteMode::kInBuffer ? hdr_back : 0;
   if (mode == WriteMode::kInBuffer && hdr_back < kVnetHdrLen) {
-    Napi::RangeError::New(env, "writeFrames: the header must lie at least 10 bytes before the frame").ThrowAsJavaScriptException();
+    a.Fail("the header must lie at least 10 bytes before the frame");
     return env.Undefined();
   }
   for (uint32_t i = 0; i < n; i++) {
-    if (offs[i] < lead || static_cast<size_t>(offs[i]) + lens[i] > buf.Length()) {
-      Napi::RangeError::New(env, "writeFrames: frame lies outside the buffer").ThrowAsJavaScriptException();
+    if (offs[i] < lead || static_cast<size_t>(offs[i]) + lens[i] > buf_len) {
+      a.Fail("a frame (with its header hdrBack before it, in InBuffer mode) lies outside buf");
       return env.Undefined();
     }
   }
-  uint8_t* base = buf.Data();
+  uint32_t done = 0, written = 0;
   if (mode == WriteMode::kCoalesce || mode == WriteMode::kCoalesceUdp) {
     size_t partials = 0;
-    const uint32_t done = Coalesce(base, offs, lens, gso, n, l3off_, mode == WriteMode::kCoalesceUdp, &partials,
-                                   [this](const uint8_t* hdr, const iovec* iov, size_t cnt) {
-                                     return fd_ >= 0 && WriteGather(hdr, iov, cnt);
-                                   });
+    done = Coalesce(base, offs, lens, gso, n, l3off_, mode == WriteMode::kCoalesceUdp, &partials,
+                    [&](const uint8_t* hdr, const iovec* iov, size_t cnt, uint32_t first, uint32_t count) {
+                      const int e = fd_ >= 0 ? WriteGather(hdr, iov, cnt) : EBADF;
+                      if (e == EAGAIN) return false;
+                      for (uint32_t k = first; k < first + count; k++) status[k] = e;
+                      if (e == 0) written += count;
+                      return true;
+                    });
     partial_csums_ += static_cast<double>(partials);
-    return Napi::Number::New(env, done);
-  }
-  uint32_t i = 0;
-  while (i < n && fd_ >= 0) {
-    uint8_t* frame = base + offs[i];
-    bool partial = false;
-    if (mode == WriteMode::kPlain && gso && gso[i] > 0) {
-      if (!WriteSplit(frame, lens[i], gso[i], &partial)) break;
-    } else {
-      // Without a virtio-net header the device cannot be asked to finish a
-      // partial checksum (kInBuffer frames come from a device, finished), so
-      // it is finished here.
-      L4Info l4;
-      partial = mode == WriteMode::kPlain && FindPartialCsum(frame, lens[i], l3off_, &l4) &&
-                FinishChecksum(frame, l4.end, l4.start, l4.offset);
-      if (!WriteOne(mode == WriteMode::kInBuffer ? frame - hdr_back : nullptr, frame, lens[i])) break;
+  } else {
+    while (done < n && fd_ >= 0) {
+      uint8_t* frame = base + offs[done];
+      bool partial = false;
+      int e;
+      if (mode == WriteMode::kPlain && gso && gso[done] > 0) {
+        e = WriteSplit(frame, lens[done], gso[done], &partial);
+      } else {
+        // Without a virtio-net header the device cannot be asked to finish a
+        // partial checksum (kInBuffer frames come from a device, finished), so
+        // it is finished here.
+        L4Info l4;
+        partial = mode == WriteMode::kPlain && FindPartialCsum(frame, lens[done], l3off_, &l4) &&
+                  FinishChecksum(frame, l4.end, l4.start, l4.offset);
+        e = WriteOne(mode == WriteMode::kInBuffer ? frame - hdr_back : nullptr, frame, lens[done]);
+      }
+      if (e == EAGAIN) break;
+      status[done++] = e;
+      if (e == 0) {
+        written++;
+        partial_csums_ += partial;
+      }
     }
-    partial_csums_ += partial;
-    i++;
   }
-  return Napi::Number::New(env, i);
+  for (uint32_t i = done; i < n; i++) status[i] = fd_ >= 0 ? EAGAIN : EBADF;
+  return Napi::Number::New(env, written);
 }
 
 // sendDatagrams(hdr, hdrStride, hdrLen, payload, offs, lens, addrs, ports, n, status, gso)
@@ -330,30 +424,31 @@ Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
 // One sendmmsg() per call unless a message fails; status[i] gets 0 or errno.
 Napi::Value Endpoint::SendDatagrams(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const bool has_hdr = !info[0].IsNull();
-  uint8_t* hdr = nullptr;
-  size_t hdr_total = 0;
-  if (has_hdr) {
-    auto h = info[0].As<Napi::Buffer<uint8_t>>();
-    hdr = h.Data();
-    hdr_total = h.Length();
+  const Args a(info, "sendDatagrams");
+  uint8_t *hdr, *payload;
+  size_t hdr_total, payload_len, noffs, nlens, naddrs, nports, nstatus, ngso;
+  uint32_t stride, hdr_len, n;
+  uint32_t *offs, *lens, *addrs;
+  uint16_t *ports, *gso;
+  int32_t* status;
+  if (!a.Bytes(0, "hdr", &hdr, &hdr_total, true) || !a.Uint(1, "hdrStride", &stride) || !a.Uint(2, "hdrLen", &hdr_len) ||
+      !a.Bytes(3, "payload", &payload, &payload_len) || !a.Typed(4, "offs", &offs, &noffs) ||
+      !a.Typed(5, "lens", &lens, &nlens) || !a.Typed(6, "addrs", &addrs, &naddrs) ||
+      !a.Typed(7, "ports", &ports, &nports) || !a.Uint(8, "n", &n) || !a.Typed(9, "status", &status, &nstatus) ||
+      !a.Typed(10, "gso", &gso, &ngso, true)) {
+    return env.Undefined();
   }
-  const uint32_t stride = info[1].As<Napi::Number>().Uint32Value();
-  const uint32_t hdr_len = info[2].As<Napi::Number>().Uint32Value();
-  auto payload = info[3].As<Napi::Buffer<uint8_t>>();
-  size_t noffs = 0, nlens = 0, naddrs = 0, nports = 0, nstatus = 0;
-  const uint32_t* offs = TypedData<uint32_t>(info[4], &noffs);
-  const uint32_t* lens = TypedData<uint32_t>(info[5], &nlens);
-  const uint32_t* addrs = TypedData<uint32_t>(info[6], &naddrs);
-  const uint16_t* ports = TypedData<uint16_t>(info[7], &nports);
-  const uint32_t n = info[8].As<Napi::Number>().Uint32Value();
-  int32_t* status = TypedData<int32_t>(info[9], &nstatus);
-  size_t ngso = 0;
-  const uint16_t* gso = info.Length() > 10 && !info[10].IsNull() ? TypedData<uint16_t>(info[10], &ngso) : nullptr;
+  const bool has_hdr = !(info[0].IsNull() || info[0].IsUndefined());
   if (n > noffs || n > nlens || n > naddrs || n > nports || n > nstatus || (gso && n > ngso) ||
       (has_hdr && (hdr_len > stride || static_cast<size_t>(stride) * n > hdr_total))) {
-    Napi::RangeError::New(env, "sendDatagrams: n exceeds the batch arrays").ThrowAsJavaScriptException();
+    a.Fail("n exceeds the batch arrays, or the headers lie outside hdr");
     return env.Undefined();
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    if (static_cast<size_t>(offs[i]) + lens[i] > payload_len) {
+      a.Fail("a payload lies outside its buffer");
+      return env.Undefined();
+    }
   }
   if (tx_msgs_.size() < n) {
     tx_msgs_.resize(n);
@@ -363,16 +458,12 @@ Napi::Value Endpoint::SendDatagrams(const Napi::CallbackInfo& info) {
   }
   const int iovs = has_hdr ? 2 : 1;
   for (uint32_t i = 0; i < n; i++) {
-    if (static_cast<size_t>(offs[i]) + lens[i] > payload.Length()) {
-      Napi::RangeError::New(env, "sendDatagrams: payload lies outside the buffer").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
     iovec* iov = &tx_iov_[static_cast<size_t>(i) * 2];
     if (has_hdr) {
       iov[0].iov_base = hdr + static_cast<size_t>(i) * stride;
       iov[0].iov_len = hdr_len;
     }
-    iov[iovs - 1].iov_base = payload.Data() + offs[i];
+    iov[iovs - 1].iov_base = payload + offs[i];
     iov[iovs - 1].iov_len = lens[i];
     sockaddr_in& sa = tx_names_[i];
     sa.sin_family = AF_INET;

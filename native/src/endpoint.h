@@ -31,7 +31,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
  private:
   // startRx(slab, slotSize, headroom, budget, lens, addrs|null, ports|null, segs|null, cb)
   Napi::Value StartRx(const Napi::CallbackInfo& info);
-  // writeFrames(buf, offs, lens, n, mode, hdrBack, gso|null) -> frames written (devices)
+  // writeFrames(buf, offs, lens, n, mode, hdrBack, gso|null, status) -> frames written (devices)
   Napi::Value WriteFrames(const Napi::CallbackInfo& info);
   // sendDatagrams(hdr|null, hdrStride, hdrLen, payload, offs, lens, addrs, ports, n, status, gso|null) -> sent
   Napi::Value SendDatagrams(const Napi::CallbackInfo& info);
@@ -44,13 +44,14 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   int Drain();
   int DrainDevice();
   void ReleaseRx();
-  bool WriteOne(const uint8_t* hdr, const uint8_t* frame, size_t len);
+  // The write calls return 0 or the errno (EAGAIN: the device queue is full).
+  int WriteOne(const uint8_t* hdr, const uint8_t* frame, size_t len);
   // One writev of the virtio-net header (if any) and n pieces (n <= kMaxRunSegments + 1).
-  bool WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n);
+  int WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n);
   // A super-frame to a device without a virtio-net header: split into
   // segments of gso_size payload bytes, each with its checksums, written one
-  // by one. False when the device queue is full.
-  bool WriteSplit(uint8_t* frame, size_t len, uint16_t gso_size, bool* partial);
+  // by one; the first error ends it.
+  int WriteSplit(uint8_t* frame, size_t len, uint16_t gso_size, bool* partial);
 
   int fd_ = -1;
   Kind kind_ = Kind::kDevice;
@@ -66,6 +67,8 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
 
   // Receive side, valid while polling_.
   uv_poll_t* poll_ = nullptr;
+  // Poll errors (POLLERR) since the last packet read; see OnPoll.
+  uint32_t poll_errors_ = 0;
   Napi::ObjectReference rx_refs_;
   Napi::FunctionReference rx_cb_;
   Napi::AsyncContext* rx_ctx_ = nullptr;

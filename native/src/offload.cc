@@ -236,6 +236,7 @@ size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h
   const size_t l4off = h.csum_start;
   const size_t mss = h.gso_size;
   const bool udp = h.gso_type == kGsoUdpL4;
+  *stride = 0;
   if (mss == 0 || l3off + 20 > len || l4off + (udp ? 8 : 20) > len) return 0;
   const uint8_t* l3 = frame + l3off;
   // TCP's gso_type names the IP version; USO's does not, so the header does.
@@ -249,6 +250,10 @@ size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h
   const size_t hdrs = l4off + thl;
   if (thl < (udp ? 8u : 20u) || hdrs >= len) return 0;
   const size_t payload = len - hdrs;
+  // The largest segment's IPv4 total length (IPv6: payload length) must fit
+  // its 16-bit field: a gso_size near 64 KiB with the headers would not.
+  const size_t biggest = thl + (payload < mss ? payload : mss);
+  if ((v4 ? l4off - l3off : 0) + biggest > 0xffff) return 0;
   const size_t nseg = (payload + mss - 1) / mss;
   *stride = prefix_len + hdrs + mss;
   if (nseg * *stride > out_cap) return 0;
@@ -293,6 +298,7 @@ size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h
 }
 
 bool GroRun::Begin(const uint8_t* seg, size_t len, size_t l3off, bool udp_too) {
+  if (l3off > kMaxL3Off) return false;  // its headers would not fit hdr_
   l4hl_ = CoalescibleV4(seg, len, l3off, udp_too, &proto_);
   bool partial;
   if (l4hl_ == 0 || !L4V4ChecksumUsable(seg, len, l3off, proto_, &partial)) return false;
@@ -333,8 +339,11 @@ bool GroRun::Append(const uint8_t* seg, size_t len) {
       memcmp(l4, rl4, 4) != 0) {
     return false;
   }
-  // TCP: the next sequence number, the same ACK and identical options.
+  // TCP: the next sequence number, the same ACK, window and options (the
+  // kernel's tcp_gro_receive flushes when the word holding the flags and the
+  // window differs, or the ACK or options do).
   if (proto_ == kProtoTcp && (Get32(l4 + 4) != next_seq_ || memcmp(l4 + 8, rl4 + 8, 4) != 0 ||
+                              memcmp(l4 + 14, rl4 + 14, 2) != 0 ||
                               memcmp(l4 + 20, rl4 + 20, l4hl_ - 20) != 0)) {
     return false;
   }

@@ -16,6 +16,12 @@
 
 namespace vxtap {
 
+// Where IP starts in the frames the addon is given: 0 on a TUN, 14 (after
+// Ethernet) on a TAP; no entry point takes more.
+constexpr size_t kMaxL3Off = 14;
+// The most bytes tsoSplit copies in front of each segment (a VXLAN header is 8).
+constexpr size_t kMaxPrefix = 256;
+
 // struct virtio_net_hdr (10 bytes, little-endian fields), as TUNSETVNETHDRSZ 10.
 constexpr size_t kVnetHdrLen = 10;
 constexpr uint8_t kVnetNeedsCsum = 1;
@@ -90,8 +96,11 @@ bool SuperFrameHdr(uint8_t* frame, size_t len, size_t l3off, uint16_t gso_size, 
 // copy of `prefix` (prefix_len bytes). Every segment gets its own IPv4
 // ID/length/checksum or IPv6 payload length and a full L4 checksum; TCP
 // segments their sequence number and flags (FIN/PSH on the last, CWR on the
-// first only), UDP datagrams their length. Returns the number of segments (0
-// if the frame cannot be split) and the last segment's length in *last_len.
+// first only), UDP datagrams their length. Returns the number of segments and
+// the last segment's length in *last_len; or 0, with *stride 0 if the frame
+// cannot be split (not plain TCP/UDP after its IP header, or a segment of
+// gso_size would not fit a 16-bit IP length), or with *stride set if the
+// segments do not fit out_cap.
 size_t TsoSplit(const uint8_t* frame, size_t len, size_t l3off, const VnetHdr& h, const uint8_t* prefix,
                 size_t prefix_len, uint8_t* out, size_t out_cap, size_t* stride, size_t* last_len);
 
@@ -109,6 +118,7 @@ class GroRun {
   // Starts a run with seg if it is a coalescible TCP/IPv4 segment (or, with
   // udp_too, UDP/IPv4 datagram) whose checksum is valid or partial (see
   // FindPartialCsum). Returns false otherwise.
+  // Headers longer than kMaxRunHeaders (l3off over 14) never start a run.
   bool Begin(const uint8_t* seg, size_t len, size_t l3off, bool udp_too);
   bool Append(const uint8_t* seg, size_t len);
   // Fills the vnet header to write in front (GSO_TCPV4 or GSO_UDP_L4) and
@@ -142,7 +152,8 @@ class GroRun {
 // consecutive coalescible TCP/IPv4 segments of a flow (and, with udp_too,
 // UDP/IPv4 datagrams: for devices with USO). Each output (a merged run, or a
 // frame as it is) goes to emit(hdr, iov, iovcnt) with the virtio-net header
-// to write in front of its pieces; emit returns false to stop. A frame left
+// to write in front of its pieces, and the input frames it stands for
+// (first, count); emit returns false to stop. A frame left
 // as it is gets NEEDS_CSUM if its checksum is partial. Frame i with
 // gso[i] > 0 (gso may be null) is a super-frame (SuperFrameHdr), written
 // whole. Returns how many input frames were emitted; *partials counts those
@@ -163,7 +174,7 @@ uint32_t Coalesce(uint8_t* base, const uint32_t* offs, const uint32_t* lens, con
       iov[0] = {frame, lens[i]};
       const bool whole = SuperFrameHdr(frame, lens[i], l3off, gso[i], &h, &partial);
       if (whole) WriteVnetHdr(hdr, h);
-      if (!emit(whole ? hdr : kZeroHdr, iov, 1)) break;
+      if (!emit(whole ? hdr : kZeroHdr, iov, 1, i, 1)) break;
       *partials += partial;
       i++;
       continue;
@@ -173,7 +184,7 @@ uint32_t Coalesce(uint8_t* base, const uint32_t* offs, const uint32_t* lens, con
       L4Info l4;
       const bool partial = FindPartialCsum(frame, lens[i], l3off, &l4);
       if (partial) WriteVnetHdr(hdr, NeedsCsumHdr(l4));
-      if (!emit(partial ? hdr : kZeroHdr, iov, 1)) break;
+      if (!emit(partial ? hdr : kZeroHdr, iov, 1, i, 1)) break;
       *partials += partial;
       i++;
       continue;
@@ -183,7 +194,7 @@ uint32_t Coalesce(uint8_t* base, const uint32_t* offs, const uint32_t* lens, con
     VnetHdr h;
     const size_t cnt = run.Finish(&h, iov);
     WriteVnetHdr(hdr, h);
-    if (!emit(hdr, iov, cnt)) break;
+    if (!emit(hdr, iov, cnt, i, j - i)) break;
     *partials += run.partials();
     i = j;
   }

@@ -26,6 +26,8 @@ export const DROP_BAD_IP_LENGTH = 20;
 export const DROP_NO_ROUTE = 21;
 export const DROP_TTL_EXPIRED = 22;
 export const DROP_BAD_GSO = 23;
+export const DROP_TSO_NO_ROOM = 24;
+export const DROP_DEV_ERROR = 25;
 
 /** Names as shown by `vxtap stats`, in the order of the numbers above. */
 export const DROP_NAMES = [
@@ -52,7 +54,9 @@ export const DROP_NAMES = [
   'bad_ip_length', // UDP overlay: total length below the header or beyond the packet
   'no_route', // UDP overlay: no route to the destination (an ICMP net unreachable goes back)
   'ttl_expired', // UDP overlay: TTL would reach 0 at this hop
-  'bad_gso', // a TSO super-frame that is not plain TCP after its IP header, so it cannot be split
+  'bad_gso', // a TSO/USO super-frame that cannot be split: not plain TCP/UDP after its IP header, or segments too long for an IP length
+  'tso_no_room', // a TSO/USO super-frame whose segments did not fit what was left of the batch's split buffer
+  'dev_error', // a TAP/TUN write the device refused (EIO while it is down, EINVAL for a frame it rejects)
 ] as const;
 
 export const DROP_COUNT = DROP_NAMES.length;
@@ -75,6 +79,19 @@ const ENOBUFS = 105;
 /** The drop reason for a message sendmmsg failed with errno `e`. */
 export function sendDropReason(e: number): number {
   return e === EAGAIN || e === ENOBUFS ? DROP_TX_BUSY : e === EMSGSIZE ? DROP_TX_TOO_BIG : DROP_TX_ERROR;
+}
+
+/** The drop reason for a frame a TAP/TUN write failed with errno `e`. */
+export function writeDropReason(e: number): number {
+  return e === EAGAIN ? DROP_TAP_BUSY : DROP_DEV_ERROR;
+}
+
+/**
+ * Counts the frames of a device write that were not written, from the
+ * per-frame errno array a FrameQueue flush leaves behind (0 = written).
+ */
+export function countWriteFailures(drops: Float64Array, status: Int32Array, n: number): void {
+  for (let i = 0; i < n; i++) if (status[i] !== 0) drops[writeDropReason(status[i])]++;
 }
 
 /**

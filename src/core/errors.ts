@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'E_ADDRESS' // an address could not be bound
   | 'E_CONTROL' // the control socket could not be reached
   | 'E_STORE' // the flannel lease store (etcd or the lease file) cannot be reached or used
+  | 'E_CREDENTIALS' // etcd and vxtap do not accept each other's TLS certificates, or etcd refuses the user
   | 'E_LEASE' // no flannel subnet lease: none free, or ours was revoked
   | 'E_MISSING'; // an optional part is not installed (libpcap's binding, for sniff)
 

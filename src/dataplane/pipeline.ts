@@ -12,7 +12,10 @@
 // allocation: methods on the pipeline, typed arrays, no closures.
 import type { CaptureHub } from '../capture/hub.js';
 import { DROP, NO_REASON, TAP_TX, WIRE_RX } from '../capture/points.js';
-import { DROP_BAD_GSO, DROP_OVERSIZE, DROP_RX_ERROR, DROP_TAP_BUSY, DROP_UNKNOWN_SENDER, newDropCounters } from '../core/drops.js';
+import {
+  DROP_BAD_GSO, DROP_OVERSIZE, DROP_RX_ERROR, DROP_TSO_NO_ROOM, DROP_UNKNOWN_SENDER, countWriteFailures, newDropCounters,
+  writeDropReason,
+} from '../core/drops.js';
 import { type Device, openDevice } from '../io/device.js';
 import { type NativeEndpoint, WriteMode } from '../io/native.js';
 import { enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, type TsoSplitter, type UdpOffloads } from '../io/offload.js';
@@ -21,6 +24,7 @@ import type { FrameQueue } from '../io/queues.js';
 import { openUdpSocket } from '../io/socket.js';
 import { TrustedAddresses } from '../switch/trust.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
+import { RxErrors } from './rxerrors.js';
 
 /** A TAP or TUN as a pipeline opens it, and the offloads it took. */
 export interface PipelineDevice extends Device {
@@ -51,6 +55,8 @@ export function wireWriteMode(offload: boolean, uso: boolean): WriteMode {
 
 export abstract class Pipeline {
   readonly drops = newDropCounters();
+  /** Receive errors, reported once per descriptor (set onError to log them). */
+  readonly rxErrors = new RxErrors();
   /** Which offloads are active, as probed at start-up; both pipelines have at least these. */
   abstract readonly offloads: { udpGso: boolean; udpGro: boolean };
   /** Underlay addresses accepted with `trustedOnly`, counted per use so that trust nests. */
@@ -111,7 +117,7 @@ export abstract class Pipeline {
   protected startWireRx(rx: RxBatch): void {
     this.udpRx = rx;
     this.udp!.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, rx.addrs, rx.ports,
-      this.offloads.udpGro ? rx.segs : null, (n) => this.onWire(n));
+      this.offloads.udpGro ? rx.segs : null, (n, stopped) => this.onWire(n, stopped));
   }
 
   /**
@@ -120,9 +126,10 @@ export abstract class Pipeline {
    * mirrored at wire-rx, refused when its sender is not trusted, else
    * handed to fromWire. The sender is looked up once per message.
    */
-  private onWire(n: number): void {
+  private onWire(n: number, stopped: boolean): void {
     if (n < 0) {
       this.drops[DROP_RX_ERROR]++;
+      this.rxErrors.report(`udp ${formatIpv4Addr(this.local)}:${this.localPort}`, n, stopped);
       return;
     }
     const rx = this.udpRx!;
@@ -164,7 +171,8 @@ export abstract class Pipeline {
   /**
    * Sends the segments of `frames` super-frames split out of `src` (where
    * they were read; a frame that could not be split is counted and mirrored
-   * from there as bad_gso), as UDP GSO trains where the socket has GSO.
+   * from there, as bad_gso or tso_no_room), as UDP GSO trains where the
+   * socket has GSO.
    */
   protected sendSegments(src: Buffer, s: TsoSplitter, frames: number, vni: number): void {
     if (frames === 0) return;
@@ -173,7 +181,7 @@ export abstract class Pipeline {
     for (let j = 0; j < frames; j++) {
       const count = s.counts[j];
       if (count === 0) {
-        this.dropFrame(DROP_BAD_GSO, src, s.inOffs[j], s.inLens[j], vni);
+        this.dropFrame(s.noRoom(j) ? DROP_TSO_NO_ROOM : DROP_BAD_GSO, src, s.inOffs[j], s.inLens[j], vni);
         continue;
       }
       const stride = s.strides[j];
@@ -191,21 +199,21 @@ export abstract class Pipeline {
   /**
    * Writes a device queue (payloads in `b`; `mode` and `hdrBack` place the
    * virtio-net headers) and returns how many frames went out. Those that did
-   * not are counted; a capture gets tap-tx for the written ones and the drop
-   * point for the rest (writeFrames stops at the first EAGAIN, so they are
-   * the tail). `vni` is the frames' network, -1 for none.
+   * not are counted by their errno (dev_busy, dev_error); a capture gets
+   * tap-tx for each written frame and the drop point for each other. `vni` is
+   * the frames' network, -1 for none.
    */
   protected flushDevice(q: FrameQueue, ep: NativeEndpoint, b: Buffer, mode: WriteMode, hdrBack: number, vni: number): number {
     const queued = q.n;
     if (queued === 0) return 0;
     const lost = q.flush(ep, b, mode, hdrBack);
-    if (lost > 0) this.drops[DROP_TAP_BUSY] += lost;
+    if (lost > 0) countWriteFailures(this.drops, q.status, queued);
     if (this.capture.active) {
-      const { offs, lens } = q;
-      const written = queued - lost;
+      const { offs, lens, status } = q;
       for (let i = 0; i < queued; i++) {
-        if (i < written) this.capture.frame(this.tapTxPoint, b, offs[i], lens[i], vni, NO_REASON);
-        else this.capture.frame(this.dropPoint, b, offs[i], lens[i], vni, DROP_TAP_BUSY);
+        const e = lost > 0 ? status[i] : 0;
+        if (e === 0) this.capture.frame(this.tapTxPoint, b, offs[i], lens[i], vni, NO_REASON);
+        else this.capture.frame(this.dropPoint, b, offs[i], lens[i], vni, writeDropReason(e));
       }
     }
     return queued - lost;

@@ -41,9 +41,12 @@ describe('flannel network config', () => {
   });
 
   it('fills in vxlan\'s VNI 1 and the kernel\'s port 8472; udp\'s port 8285', () => {
-    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472 });
-    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', Port: 0 } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472 });
-    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', VNI: 42, Port: 4789 } }).backend).toEqual({ type: 'vxlan', vni: 42, port: 4789 });
+    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan' } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472, mtu: null, directRouting: false });
+    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', Port: 0 } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472, mtu: null, directRouting: false });
+    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', VNI: 42, Port: 4789 } }).backend).toEqual({ type: 'vxlan', vni: 42, port: 4789, mtu: null, directRouting: false });
+    // MTU (newer flannel's option) is the underlay's; 0 means the interface's.
+    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', MTU: 1400 } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472, mtu: 1400, directRouting: false });
+    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', MTU: 0 } }).backend).toMatchObject({ mtu: null, directRouting: false });
     expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'udp' } }).backend).toEqual({ type: 'udp', port: 8285 });
   });
 
@@ -55,7 +58,7 @@ describe('flannel network config', () => {
   it('matches keys case-insensitively and clears host bits, as Go\'s decoder and flannel do', () => {
     const c = parse({ network: '10.5.7.9/16', backend: { type: 'vxlan', vni: 3 } });
     expect(formatSubnet(c.network)).toBe('10.5.0.0/16');
-    expect(c.backend).toEqual({ type: 'vxlan', vni: 3, port: 8472 });
+    expect(c.backend).toEqual({ type: 'vxlan', vni: 3, port: 8472, mtu: null, directRouting: false });
   });
 
   it('names the field and the fix for each mistake', () => {
@@ -71,7 +74,12 @@ describe('flannel network config', () => {
     expect(errorOf({ Network: '10.5.0.0/16', SubnetMax: '10.5.3.128' })).toBe(`${KEY}: SubnetMax: 10.5.3.128 is not on a /24 (SubnetLen) boundary`);
     expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'host-gw' } })).toBe(`${KEY}: Backend.Type: vxtap runs the "vxlan" and "udp" backends, got "host-gw"`);
     expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', VNI: 70000 } })).toMatch(/Backend\.VNI: expected 0-65535/);
+    expect(parse({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', DirectRouting: true } }).backend).toEqual({ type: 'vxlan', vni: 1, port: 8472, mtu: null, directRouting: true });
+    expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', DirectRouting: 'yes' } })).toBe(`${KEY}: Backend.DirectRouting: expected true or false, got "yes"`);
     expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', GBP: true } })).toBe(`${KEY}: Backend.GBP: not supported by vxtap: remove it or set it to false`);
+    expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', Learning: true } })).toBe(`${KEY}: Backend.Learning: not supported by vxtap: remove it or set it to false`);
+    expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', MTU: 100 } })).toBe(`${KEY}: Backend.MTU: expected the underlay MTU, 118-65050 (flannel.<VNI> gets 50 less; 0 or none: the interface's), got 100`);
+    expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'vxlan', MTU: '1400' } })).toMatch(/Backend\.MTU: expected the underlay MTU, .*got "1400"$/);
     expect(errorOf({ Network: '10.5.0.0/16', Backend: { Type: 'udp', Port: 0 } })).toMatch(/Backend\.Port: expected a UDP port 1-65535/);
     expect(errorOf({ Network: '10.5.0.0/16', EnableIPv6: true, IPv6Network: 'fd00::/56' })).toBe(`${KEY}: EnableIPv6: vxtap supports IPv4 only: remove EnableIPv6 or set it to false`);
   });

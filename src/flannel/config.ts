@@ -9,11 +9,25 @@ import { contains, formatSubnet, mask, parseSubnet, subnetSize, type Subnet } fr
 
 /** flannel's vxlan backend default (backend/vxlan: defaultVNI). */
 const DEFAULT_VNI = 1;
+/**
+ * Backend.MTU bounds (newer flannel's option; the device gets 50 less): the
+ * device's MTU must hold an IPv4 header (68) and fit vxtap's 65000.
+ */
+const MIN_VXLAN_MTU = 68 + 50;
+const MAX_VXLAN_MTU = 65000 + 50;
 /** flannel passes port 0 to the kernel, which then uses Linux's vxlan default. */
 const FLANNEL_VXLAN_PORT = 8472;
 
 export type BackendConfig =
-  | { readonly type: 'vxlan'; readonly vni: number; readonly port: number }
+  | {
+    readonly type: 'vxlan';
+    readonly vni: number;
+    readonly port: number;
+    /** Route straight to peers on our underlay subnet, unencapsulated (flanneld's DirectRouting). */
+    readonly directRouting: boolean;
+    /** Backend.MTU: the underlay MTU to size flannel.<VNI> from (minus 50); null: the external interface's. */
+    readonly mtu: number | null;
+  }
   | { readonly type: 'udp'; readonly port: number };
 
 export interface FlannelConfig {
@@ -132,16 +146,22 @@ function parseBackend(be: unknown, fail: (field: string, msg: string) => never):
     return p as number;
   };
   if (type === 'vxlan') {
-    for (const unsupported of ['GBP', 'DirectRouting']) {
-      if (field(be, unsupported) === true) fail(`Backend.${unsupported}`, 'not supported by vxtap: remove it or set it to false');
-    }
+    if (field(be, 'GBP') === true) fail('Backend.GBP', 'not supported by vxtap: remove it or set it to false');
+    const directRouting = field(be, 'DirectRouting') ?? false;
+    if (typeof directRouting !== 'boolean') fail('Backend.DirectRouting', `expected true or false, got ${JSON.stringify(directRouting)}`);
     const vni = field(be, 'VNI') ?? DEFAULT_VNI;
     // flannel publishes the VNI in each lease as a uint16 (vxlanLeaseAttrs),
     // so a larger one could not be matched against its peers' leases.
     if (!Number.isInteger(vni) || (vni as number) < 0 || (vni as number) > 0xffff) {
       fail('Backend.VNI', `expected 0-65535 (flannel publishes the VNI as 16 bits), got ${JSON.stringify(vni)}`);
     }
-    return { type: 'vxlan', vni: vni as number, port: port(FLANNEL_VXLAN_PORT, true) };
+    // flanneld's kernel device would learn remote MACs; vxtap's FDB is what the leases say.
+    if (field(be, 'Learning') === true) fail('Backend.Learning', 'not supported by vxtap: remove it or set it to false');
+    const mtu = field(be, 'MTU') ?? 0;
+    if (!Number.isInteger(mtu) || (mtu !== 0 && ((mtu as number) < MIN_VXLAN_MTU || (mtu as number) > MAX_VXLAN_MTU))) {
+      fail('Backend.MTU', `expected the underlay MTU, ${MIN_VXLAN_MTU}-${MAX_VXLAN_MTU} (flannel.<VNI> gets 50 less; 0 or none: the interface's), got ${JSON.stringify(mtu)}`);
+    }
+    return { type: 'vxlan', vni: vni as number, port: port(FLANNEL_VXLAN_PORT, true), mtu: mtu === 0 ? null : (mtu as number), directRouting };
   }
   if (type === 'udp') return { type: 'udp', port: port(FLANNEL_UDP_PORT, false) };
   return fail('Backend.Type', `vxtap runs the "vxlan" and "udp" backends, got ${JSON.stringify(type ?? null)}`);

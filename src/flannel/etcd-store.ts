@@ -13,19 +13,29 @@
 //    error. The raw stream gives compact_revision and every header.
 //  - A transaction's put with prev_kv tells which etcd lease the key was on,
 //    so renewal can revoke it instead of leaving it to expire.
+//
+// With https:// endpoints it speaks TLS with the credentials of etcd-tls.ts,
+// and with a user it authenticates as etcd3 does (a token per connection).
+// A failure of either is E_CREDENTIALS, not E_STORE (see etcd-tls.ts).
 import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3';
 import type { Logger } from 'pino';
 import { VxtapError } from '../core/errors.js';
 import { CONFIG_EXAMPLE } from './config.js';
 import { decodeAttrs, encodeAttrs, parseSubnetKey, subnetKey, type Lease, type LeaseAttrs } from './lease.js';
+import { credentialsError, loadEtcdCredentials, quietIpServerName } from './etcd-tls.js';
+import type { EtcdAuth, EtcdTlsFiles } from './flags.js';
 import type { LeaseStore, StoreEvent, WatchHandler } from './store.js';
 import type { Subnet } from './subnet.js';
 
 export interface EtcdStoreOptions {
-  /** `http://host:port` URLs. */
+  /** `http://host:port` URLs, or `https://` ones with `tls`. */
   endpoints: string[];
   /** The key prefix, flanneld's --etcd-prefix: /coreos.com/network by default. */
   prefix: string;
+  /** The TLS files (read here, so a bad one fails the constructor); null or absent: http://. */
+  tls?: EtcdTlsFiles | null;
+  /** An etcd user (flanneld's --etcd-username, --etcd-password). */
+  auth?: EtcdAuth | null;
   /** Deadline for each unary call; a dead etcd then fails fast. Default 5 s. */
   callTimeoutMs?: number;
   log?: Logger;
@@ -44,8 +54,17 @@ export class EtcdStore implements LeaseStore {
     this.subnets = `${o.prefix}/subnets/`;
     this.where = `etcd ${o.endpoints.join(',')}`;
     const timeout = o.callTimeoutMs ?? 5000;
+    const creds = o.tls ? loadEtcdCredentials(o.tls) : null;
+    if (creds !== null) quietIpServerName();
     this.client = new Etcd3({
       hosts: o.endpoints,
+      // grpc-js takes a null CA as "the system's"; etcd3's type wants a Buffer.
+      credentials: creds === null ? undefined : {
+        rootCertificate: creds.rootCertificate as Buffer,
+        certChain: creds.certChain ?? undefined,
+        privateKey: creds.privateKey ?? undefined,
+      },
+      auth: o.auth ? { username: o.auth.username, password: o.auth.password } : undefined,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       grpcOptions: {
         // Notice a silently dead etcd while the watch stream is open. etcd
@@ -68,6 +87,8 @@ export class EtcdStore implements LeaseStore {
     // only that its circuit breaker is open: name the failure that opened it.
     if ((e as { isBrokenCircuitError?: boolean }).isBrokenCircuitError === true) why = this.lastWhy;
     else this.lastWhy = why;
+    const refused = credentialsError(why, this.where, this.o.tls ?? null, this.o.auth ?? null, what);
+    if (refused !== null) return refused;
     return new VxtapError('E_STORE', `${this.where}: ${what} failed (${why}): check that etcd is running and that --etcd-endpoints points at it`);
   }
 

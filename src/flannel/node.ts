@@ -5,7 +5,8 @@
 //
 //   flags -> external interface and PublicIP -> store (etcd, or the lease file)
 //     -> network config -> our lease (SubnetManager) -> device and data path
-//     -> subnet.env -> list + watch the other leases -> program each batch
+//     -> --ip-masq rules (ipmasq.ts) -> subnet.env -> list + watch the other
+//     leases -> refuse hostile ones (lease-guard.ts) -> program each batch
 //
 // Per remote lease, the vxlan backend programs what flanneld programs
 // (backend/vxlan/vxlan_network.go), the FDB entry in userspace instead of the
@@ -13,6 +14,8 @@
 //   1. ip neigh replace <subnet addr> lladdr <VtepMAC> dev flannel.<VNI> nud permanent
 //   2. vtep.addStatic(VNI, VtepMAC -> PublicIP), and PublicIP trusted
 //   3. ip route replace <subnet> via <subnet addr> dev flannel.<VNI> onlink
+// With DirectRouting, a lease whose PublicIP is reachable without a gateway
+// gets only `ip route replace <subnet> via <PublicIP>` (direct-routing.ts).
 // The udp backend only sets a userspace route, subnet -> PublicIP:port; the
 // kernel has one route for the whole Network into flannel0.
 //
@@ -38,8 +41,8 @@ import { Counter } from 'prom-client';
 import { DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
 import { controlPathOr } from '../control/control-path.js';
 import { VxtapError } from '../core/errors.js';
-import { createLogger } from '../control/log.js';
-import { checkPrivileges, dropPrivileges, flannelPrivileges, lookupUser, userCanWrite, type Dropped, type User } from '../control/privilege.js';
+import { createLogger, rxErrorLogger } from '../control/log.js';
+import { checkPrivileges, dropPrivileges, flannelPrivileges, lookupUser, userCanWrite, type Dropped, type Privileges, type User } from '../control/privilege.js';
 import { ControlServer, type StreamHandlers } from '../control/server.js';
 import { ipBatch } from '../io/device.js';
 import { NO_PORT } from '../switch/fdb.js';
@@ -48,14 +51,17 @@ import { Vtep } from '../vxlan/vtep.js';
 import { formatIpv4Addr, parseIpv4Addr } from '../wire/ipaddr.js';
 import { formatMac, parseMac, randomLocalMac } from '../wire/mac.js';
 import { parseNetworkConfig, type BackendConfig, type FlannelConfig } from './config.js';
+import { directlyReachable } from './direct-routing.js';
 import { EtcdStore } from './etcd-store.js';
 import { FileStore } from './file-store.js';
 import { parseFlannelFlags, type FlannelFlags } from './flags.js';
 import { FlannelMetrics, HealthServer, type DataPathStats } from './health.js';
 import { findExternalInterface, type ExternalInterface } from './iface.js';
+import { MasqRules, withMasq } from './ipmasq.js';
+import { LeaseGuard } from './lease-guard.js';
 import { subnetKey, udpAttrs, vxlanAttrs, vxlanData, type Lease, type LeaseAttrs } from './lease.js';
 import type { LeaseStore } from './store.js';
-import { prepareSubnetFile, readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
+import { prepareSubnetFile, readPreviousNetwork, readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
 import { SubnetManager, type HeldLease, type LeaseEvent } from './subnet-manager.js';
 import { formatSubnet, type Subnet } from './subnet.js';
 
@@ -168,6 +174,8 @@ interface NodeBackend {
   readonly mtu: number;
   /** What our lease publishes. */
   readonly attrs: LeaseAttrs;
+  /** Our VtepMAC (vxlan), or null. */
+  readonly vtepMac: number | null;
   /** Opens the device and data path for our lease; programs the device's own kernel state. */
   start(lease: HeldLease): void;
   /** Applies other nodes' lease changes to the data path; returns the kernel commands they need. */
@@ -198,6 +206,8 @@ interface RemoteVtep {
   readonly subnet: Subnet;
   readonly mac: number;
   readonly publicIp: number;
+  /** DirectRouting: routed straight to publicIp, no neighbour or FDB entry. */
+  readonly direct: boolean;
 }
 
 class VxlanBackend implements NodeBackend {
@@ -205,17 +215,18 @@ class VxlanBackend implements NodeBackend {
   readonly mtu: number;
   readonly attrs: LeaseAttrs;
   private readonly mac = randomLocalMac();
+  readonly vtepMac = this.mac;
   private vtep: Vtep | null = null;
   /** Remote leases programmed, by subnet key. */
   private readonly remotes = new Map<string, RemoteVtep>();
   /** Which lease (subnet key) each VtepMAC's FDB entry belongs to. */
   private readonly macOwner = new Map<number, string>();
-  /** Subnet keys whose neighbour and route were submitted to the kernel. */
-  private readonly inKernel = new Set<string>();
+  /** Subnet keys whose route (and neighbour) were submitted to the kernel: the gateway of a direct route, or null. */
+  private readonly inKernel = new Map<string, string | null>();
 
   constructor(private readonly be: Extract<BackendConfig, { type: 'vxlan' }>, private readonly ext: ExternalInterface, private readonly log: Logger) {
     this.dev = `flannel.${be.vni}`;
-    this.mtu = ext.mtu - VXLAN_OVERHEAD;
+    this.mtu = (be.mtu ?? ext.mtu) - VXLAN_OVERHEAD;
     this.attrs = vxlanAttrs(ext.publicIp, { vni: be.vni, vtepMac: formatMac(this.mac) });
   }
 
@@ -246,6 +257,7 @@ class VxlanBackend implements NodeBackend {
         ports: [{ dev: this.dev, address: `${formatIpv4Addr(lease.subnet.addr)}/32`, mtu: this.mtu, mac: formatMac(this.mac) }],
       }],
     });
+    this.vtep.rxErrors.onError = rxErrorLogger(this.log);
     this.vtep.start();
   }
 
@@ -256,13 +268,16 @@ class VxlanBackend implements NodeBackend {
     // the batch (a restarted node's new VtepMAC comes as removed + added) is
     // re-programmed with `replace`, never deleted first, so its route never blinks.
     const final = new Map<string, RemoteVtep | null>();
+    const direct = this.be.directRouting
+      ? directlyReachable(batch.flatMap((ev) => (ev.type === 'added' ? [ev.lease.attrs.PublicIP] : [])))
+      : new Set<string>();
     for (const ev of batch) {
       const key = subnetKey(ev.lease.subnet);
       if (ev.type === 'removed') {
         const r = this.remotes.get(key);
         if (r === undefined) continue; // never programmed (not a vxlan lease)
         this.remotes.delete(key);
-        if (this.macOwner.get(r.mac) === key) {
+        if (!r.direct && this.macOwner.get(r.mac) === key) {
           vtep.removeEntry(vni, r.mac);
           this.macOwner.delete(r.mac);
         }
@@ -270,27 +285,37 @@ class VxlanBackend implements NodeBackend {
         final.set(key, null);
         continue;
       }
-      const r = this.remoteOf(ev.lease);
-      if (r === null) continue;
+      const found = this.remoteOf(ev.lease);
+      if (found === null) continue;
+      const r = { ...found, direct: direct.has(ev.lease.attrs.PublicIP) };
       if (r.vni !== vni) this.log.warn(`${formatSubnet(ev.lease.subnet)} publishes VNI ${r.vni} but this network's is ${vni}: programming it anyway, as flanneld does; its traffic will not pass`);
-      const owner = this.macOwner.get(r.mac);
-      if (owner !== undefined && owner !== key) this.log.warn(`${formatSubnet(ev.lease.subnet)} publishes VtepMAC ${formatMac(r.mac)}, which ${owner} published too: the newer wins`);
-      vtep.addStatic(vni, r.mac, NO_PORT, r.publicIp);
+      // Trusted either way: a peer may still encapsulate to us.
       vtep.trust(r.publicIp);
-      this.macOwner.set(r.mac, key);
       this.remotes.set(key, r);
       final.set(key, r);
+      if (r.direct) continue;
+      // The lease guard passes no two leases with one VtepMAC.
+      vtep.addStatic(vni, r.mac, NO_PORT, r.publicIp);
+      this.macOwner.set(r.mac, key);
     }
     const cmds: string[] = [];
     for (const [key, r] of final) {
+      const [addr, len] = key.split('-');
+      const was = this.inKernel.get(key);
       if (r === null) {
         // A lease added and removed within one batch never reached the kernel.
-        if (!this.inKernel.delete(key)) continue;
-        const [addr, len] = key.split('-');
-        cmds.push(`route del ${addr}/${len} dev ${this.dev}`, `neigh del ${addr} dev ${this.dev}`);
+        if (was === undefined) continue;
+        this.inKernel.delete(key);
+        if (was === null) cmds.push(`route del ${addr}/${len} dev ${this.dev}`, `neigh del ${addr} dev ${this.dev}`);
+        else cmds.push(`route del ${addr}/${len} via ${was}`);
+      } else if (r.direct) {
+        const via = formatIpv4Addr(r.publicIp);
+        this.inKernel.set(key, via);
+        // `replace` swaps an onlink route for the direct one; the neighbour goes.
+        cmds.push(`route replace ${addr}/${len} via ${via}`);
+        if (was === null) cmds.push(`neigh del ${addr} dev ${this.dev}`);
       } else {
-        this.inKernel.add(key);
-        const addr = formatIpv4Addr(r.subnet.addr);
+        this.inKernel.set(key, null);
         cmds.push(
           `neigh replace ${addr} lladdr ${formatMac(r.mac)} dev ${this.dev} nud permanent`,
           `route replace ${formatSubnet(r.subnet)} via ${addr} dev ${this.dev} onlink`,
@@ -301,7 +326,7 @@ class VxlanBackend implements NodeBackend {
   }
 
   /** A lease's VTEP, or null (logged) when it is not a usable vxlan lease. */
-  private remoteOf(l: Lease): (RemoteVtep & { vni: number }) | null {
+  private remoteOf(l: Lease): (Omit<RemoteVtep, 'direct'> & { vni: number }) | null {
     // flanneld's vxlan backend skips other backends' leases the same way.
     if (l.attrs.BackendType !== 'vxlan') {
       this.log.warn(`ignoring ${formatSubnet(l.subnet)} of ${l.attrs.PublicIP}: its backend is ${l.attrs.BackendType ?? 'udp'}, not vxlan`);
@@ -317,9 +342,9 @@ class VxlanBackend implements NodeBackend {
   }
 
   routeRows(): object[] {
-    return [...this.remotes.values()].map((r) => ({
-      subnet: formatSubnet(r.subnet), via: formatIpv4Addr(r.subnet.addr), dev: this.dev, vtepMac: formatMac(r.mac), publicIp: formatIpv4Addr(r.publicIp),
-    }));
+    return [...this.remotes.values()].map((r) => (r.direct
+      ? { subnet: formatSubnet(r.subnet), via: formatIpv4Addr(r.publicIp), direct: true, vtepMac: formatMac(r.mac), publicIp: formatIpv4Addr(r.publicIp) }
+      : { subnet: formatSubnet(r.subnet), via: formatIpv4Addr(r.subnet.addr), dev: this.dev, vtepMac: formatMac(r.mac), publicIp: formatIpv4Addr(r.publicIp) }));
   }
 
   stats(): DataPathStats {
@@ -354,9 +379,10 @@ class UdpBackend implements NodeBackend {
   readonly dev = 'flannel0';
   readonly mtu: number;
   readonly attrs: LeaseAttrs;
+  readonly vtepMac = null;
   private overlay: UdpOverlay | null = null;
 
-  constructor(private readonly be: Extract<BackendConfig, { type: 'udp' }>, private readonly ext: ExternalInterface, private readonly network: Subnet) {
+  constructor(private readonly be: Extract<BackendConfig, { type: 'udp' }>, private readonly ext: ExternalInterface, private readonly network: Subnet, private readonly log: Logger) {
     this.mtu = ext.mtu - UDP_OVERHEAD;
     // flanneld's udp leases carry only the PublicIP.
     this.attrs = udpAttrs(ext.publicIp);
@@ -380,6 +406,7 @@ class UdpBackend implements NodeBackend {
       kernelRoutes: false,
       offload: true,
     });
+    this.overlay.rxErrors.onError = rxErrorLogger(this.log);
     this.overlay.start();
     ipBatch([`route replace ${formatSubnet(this.network)} dev ${this.dev}`], `routing ${formatSubnet(this.network)} into ${this.dev}`);
   }
@@ -435,7 +462,7 @@ class UdpBackend implements NodeBackend {
 
 function openStore(f: FlannelFlags, log: Logger): LeaseStore {
   return f.store.kind === 'etcd'
-    ? new EtcdStore({ endpoints: f.store.endpoints, prefix: f.store.prefix, log })
+    ? new EtcdStore({ endpoints: f.store.endpoints, prefix: f.store.prefix, tls: f.store.tls, auth: f.store.auth, log })
     : new FileStore(f.store.path, { log });
 }
 
@@ -470,6 +497,8 @@ export class FlannelNode {
   private store: LeaseStore | null = null;
   private manager: SubnetManager | null = null;
   private backend: NodeBackend | null = null;
+  private guard: LeaseGuard | null = null;
+  private masq: MasqRules | null = null;
   private config: FlannelConfig | null = null;
   private control: ControlServer | null = null;
   private health: HealthServer | null = null;
@@ -516,8 +545,13 @@ export class FlannelNode {
     });
   }
 
-  /** What keeps the node from being ready (/readyz); empty when ready. */
+  /** What keeps the node from being ready (/readyz): what is missing, and refused leases; empty when ready. */
   notReady(): string[] {
+    return [...this.missing(), ...(this.guard?.conflicts() ?? [])];
+  }
+
+  /** What the node still has to set up; refused leases do not hold up `vxtap ready`. */
+  private missing(): string[] {
     const missing: string[] = [];
     if (this.manager?.lease == null) missing.push('lease');
     if (!this.deviceUp || !this.listed || !this.kernel.idle) missing.push('dataplane');
@@ -548,9 +582,17 @@ export class FlannelNode {
     const log = this.log;
     const user = f.user === null ? undefined : lookupUser(f.user);
     // The backend is not known yet; set-up needs the same for both.
-    checkPrivileges(flannelPrivileges('vxlan', f.healthz?.port ?? null), user, 'vxtap flannel');
+    const privileges = (backend: 'vxlan' | 'udp'): Privileges => {
+      const p = flannelPrivileges(backend, f.healthz?.port ?? null);
+      return f.ipMasq ? withMasq(p) : p;
+    };
+    checkPrivileges(privileges('vxlan'), user, 'vxtap flannel');
     if (f.store.kind === 'file' && user !== undefined && user.uid !== process.getuid!()) checkLeaseFileWritable(f.store.path, user);
     prepareSubnetFile(f.subnetFile);
+    if (f.ipMasq) {
+      this.masq = new MasqRules(log);
+      await this.masq.probe();
+    }
     this.ext = findExternalInterface(f);
     const ext = this.ext;
     // debug: a start-up that fails (a bad config) should print its one error line and nothing else.
@@ -572,7 +614,7 @@ export class FlannelNode {
     if (this.stopping) return;
     const backend: NodeBackend = config.backend.type === 'vxlan'
       ? new VxlanBackend(config.backend, ext, log)
-      : new UdpBackend(config.backend, ext, config.network);
+      : new UdpBackend(config.backend, ext, config.network, log);
     this.backend = backend;
     this.control = new ControlServer(controlPathOr(f.control ?? undefined, () => backend.dev), {
       stats: () => ({ flannel: this.flannelView(), ...backend.statsView() }),
@@ -590,12 +632,21 @@ export class FlannelNode {
     backend.start(lease);
     this.deviceUp = true;
     this.metrics.setDataPath(backend.stats());
-    writeSubnetEnv(f.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.mtu, ipMasq: false });
+    const guard = new LeaseGuard({
+      network: config.network, subnetLen: config.subnetLen, own: lease.subnet, publicIp: ext.publicIp, vtepMac: backend.vtepMac, log, registry: this.metrics.registry,
+    });
+    this.guard = guard;
+    if (this.masq !== null) {
+      // Before subnet.env is rewritten: it holds the previous run's Network and subnet.
+      await this.masq.start(config.network, lease.subnet, readPreviousNetwork(f.subnetFile));
+      if (this.stopping) return;
+    }
+    writeSubnetEnv(f.subnetFile, { network: config.network, subnet: lease.subnet, mtu: backend.mtu, ipMasq: f.ipMasq });
     this.envWritten = true;
-    this.dropped = dropPrivileges(flannelPrivileges(config.backend.type, f.healthz?.port ?? null), user);
+    this.dropped = dropPrivileges(privileges(config.backend.type), user);
 
     manager.on('leases', (batch) => {
-      this.kernel.submit(backend.apply(batch));
+      this.kernel.submit(backend.apply(guard.filter(batch)));
       this.checkReady();
     });
     manager.on('synced', () => {
@@ -617,13 +668,15 @@ export class FlannelNode {
       storeUp: this.manager?.storeUp ?? false,
       remoteLeases: this.manager?.remoteLeases().length ?? 0,
       kernel: { batches: this.kernel.batches, commands: this.kernel.commands, failures: this.kernel.failures },
+      refusedLeases: this.guard?.refusals() ?? [],
+      ipMasq: this.masq !== null,
       notReady: this.notReady(),
     };
   }
 
   /** Logs `vxtap ready` the first time nothing is missing. */
   private checkReady(): void {
-    if (this.announced || this.stopping || this.notReady().length > 0) return;
+    if (this.announced || this.stopping || this.missing().length > 0) return;
     this.announced = true;
     const l = this.manager!.lease!;
     const b = this.backend!;
@@ -661,6 +714,7 @@ export class FlannelNode {
     this.manager?.stop();
     this.kernel.close();
     this.backend?.close();
+    await this.masq?.close();
     this.control?.close();
     await this.health?.close();
     await this.store?.close();

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { prepareSubnetFile, readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
+import { prepareSubnetFile, readPreviousNetwork, readPreviousSubnet, writeSubnetEnv } from './subnet-env.js';
 import { parseSubnet } from './subnet.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vxtap-subnet-env-'));
@@ -23,6 +23,7 @@ describe('subnet.env', () => {
     writeSubnetEnv(path, { network: parseSubnet('198.18.0.0/15'), subnet: parseSubnet('198.18.4.0/22'), mtu: 1472, ipMasq: true });
     expect(readFileSync(path, 'utf8')).toBe('FLANNEL_NETWORK=198.18.0.0/15\nFLANNEL_SUBNET=198.18.4.1/22\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n');
     expect(readPreviousSubnet(path)).toEqual(parseSubnet('198.18.4.0/22'));
+    expect(readPreviousNetwork(path)).toEqual({ network: parseSubnet('198.18.0.0/15'), subnet: parseSubnet('198.18.4.0/22') });
   });
 
   it('refuses a --subnet-file under a regular file, or at a directory, in one line naming the flag', () => {
@@ -42,5 +43,8 @@ describe('subnet.env', () => {
     const bad = join(dir, 'bad.env');
     writeFileSync(bad, 'FLANNEL_SUBNET=nonsense\n');
     expect(readPreviousSubnet(bad)).toBeNull();
+    expect(readPreviousNetwork(bad)).toBeNull();
+    writeFileSync(bad, 'FLANNEL_SUBNET=10.5.52.1/24\n');
+    expect(readPreviousNetwork(bad)).toBeNull();
   });
 });

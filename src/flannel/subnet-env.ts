@@ -68,18 +68,30 @@ export function writeSubnetEnv(path: string, e: SubnetEnv): void {
   }
 }
 
-/** The subnet of FLANNEL_SUBNET in an existing file, or null if there is none. */
-export function readPreviousSubnet(path: string): Subnet | null {
+/** A subnet-valued variable of an existing file, or null if the file or a valid value is missing. */
+function readSubnetVar(path: string, name: string): Subnet | null {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
     return null;
   }
-  const m = /^FLANNEL_SUBNET=(\S+)$/m.exec(text);
+  const m = new RegExp(`^${name}=(\\S+)$`, 'm').exec(text);
   try {
     return m ? parseSubnet(m[1]) : null;
   } catch {
     return null;
   }
+}
+
+/** The subnet of FLANNEL_SUBNET in an existing file, or null if there is none. */
+export function readPreviousSubnet(path: string): Subnet | null {
+  return readSubnetVar(path, 'FLANNEL_SUBNET');
+}
+
+/** FLANNEL_NETWORK and FLANNEL_SUBNET of an existing file, or null unless both are there. */
+export function readPreviousNetwork(path: string): { network: Subnet; subnet: Subnet } | null {
+  const network = readSubnetVar(path, 'FLANNEL_NETWORK');
+  const subnet = readSubnetVar(path, 'FLANNEL_SUBNET');
+  return network && subnet ? { network, subnet } : null;
 }

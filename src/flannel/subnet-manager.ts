@@ -1,9 +1,10 @@
 // The subnet manager of a flannel node: flanneld's LocalManager
 // (pkg/subnet/etcd/local_manager.go) and its lease monitor, over either store.
-//  - acquire(): reuse the lease that carries our PublicIP (a reservation
-//    too), else the previous subnet from subnet.env if free, else a random
-//    one of the first 100 free subnets in [SubnetMin, SubnetMax]; on a
-//    create race, list again and retry (10 times, as flannel's raceRetries).
+//  - acquire(): a reservation for our PublicIP, else the previous subnet
+//    from subnet.env (our lease there, or free), else another lease that
+//    carries our PublicIP, else a random one of the first 100 free subnets
+//    in [SubnetMin, SubnetMax]; on a create race, list again and retry (10
+//    times, as flannel's raceRetries).
 //  - start(): renew `renewMarginSec` before expiry; list, then watch, the
 //    leases, emitting other nodes' leases as 'added'/'removed' batches; on
 //    compaction list again and emit the difference; while the store is
@@ -21,6 +22,10 @@
 //    and its renewal then makes the key an ordinary 24 h lease (see flannel
 //    issue #1329, "reservation not working with etcd3").
 //  - A renewal elsewhere rewrites an unchanged value; it is not re-emitted.
+//  - The previous subnet comes before a lease found by PublicIP (flanneld
+//    looks by PublicIP first, then at subnet.env), and any other lease with
+//    our PublicIP is deleted once ours is taken (flanneld leaves it to
+//    expire, and peers route part of the overlay to us meanwhile).
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
@@ -109,8 +114,13 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   return sleep(ms, undefined, { signal }).catch(() => undefined);
 }
 
+/**
+ * A store that cannot be used now. Refused credentials count too once the
+ * node runs (a certificate rotated on etcd's side is an outage to ride out);
+ * at start-up they fail at once (startup()).
+ */
 function isStoreError(e: unknown): e is VxtapError {
-  return e instanceof VxtapError && e.code === 'E_STORE';
+  return e instanceof VxtapError && (e.code === 'E_STORE' || e.code === 'E_CREDENTIALS');
 }
 
 /**
@@ -186,7 +196,7 @@ export class SubnetManager extends EventEmitter<Events> {
         return await fn();
       } catch (e) {
         const delay = backoff.next();
-        if (!isStoreError(e) || this.stopped || Date.now() + delay > deadline) throw e;
+        if (!(e instanceof VxtapError && e.code === 'E_STORE') || this.stopped || Date.now() + delay > deadline) throw e;
         this.log.warn(`${e.message}; retrying in ${delay} ms`);
         await pause(delay, this.abort.signal);
         if (this.stopped) throw e;
@@ -213,25 +223,47 @@ export class SubnetManager extends EventEmitter<Events> {
     throw new VxtapError('E_LEASE', `could not take a subnet lease: other nodes took the chosen subnet ${RACE_RETRIES} times in a row; try again`);
   }
 
-  /** One try; null when another node won a race for the key. */
+  /**
+   * One try; null when another node won a race for the key. The choice, in
+   * order: a reservation for our PublicIP (an operator's choice); the
+   * previous subnet from subnet.env, our lease there or free; another lease
+   * with our PublicIP; a free subnet. Then the other leases with our
+   * PublicIP are deleted: they are leftovers of earlier runs, which peers
+   * would otherwise keep routing to us until they expire.
+   */
   private async tryAcquire(config: FlannelConfig, leases: Lease[]): Promise<HeldLease | null> {
     const { store, attrs } = this.o;
-    const mine = leases.find((l) => l.attrs.PublicIP === attrs.PublicIP);
-    if (mine !== undefined) {
-      if (fitsConfig(config, mine.subnet)) {
-        // A reservation stays one: no TTL.
-        const expires = await store.update(mine.subnet, attrs, mine.reservation ? 0 : this.ttlSec);
-        return expires === null ? null : { subnet: mine.subnet, attrs, reservation: mine.reservation, expires };
+    const ours: Lease[] = [];
+    for (const l of leases.filter((k) => k.attrs.PublicIP === attrs.PublicIP)) {
+      if (fitsConfig(config, l.subnet)) {
+        ours.push(l);
+        continue;
       }
-      this.log.info(`${store.leaseKey(mine.subnet)} carries our PublicIP but does not fit the network config: deleting it`);
-      await store.delete(mine.subnet);
+      this.log.info(`${store.leaseKey(l.subnet)} carries our PublicIP but does not fit the network config: deleting it`);
+      await store.delete(l.subnet);
     }
     const prev = this.o.previousSubnet;
-    const subnet = prev && fitsConfig(config, prev) && !leases.some((l) => overlaps(l.subnet, prev))
-      ? prev
-      : pickSubnet(config, leases, store.configKey);
-    const expires = await store.create(subnet, attrs, this.ttlSec);
-    return expires === null ? null : { subnet, attrs, reservation: false, expires };
+    const usablePrev = prev && fitsConfig(config, prev) ? prev : null;
+    const atPrev = usablePrev && ours.find((l) => subnetKey(l.subnet) === subnetKey(usablePrev));
+    const prevFree = usablePrev !== null && !leases.some((l) => overlaps(l.subnet, usablePrev));
+    const reuse = ours.find((l) => l.reservation) ?? atPrev ?? (prevFree ? undefined : ours[0]);
+    let got: HeldLease | null;
+    if (reuse !== undefined) {
+      // A reservation stays one: no TTL.
+      const expires = await store.update(reuse.subnet, attrs, reuse.reservation ? 0 : this.ttlSec);
+      got = expires === null ? null : { subnet: reuse.subnet, attrs, reservation: reuse.reservation, expires };
+    } else {
+      const subnet = prevFree ? usablePrev : pickSubnet(config, leases, store.configKey);
+      const expires = await store.create(subnet, attrs, this.ttlSec);
+      got = expires === null ? null : { subnet, attrs, reservation: false, expires };
+    }
+    if (got === null) return null;
+    for (const l of ours) {
+      if (l.reservation || subnetKey(l.subnet) === subnetKey(got.subnet)) continue;
+      this.log.info(`${store.leaseKey(l.subnet)} carries our PublicIP too, a leftover of an earlier run: deleting it (we hold ${formatSubnet(got.subnet)})`);
+      await store.delete(l.subnet);
+    }
+    return got;
   }
 
   /** Starts renewing the lease and watching the others'. Listen for 'leases' and 'revoked' first. */

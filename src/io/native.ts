@@ -12,6 +12,14 @@ export const enum Kind {
   Raw = 2,
 }
 
+/**
+ * Every entry point checks its arguments before it touches a byte: a wrong
+ * type (a Uint16Array where a Uint32Array is due, a fraction, a negative
+ * number) or an offset, length or count beyond the buffers it is given
+ * throws a TypeError. Those are programmer errors; syscall failures throw an
+ * Error with the errno name as .code (SysError), and per-packet failures are
+ * reported in status arrays, never thrown.
+ */
 export interface NativeEndpoint {
   readonly fd: number;
   /**
@@ -19,25 +27,36 @@ export interface NativeEndpoint {
    * packets, packet i into slab[i*slotSize + headroom ...], its length into
    * lens[i] (cap+1 if a datagram was cut off) and, for datagram sockets, its
    * source into addrs[i]/ports[i] and its UDP GRO segment size into segs[i]
-   * (0: a single datagram); then calls cb(n) once (n<0 is -errno). On a vnet
+   * (0: a single datagram); then calls cb(n, false) once. On a vnet
    * device each frame's virtio-net header sits at the start of its slot,
    * `headroom` bytes before the frame.
+   *
+   * n < 0 is -errno of a failed read, or of a poll error (POLLERR: a UDP
+   * socket's pending error, which the read clears; EBADFD from a TAP/TUN
+   * whose device was deleted). Receiving goes on after a transient error.
+   * It stops, and cb gets stopped = true, when the descriptor can never be
+   * read again (EBADF, EBADFD, ENODEV, ENXIO) or after 64 poll errors with no
+   * packet in between; startRx may then be called again.
    */
   startRx(
     slab: Buffer, slotSize: number, headroom: number, budget: number,
     lens: Uint32Array, addrs: Uint32Array | null, ports: Uint16Array | null, segs: Uint16Array | null,
-    cb: (n: number) => void,
+    cb: (n: number, stopped: boolean) => void,
   ): void;
   /**
-   * Writes frames buf[offs[i], +lens[i]) for i < n; returns how many went
-   * out. In InBuffer mode each frame's header is `hdrBack` bytes before it.
+   * Writes frames buf[offs[i], +lens[i]) for i < n; returns how many were
+   * written. status[i] becomes 0, or the errno of a frame not written:
+   * EAGAIN for the frame that found the device queue full and all after it,
+   * another errno (EIO: the device is down; EINVAL: it refused the frame) for
+   * a frame lost on its own. In InBuffer mode each frame's header is `hdrBack` bytes before it.
    * A TCP/UDP checksum a kernel sender left partial is finished, or (vnet
    * devices) handed over with NEEDS_CSUM. Frame i with gso[i] > 0 is a TSO
    * or USO super-frame from the wire, to be cut into gso[i]-byte payloads:
    * by a vnet device, or here for a plain one.
    */
   writeFrames(
-    buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, mode?: WriteMode, hdrBack?: number, gso?: Uint16Array | null,
+    buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, mode: WriteMode, hdrBack: number, gso: Uint16Array | null,
+    status: Int32Array,
   ): number;
   /**
    * Sends message i = hdr[i*hdrStride, +hdrLen) ++ payload[offs[i], +lens[i])
@@ -89,7 +108,9 @@ interface Addon {
   /**
    * Splits the TSO super-frames among src[offs[i], +lens[i]) into segments
    * in `out`, each after a copy of `prefix`; see native/src/addon.cc.
-   * Returns the total number of segments.
+   * counts[i] 0 means not split: strides[i] 0 for a frame that cannot be,
+   * strides[i] > 0 for one whose segments did not fit. Returns the total
+   * number of segments.
    */
   tsoSplit(
     src: Buffer, hdrBack: number, offs: Uint32Array, lens: Uint32Array, n: number, ethernet: boolean, prefix: Buffer | null,
@@ -97,13 +118,15 @@ interface Addon {
   ): number;
   /**
    * The GRO of device writes over frames buf[offs[i], +lens[i]) (IP at
-   * l3off), each output copied into `out` instead of written; returns how
+   * l3off: 0 or 14), each output copied into `out` (at least 64 KiB + l3off,
+   * and no shorter than any frame) instead of written; returns how
    * many outputs there were. With `hdrs`, output k's virtio-net header goes
    * to hdrs[10k, +10). For measuring (bench/), apart from the syscall.
    */
   groCoalesce(
     buf: Buffer, offs: Uint32Array, lens: Uint32Array, n: number, l3off: number, out: Buffer, udpToo?: boolean, hdrs?: Buffer | null,
   ): number;
+  /** Takes ownership of fd; l3off is where IP starts in the device's frames: 0 (TUN) or 14 (TAP). */
   Endpoint: new (fd: number, kind: Kind, vnetHdr?: boolean, l3off?: number) => NativeEndpoint;
   /** capget(2) of the calling thread; bit n of each set is capability n. */
   capGet(): CapSets;

@@ -41,14 +41,14 @@ function gsoFrame(l4: Buffer, proto: number, gso: number, csumOffset: number, pa
   const ip = off + 14;
   if (ipv6) {
     buf[ip] = 0x60;
-    buf.writeUInt16BE(l4.length + payload.length, ip + 4);
+    buf.writeUInt16BE(bigTcpLength(l4.length + payload.length), ip + 4);
     buf[ip + 6] = proto;
     buf[ip + 7] = 64;
     buf.fill(0x20, ip + 8, ip + 24);
     buf.fill(0x21, ip + 24, ip + 40);
   } else {
     buf[ip] = 0x45;
-    buf.writeUInt16BE(20 + l4.length + payload.length, ip + 2);
+    buf.writeUInt16BE(bigTcpLength(20 + l4.length + payload.length), ip + 2);
     buf.writeUInt16BE(0x1234, ip + 4);
     buf.writeUInt16BE(0x4000, ip + 6);
     buf[ip + 8] = 64;
@@ -59,6 +59,11 @@ function gsoFrame(l4: Buffer, proto: number, gso: number, csumOffset: number, pa
   l4.copy(buf, ip + l3);
   payload.copy(buf, ip + l3 + l4.length);
   return { buf, off, len: buf.length - off };
+}
+
+/** An IP length field: 0 for a frame over 64 KiB, as BIG TCP leaves it. */
+function bigTcpLength(len: number): number {
+  return len > 0xffff ? 0 : len;
 }
 
 /** A TSO super-frame: TCP with 12 bytes of options (timestamps). */
@@ -84,9 +89,8 @@ function usoFrame(payload: Buffer, size: number, ipv6: boolean): Frame {
   return gsoFrame(udp, 17, 5, 6, payload, size, ipv6);
 }
 
-/** Splits a super-frame with no prefix: its segments, as frames, in s.out. */
-function segmentsOf({ buf, off, len }: Frame): { frame: Buffer; s: TsoSplitter; n: number } {
-  const s = new TsoSplitter(1);
+/** Splits a super-frame with no prefix on `s`: its segments, as frames, in s.out. */
+function segmentsOf({ buf, off, len }: Frame, s = new TsoSplitter(1)): { frame: Buffer; s: TsoSplitter; n: number } {
   s.push(off, len, 0);
   s.split(buf, HEADROOM, true, null);
   return { frame: buf.subarray(off, off + len), s, n: s.counts[0] };
@@ -380,5 +384,41 @@ describe('groCoalesce', () => {
     const { s, n } = segmentsOf(superFrame(Buffer.alloc(100 * 200, 1), 200, 0x10));
     expect(n).toBe(100);
     expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, Buffer.alloc(65535 + 14))).toBe(2);
+  });
+});
+
+describe('issue 16.4: super-frames the splitter cannot take are told apart', () => {
+  it('refuses a gso_size whose segments would overflow the 16-bit IPv4 length, instead of truncating it', () => {
+    // 20 + 32 + 65500 bytes per segment: more than an IPv4 total length holds.
+    const s = new TsoSplitter(2);
+    expect(segmentsOf(superFrame(Buffer.alloc(65600, 3), 65500, 0x10), s).n).toBe(0);
+    expect(s.noRoom(0)).toBe(false); // a bad frame (bad_gso), not a lack of room
+    // The largest gso_size that fits is still split, with exact lengths.
+    expect(segmentsOf(superFrame(Buffer.alloc(65600, 3), 65535 - 52, 0x10), s).n).toBe(2);
+    expect(segment(s, 0).readUInt16BE(14 + 2)).toBe(65535);
+  });
+
+  it('reports a frame whose segments do not fit the split buffer as out of room (tso_no_room), not as a bad frame', () => {
+    // 65000 bytes at an MSS of 100: 650 segments of 166 bytes, more than one frame's 72 KiB share.
+    const s = new TsoSplitter(1);
+    expect(segmentsOf(superFrame(Buffer.alloc(65000, 4), 100, 0x10), s).n).toBe(0);
+    expect(s.noRoom(0)).toBe(true);
+    const bad = superFrame(Buffer.alloc(3000, 1), 1000, 0x10);
+    bad.buf[bad.off + 14 + 9] = 17; // says UDP under a TCP gso_type
+    expect(segmentsOf(bad, s).n).toBe(0);
+    expect(s.noRoom(0)).toBe(false);
+  });
+});
+
+describe('issue 16.10: GRO compares the TCP window', () => {
+  it('does not merge a segment whose window differs, as the kernel flushes on it', () => {
+    const { s, n } = segmentsOf(superFrame(Buffer.alloc(10 * 1000, 7), 1000, 0x10));
+    const out = Buffer.alloc(65535 + 14);
+    expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out)).toBe(1);
+    const seg = segment(s, 3);
+    seg.writeUInt16BE(502, 14 + 20 + 14); // a window update on segment 3
+    leavePartial(seg, 14); // its checksum redone as a kernel sender leaves it
+    // 0-2, then 3 alone (4-9 have the old window again), then 4-9.
+    expect(addon.groCoalesce(s.out, s.segOffs, s.segLens, n, 14, out)).toBe(3);
   });
 });

@@ -87,10 +87,19 @@ export class TsoSplitter {
   }
 
   /**
+   * Whether unsplit frame j (counts[j] 0) could have been split but its
+   * segments did not fit what was left of `out` or of the segment arrays;
+   * otherwise the frame itself cannot be split.
+   */
+  noRoom(j: number): boolean {
+    return this.strides[j] > 0;
+  }
+
+  /**
    * Splits every queued frame of `src` (Ethernet frames if `ethernet`, else
    * IP packets; each frame's virtio-net header `hdrBack` bytes before it),
    * each segment after a copy of `prefix`. Returns how many frames were
-   * queued; counts[j] is 0 for a frame that could not be split.
+   * queued; counts[j] is 0 for a frame that was not split (see noRoom).
    */
   split(src: Buffer, hdrBack: number, ethernet: boolean, prefix: Buffer | null): number {
     const n = this.n;

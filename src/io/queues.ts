@@ -18,12 +18,15 @@ export class FrameQueue {
   readonly lens: Uint32Array;
   /** Per frame: 0, or the payload size to cut a super-frame from the wire into (see writeFrames). */
   readonly gso: Uint16Array;
+  /** Per frame of the last flush: 0 if written, else the errno (EAGAIN: the device queue was full). */
+  readonly status: Int32Array;
   n = 0;
 
   constructor(readonly capacity: number) {
     this.offs = new Uint32Array(capacity);
     this.lens = new Uint32Array(capacity);
     this.gso = new Uint16Array(capacity);
+    this.status = new Int32Array(capacity);
   }
 
   /** Returns false (and queues nothing) when the queue is full. */
@@ -39,13 +42,14 @@ export class FrameQueue {
 
   /**
    * Writes the queued frames from `buf`; returns how many could not be
-   * written. `hdrBack` places the virtio-net headers in InBuffer mode.
+   * written, each with its errno in `status` for the caller to count.
+   * `hdrBack` places the virtio-net headers in InBuffer mode.
    */
   flush(ep: NativeEndpoint, buf: Buffer, mode: WriteMode = WriteMode.Plain, hdrBack = 0): number {
     const n = this.n;
     if (n === 0) return 0;
     this.n = 0;
-    return n - ep.writeFrames(buf, this.offs, this.lens, n, mode, hdrBack, this.gso);
+    return n - ep.writeFrames(buf, this.offs, this.lens, n, mode, hdrBack, this.gso, this.status);
   }
 }
 

@@ -205,9 +205,10 @@ export class Lab {
    * kernel sender's TCP/UDP checksums then cross unfinished
    * (CHECKSUM_PARTIAL), and vxtap has to deliver them so. `txChecksum: false`
    * is the variant with tx checksum offload off, where the veth finishes
-   * every checksum (and segments every GSO packet) in software.
+   * every checksum (and segments every GSO packet) in software. `len` is the
+   * prefix length (a /25 leaves room for a routed second subnet).
    */
-  underlay(hosts: Host[], mtu = 1500, { txChecksum = true } = {}): string[] {
+  underlay(hosts: Host[], mtu = 1500, { txChecksum = true, len = 24 } = {}): string[] {
     const addrs = hosts.map((_, i) => `${UNDERLAY}.${i + 1}`);
     if (hosts.length === 2) {
       sh('ip', ['link', 'add', 'ul0', 'netns', hosts[0].ns, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'ul0', 'netns', hosts[1].ns, 'mtu', String(mtu)]);
@@ -221,7 +222,7 @@ export class Lab {
       });
     }
     hosts.forEach((h, i) => {
-      h.ip(`address add ${addrs[i]}/24 dev ul0`, 'link set ul0 up');
+      h.ip(`address add ${addrs[i]}/${len} dev ul0`, 'link set ul0 up');
       if (!txChecksum) h.run('ethtool', '-K', 'ul0', 'tx', 'off');
     });
     return addrs;

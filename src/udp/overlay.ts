@@ -147,7 +147,7 @@ export class UdpOverlay extends Pipeline {
     }
     this.startWireRx(udpRx);
     const t = this.tunRx;
-    this.tun.startRx(t.slab, t.slotSize, t.headroom, t.budget, t.lens, null, null, null, (n) => this.onTun(n));
+    this.tun.startRx(t.slab, t.slotSize, t.headroom, t.budget, t.lens, null, null, null, (n, stopped) => this.onTun(n, stopped));
   }
 
   close(): void {
@@ -175,9 +175,10 @@ export class UdpOverlay extends Pipeline {
 
   // ---- data path --------------------------------------------------------
 
-  private onTun(n: number): void {
+  private onTun(n: number, stopped: boolean): void {
     if (n < 0) {
       this.drops[DROP_RX_ERROR]++;
+      this.rxErrors.report(this.spec.dev, n, stopped);
       return;
     }
     const rx = this.tunRx!;
@@ -310,6 +311,7 @@ export class UdpOverlay extends Pipeline {
         offloads: this.offloads,
       },
       drops: dropsToRecord(this.drops),
+      rx_stopped: this.rxErrors.stopped,
       capture: this.capture.stats(),
     };
   }

@@ -22,7 +22,9 @@ export class SourcePortPool {
   /**
    * Binds up to `size` sockets on local, each to a free port in its share of
    * [min, max] (`flags`: UDP_REUSE_PORT when every queue binds the same
-   * ports). Returns null when not even one port could be bound.
+   * ports). Returns null when not even one port could be bound. An error
+   * other than a taken port closes the sockets bound so far before it is
+   * rethrown.
    */
   static open(local: number, min: number, max: number, flags = 0, size = POOL_SIZE): SourcePortPool | null {
     const ip = formatIpv4Addr(local);
@@ -40,7 +42,9 @@ export class SourcePortPool {
           ports.push(port);
           break;
         } catch (e) {
-          if (!isSysError(e) || e.code !== 'EADDRINUSE') throw e; // taken: try the next port of this share
+          if (isSysError(e) && e.code === 'EADDRINUSE') continue; // taken: try the next port of this share
+          for (const s of sockets) s.close();
+          throw e;
         }
       }
     }

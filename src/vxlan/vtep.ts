@@ -267,7 +267,7 @@ export class Vtep extends Pipeline {
     for (const port of this.ports) {
       const rx = port.rx;
       port.endpoint.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, null, null, null,
-        (n) => this.onTap(port, n));
+        (n, stopped) => this.onTap(port, n, stopped));
     }
     const ageing = Math.min(...spec.networks.map((n) => n.ageingSec)) * 1000;
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(100, Math.min(SWEEP_MS, ageing / 4)));
@@ -335,9 +335,10 @@ export class Vtep extends Pipeline {
 
   // ---- data path --------------------------------------------------------
 
-  private onTap(port: Port, n: number): void {
+  private onTap(port: Port, n: number, stopped: boolean): void {
     if (n < 0) {
       this.drops[DROP_RX_ERROR]++;
+      this.rxErrors.report(port.name, n, stopped);
       return;
     }
     const now = performance.now();
@@ -643,7 +644,7 @@ export class Vtep extends Pipeline {
     LEARN_NAMES.forEach((name, k) => (learning[name] = this.learning[k]));
     return {
       vnis, ports, drops: dropsToRecord(this.drops), learning, partial_csums: partials, offloads: this.offloads,
-      capture: this.capture.stats(),
+      rx_stopped: this.rxErrors.stopped, capture: this.capture.stats(),
     };
   }
 

@@ -125,6 +125,47 @@ describe.each<Backend>([new EtcdBackend(), new FileBackend()])('subnet manager o
     expect(a.lease!.subnet).toEqual(prev);
   });
 
+  it('on restart prefers the previous subnet to another lease with its PublicIP, and deletes that one', async () => {
+    const prev = parseSubnet('198.18.42.0/24');
+    const other = parseSubnet('198.18.9.0/24');
+    const store = cluster.store();
+    // Our lease from the last run, and a leftover with our PublicIP (an older run's).
+    expect(await store.create(other, attrsOf(1), 600)).not.toBeNull();
+    expect(await store.create(prev, attrsOf(1), 600)).not.toBeNull();
+    const a = await acquired(1, { previousSubnet: prev, attrs: attrsOf(1, 0x99) });
+    expect(a.lease!.subnet).toEqual(prev);
+    const { leases } = await store.list();
+    expect(leases.map((l) => [subnetKey(l.subnet), l.attrs])).toEqual([[subnetKey(prev), attrsOf(1, 0x99)]]);
+  });
+
+  it('on restart takes the previous subnet when it is free, though another lease has its PublicIP, and leaves no stale lease', async () => {
+    const prev = parseSubnet('198.18.43.0/24');
+    const store = cluster.store();
+    expect(await store.create(parseSubnet('198.18.10.0/24'), attrsOf(1), 600)).not.toBeNull();
+    const b = await acquired(2);
+    const a = await acquired(1, { previousSubnet: prev });
+    expect(a.lease!.subnet).toEqual(prev);
+    const { leases } = await store.list();
+    expect(leases.map((l) => `${subnetKey(l.subnet)} ${l.attrs.PublicIP}`).sort()).toEqual([`${subnetKey(b.lease!.subnet)} ${IP(2)}`, `198.18.43.0-24 ${IP(1)}`].sort());
+  });
+
+  it('on restart keeps its lease by PublicIP when another node holds the previous subnet, and keeps a reservation over subnet.env', async () => {
+    const store = cluster.store();
+    const b = await acquired(2);
+    const mine = parseSubnet('198.18.11.0/24');
+    expect(await store.create(mine, attrsOf(1), 600)).not.toBeNull();
+    const a = await acquired(1, { previousSubnet: b.lease!.subnet });
+    expect(a.lease!.subnet).toEqual(mine);
+    a.stop();
+    // An operator's reservation outranks subnet.env, and is never deleted.
+    const reserved = parseSubnet('198.18.78.0/24');
+    expect(await store.create(reserved, attrsOf(1), 0)).toBe(Infinity);
+    const again = await acquired(1, { previousSubnet: mine });
+    expect(again.lease).toMatchObject({ subnet: reserved, reservation: true });
+    const { leases } = await store.list();
+    expect(leases.map((l) => `${subnetKey(l.subnet)} ${l.attrs.PublicIP}`).sort()).toEqual([`${subnetKey(b.lease!.subnet)} ${IP(2)}`, `198.18.78.0-24 ${IP(1)}`].sort());
+  });
+
   it('renews a short lease so that it outlives several TTLs, without events at the other nodes', async () => {
     const a = await acquired(1, { ttlSec: 3, renewMarginSec: 2 });
     const b = await acquired(2);

@@ -17,9 +17,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from '../../src/control/server.js';
 import { encodeAttrs, type LeaseAttrs, vxlanAttrs } from '../../src/flannel/lease.js';
-import { CLI, type Host, Lab, Vxtap } from '../../src/lab/netns.js';
-import { macOf } from '../helpers/peers.js';
-import { EtcdServer } from '../flannel/etcd-server.js';
+import { CLI, type Host, Lab, sh, UNDERLAY, Vxtap } from '../../src/lab/netns.js';
+import { eventually, macOf } from '../helpers/peers.js';
+import { EtcdServer, type EtcdServerOptions } from '../flannel/etcd-server.js';
 
 /** test/integration (or dist/test/integration, for bench:flannel) -> the package root. */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
@@ -76,17 +76,48 @@ export class FlannelBench {
   private running: FlannelNode[] = [];
   private prefixes = 0;
 
-  /** `txChecksum: false`: the underlay variant with tx checksum offload off (see Lab.underlay). */
-  constructor(nodes: number, { txChecksum = true } = {}) {
-    this.lab = new Lab(txChecksum ? 'fl' : 'flx');
+  /**
+   * `txChecksum: false`: the underlay variant with tx checksum offload off (see Lab.underlay).
+   * `routed`: the last node sits on a second underlay subnet behind a router
+   * (see routeLastNode); the others share the first.
+   */
+  constructor(nodes: number, { txChecksum = true, routed = false } = {}) {
+    this.lab = new Lab(routed ? 'flr' : txChecksum ? 'fl' : 'flx');
     this.store = this.lab.host('store');
     this.nodes = Array.from({ length: nodes }, (_, i) => this.lab.host(`n${i + 1}`));
+    if (routed) {
+      this.routeLastNode(txChecksum);
+      return;
+    }
     const addrs = this.lab.underlay([this.store, ...this.nodes], 1500, { txChecksum });
     [this.store, ...this.nodes].forEach((h, i) => this.ips.set(h, addrs[i]));
   }
 
-  async start(): Promise<void> {
-    this.etcd = await EtcdServer.create(this.ips.get(this.store)!, this.store.ns);
+  /**
+   * Two underlay subnets inside 198.51.100.0/24 joined by a router host:
+   * the store and all nodes but the last on 198.51.100.0/25 (.1, .2, ...,
+   * the router after them), the last node alone on 198.51.100.128/25 (.130,
+   * the router .129). Each side routes the other /25 via the router.
+   */
+  private routeLastNode(txChecksum: boolean): void {
+    const far = this.nodes[this.nodes.length - 1];
+    const lan = [this.store, ...this.nodes.slice(0, -1)];
+    const router = this.lab.host('rt');
+    const addrs = this.lab.underlay([...lan, router], 1500, { txChecksum, len: 25 });
+    lan.forEach((h, i) => this.ips.set(h, addrs[i]));
+    const rtLan = addrs[addrs.length - 1];
+    sh('ip', ['link', 'add', 'ul1', 'netns', router.ns, 'type', 'veth', 'peer', 'name', 'ul0', 'netns', far.ns]);
+    router.ip(`address add ${UNDERLAY}.129/25 dev ul1`, 'link set ul1 up');
+    router.run('sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
+    far.ip(`address add ${UNDERLAY}.130/25 dev ul0`, 'link set ul0 up', `route add ${UNDERLAY}.0/25 via ${UNDERLAY}.129`);
+    if (!txChecksum) far.run('ethtool', '-K', 'ul0', 'tx', 'off');
+    for (const h of lan) h.ip(`route add ${UNDERLAY}.128/25 via ${rtLan}`);
+    this.ips.set(far, `${UNDERLAY}.130`);
+  }
+
+  /** Starts etcd on the store host; `etcd` gives it TLS. */
+  async start(etcd: EtcdServerOptions = {}): Promise<void> {
+    this.etcd = await EtcdServer.create(this.ips.get(this.store)!, this.store.ns, etcd);
   }
 
   get endpoint(): string {
@@ -156,6 +187,9 @@ export class FlannelBench {
       } catch {
         // none
       }
+      // What --ip-masq left behind if a test failed before its node stopped.
+      h.run('iptables', '-t', 'nat', '-F');
+      h.run('iptables', '-t', 'nat', '-X');
     }
   }
 
@@ -229,6 +263,12 @@ export class FlannelBench {
   }
 
   // ---- nodes --------------------------------------------------------------
+
+  /** The lease key (`198.18.7.0-24`) a node holds, from its subnet.env. */
+  keyOf(n: { subnetFile: string }): string {
+    const { subnet } = this.subnetEnv(n);
+    return `${netAddr(subnet)}-${subnet.split('/')[1]}`;
+  }
 
   subnetEnv(n: { subnetFile: string }): SubnetEnvFile {
     const kv = Object.fromEntries(readFileSync(n.subnetFile, 'utf8').trim().split('\n').map((l) => l.split('=') as [string, string]));
@@ -343,4 +383,55 @@ export function pingFlow(h: Host, dst: string, count: number, intervalS: number)
     const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
     return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), out };
   });
+}
+
+/** A running tshark on one device of a host, printing chosen fields per packet. */
+export interface Capture {
+  /** The packets so far, one array of field values each. */
+  rows(): string[][];
+  /** Stops tshark; the packets it printed. */
+  stop(): Promise<string[][]>;
+}
+
+/**
+ * Starts tshark on `dev` of `h` with a capture filter, printing `fields`
+ * per packet as it sees it; a field in several headers (an encapsulated
+ * packet's ip.src) lists them all, outer first, joined by commas.
+ */
+export async function capture(h: Host, dev: string, filter: string, fields: string[], decodeAs: string[] = []): Promise<Capture> {
+  const p = h.spawn('tshark', ['-i', dev, '-f', filter, '-l', '-n', ...decodeAs, '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=,', ...fields.flatMap((f) => ['-e', f])]);
+  let out = '';
+  let err = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 15_000;
+  while (!err.includes('Capturing on')) {
+    if (p.exitCode !== null) throw new Error(`tshark on ${h.name} ${dev} exited ${p.exitCode}: ${err}`);
+    if (Date.now() > deadline) throw new Error(`tshark on ${h.name} ${dev} did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const rows = (): string[][] => out.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+  return {
+    rows,
+    stop: async () => {
+      if (p.exitCode === null) {
+        p.kill('SIGINT');
+        await once(p, 'exit');
+      }
+      return rows();
+    },
+  };
+}
+
+/** `iptables -t nat -S` of a host, one rule a line. */
+export function natRules(h: Host): string[] {
+  return h.run('iptables', '-t', 'nat', '-S').trim().split('\n');
+}
+
+/** Pings dst from address src on h, one at a time, until the capture holds `n` packets. */
+export async function pingUntilCaptured(h: Host, src: string, dst: string, cap: Capture, n = 3): Promise<void> {
+  await eventually(`${n} packets captured for ${src} -> ${dst}`, async () => {
+    await h.exec('ping', ['-c', '1', '-W', '2', '-I', src, dst]);
+    return cap.rows().length >= n;
+  }, 20_000);
 }
