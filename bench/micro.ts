@@ -18,7 +18,7 @@ import { BATCH, HEADROOM, SlabPool, slotSizeFor } from '../src/io/pool.js';
 import { HEADER_STRIDE } from '../src/io/queues.js';
 import { Fdb, NO_PORT } from '../src/switch/fdb.js';
 import { RouteTable } from '../src/switch/routes.js';
-import { writeOuterHeaders } from '../src/vxlan/encap.js';
+import { writeOuterHeaders } from '../src/wire/outer.js';
 import { flowHash, sourcePort } from '../src/vxlan/flowhash.js';
 import { checksumAdd, checksumFold } from '../src/wire/checksum.js';
 import { ETH_HLEN, ETH_TYPE, VLAN_HLEN, isVlanType } from '../src/wire/ethernet.js';

@@ -63,6 +63,15 @@ describe('vxtap CLI errors', () => {
     const user = join(dir, 'user.json');
     writeFileSync(user, '{"local": "198.51.100.1", "user": "vxtap-no-such-user", "networks": [{"vni": 1, "ports": [{"dev": "x"}]}]}');
     expect(vxtap('run', '--config', user).stderr).toBe(`vxtap: ${user}: user: no user 'vxtap-no-such-user' on this host: create it (useradd --system vxtap-no-such-user) or name an existing one\n`);
+    // Issue 16, item 7: more static entries than maxaddress was a stack trace and exit 1.
+    const full = join(dir, 'full.json');
+    writeFileSync(full, JSON.stringify({
+      local: '198.51.100.1',
+      networks: [{ vni: 1, maxaddress: 1, static: [{ mac: '02:00:00:00:00:01', dst: '198.51.100.2' }, { mac: '02:00:00:00:00:02', dst: '198.51.100.2' }], ports: [{ dev: 'x' }] }],
+    }));
+    const r2 = vxtap('run', '--config', full);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toBe(`vxtap: ${full}: networks[0].maxaddress: 1 is less than the 2 static entries, which count toward it: raise it to at least 2, or 0 for no cap\n`);
     const notJson = join(dir, 'not.json');
     writeFileSync(notJson, '{local:');
     expect(vxtap('run', '--config', notJson).stderr).toMatch(/not valid JSON/);

@@ -6,16 +6,17 @@ import {
   controlPathOf, DEFAULT_AGEING, DEFAULT_MTU, loadConfigFile, toSpecs, validateConfig, type Config,
 } from './control/config.js';
 import { controlPathOr } from './control/control-path.js';
-import { VxtapError } from './control/errors.js';
+import { VxtapError } from './core/errors.js';
 import { createLogger, rxErrorLogger } from './control/log.js';
 import { checkPrivileges, dataplanePrivileges, dropPrivileges, lookupUser } from './control/privilege.js';
-import { captureCommand, decodeCommand, sniffCommand } from './capture/commands.js';
+import { captureCommand, decodeCommand, sniffCommand } from './control/capture-commands.js';
 import { processStats } from './control/process-stats.js';
 import { ControlServer, request } from './control/server.js';
 import { runFlannel } from './flannel/node.js';
-import { FLANNEL_UDP_PORT, UdpOverlay } from './udp/overlay.js';
+import { UdpOverlay } from './udp/overlay.js';
 import { VtepQueues } from './vxlan/queues.js';
 import type { FdbRow } from './vxlan/vtep.js';
+import { FLANNEL_UDP_PORT } from './wire/udp.js';
 
 const HELP = `vxtap: a userspace VXLAN dataplane on TAP devices
 
@@ -226,17 +227,32 @@ async function runDataplane(config: Config, mode: string, userField = '--user'):
     throw e;
   }
   let stopping = false;
-  const stop = async (signal: string) => {
+  /** Stops on a signal, or when a queue failed (`failure`): then, or if a queue does not answer, the exit code is 1. */
+  const stop = async (why: { signal?: string; failure?: Error }) => {
     if (stopping) return;
     stopping = true;
-    const final = await stats(queues, udp);
+    if (why.failure) log.error({ err: why.failure.message }, `vxtap: ${why.failure.message}; stopping`);
+    let final: object | undefined;
+    let statsError: string | undefined;
+    try {
+      final = await stats(queues, udp); // bounded: a queue that does not answer is given up on
+    } catch (e) {
+      statsError = (e as Error).message;
+    }
     close();
-    log.info({ signal, stats: final }, 'vxtap stopped; devices removed');
+    const failed = why.failure !== undefined || statsError !== undefined;
+    const fields = { ...(why.signal && { signal: why.signal }), ...(final && { stats: final }), ...(statsError && { statsError }) };
+    if (failed) log.error(fields, 'vxtap stopped after a failure; devices removed');
+    else log.info(fields, 'vxtap stopped; devices removed');
     log.flush();
-    process.exitCode = 0;
+    process.exitCode = failed ? 1 : 0;
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop({ signal: 'SIGINT' }));
+  process.on('SIGTERM', () => void stop({ signal: 'SIGTERM' }));
+  if (queues) {
+    queues.onFailure = (failure) => void stop({ failure });
+    if (queues.failure) void stop({ failure: queues.failure });
+  }
   let dropped;
   try {
     dropped = dropPrivileges(privileges, user, userField);

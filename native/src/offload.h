@@ -126,7 +126,6 @@ class GroRun {
   // many. A single segment is itself, unpatched (NEEDS_CSUM if its checksum
   // is partial). iov points into this run and into the segments.
   size_t Finish(VnetHdr* h, iovec* iov);
-  size_t segments() const { return segs_; }
   // Segments of the run whose checksum was partial.
   size_t partials() const { return partials_; }
 

@@ -19,7 +19,7 @@
 // nesting, both while parsing and in the compiled predicate. A run of one
 // operator (`a or b or c ...`) compiles to one loop, not to nested closures,
 // so only '(', 'not' and a switch between 'and' and 'or' add a level.
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { getI32, getU16 } from '../wire/bytes.js';
 import { ARP_SPA, ARP_TPA } from '../wire/arp.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_SRC } from '../wire/ethernet.js';

@@ -26,11 +26,11 @@
 //   - drop: raw IP too, so a dropped datagram is its synthesized outer
 //     IPv4/UDP header and the payload, with no Ethernet header.
 import type { Socket } from 'node:net';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { ETHERTYPE_IPV4, ETH_HLEN, setEthType } from '../wire/ethernet.js';
 import { getIpv4Dst, getIpv4Src } from '../wire/ipv4.js';
 import { writeMac } from '../wire/mac.js';
-import { OUTER_HLEN, writeOuterHeaders } from '../vxlan/encap.js';
+import { OUTER_HLEN, writeOuterHeaders } from '../wire/outer.js';
 import { compileFilter } from './filter.js';
 import type { MacSource } from './neighbours.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcapng.js';

@@ -11,9 +11,8 @@
 // (isb_ifdrop), so the file itself says whether it is complete.
 import type { Socket } from 'node:net';
 import { z } from 'zod';
-import { VxtapError } from '../control/errors.js';
-import { formatPath } from '../control/config.js';
-import { DROP_NAMES } from '../dataplane/drops.js';
+import { formatPath, VxtapError } from '../core/errors.js';
+import { DROP_NAMES } from '../core/drops.js';
 import { VNI_MAX } from '../wire/vxlan.js';
 import type { FramePredicate } from './filter.js';
 import { commentOption, epbLength, interfaceDescription, interfaceStatistics, sectionHeader, writeEpb } from './pcapng.js';

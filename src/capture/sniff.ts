@@ -9,7 +9,7 @@
 // `cap` does not pass libpcap's timestamps through, so a packet is stamped
 // when JS receives it: a delay of a poll cycle at most.
 import { createRequire } from 'node:module';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { formatTime, summarize } from './decode.js';
 import { compileFilter } from './filter.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from './pcapng.js';

@@ -1,7 +1,7 @@
 // A small flag parser for the CLI: `--flag value`, repeatable flags, flags
 // that take two values (--srcport MIN MAX) and switches. Every mistake is a
 // one-line VxtapError naming the flag.
-import { VxtapError } from './errors.js';
+import { VxtapError } from '../core/errors.js';
 
 export interface FlagSpec {
   /** Values the flag takes: 0 for a switch. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toSpecs, validateConfig } from './config.js';
-import { VxtapError } from './errors.js';
+import { VxtapError } from '../core/errors.js';
 
 const minimal = { local: '198.51.100.1', networks: [{ vni: 42, ports: [{ dev: 'vxt0' }] }] };
 
@@ -48,6 +48,21 @@ describe('validateConfig', () => {
     expect(msg).toContain('networks[1].ports[0].dev: device "a" appears twice');
     expect(problems({ ...minimal, networks: [{ vni: 1, ports: [{ dev: 'a' }], static: [{ mac: '02:00:00:00:00:01' }] }] }))
       .toContain('give exactly one of "dst"');
+  });
+});
+
+describe('maxaddress and static entries (issue 16, item 7)', () => {
+  const statics = (n: number) => Array.from({ length: n }, (_, i) => ({ mac: `02:00:00:00:00:0${i + 1}`, dst: '198.51.100.2' }));
+  const net = (maxaddress: number, st: object[]) => ({ ...minimal, networks: [{ vni: 1, maxaddress, static: st, ports: [{ dev: 'a' }] }] });
+
+  it('refuses more static entries than maxaddress, naming the field', () => {
+    expect(problems(net(2, statics(3)))).toBe('networks[0].maxaddress: 2 is less than the 3 static entries, which count toward it: raise it to at least 3, or 0 for no cap');
+  });
+
+  it('accepts as many as maxaddress, a MAC given twice as one, and any number without a cap', () => {
+    expect(() => validateConfig(net(3, statics(3)))).not.toThrow();
+    expect(() => validateConfig(net(1, [...statics(1), { mac: '02-00-00-00-00-01', dst: '198.51.100.3' }]))).not.toThrow();
+    expect(() => validateConfig(net(0, statics(5)))).not.toThrow();
   });
 });
 

@@ -7,13 +7,13 @@ import { IANA_VXLAN_PORT, VNI_MAX } from '../wire/vxlan.js';
 import { parseCidr, parseIpv4Addr } from '../wire/ipaddr.js';
 import { parseMac } from '../wire/mac.js';
 import type { VtepSpec } from '../vxlan/vtep.js';
-import { FLANNEL_UDP_PORT, type UdpOverlaySpec } from '../udp/overlay.js';
+import type { UdpOverlaySpec } from '../udp/overlay.js';
 import { mtuOfAddress } from '../io/device.js';
 import { prefixMask } from '../switch/routes.js';
 import { IPV4_HLEN } from '../wire/ipv4.js';
-import { UDP_HLEN } from '../wire/udp.js';
+import { FLANNEL_UDP_PORT, UDP_HLEN } from '../wire/udp.js';
 import { defaultControlPath, devNameProblem, UNIX_PATH_MAX } from './control-path.js';
-import { VxtapError } from './errors.js';
+import { formatPath, VxtapError } from '../core/errors.js';
 
 /** The kernel's defaults: ageing 300 s; MTU is a 1500-byte underlay minus 50. */
 export const DEFAULT_AGEING = 300;
@@ -76,6 +76,14 @@ const networkSchema = z.strictObject({
       ctx.addIssue({ code: 'custom', path: ['static', i, 'dev'], message: `"${s.dev}" is not a port of this network` });
     }
   });
+  // As in the kernel, static entries count toward maxaddress (a MAC given twice is one entry).
+  const statics = new Set(n.static.map((s) => s.mac.toLowerCase().replaceAll('-', ':'))).size;
+  if (n.maxaddress > 0 && statics > n.maxaddress) {
+    ctx.addIssue({
+      code: 'custom', path: ['maxaddress'],
+      message: `${n.maxaddress} is less than the ${statics} static entries, which count toward it: raise it to at least ${statics}, or 0 for no cap`,
+    });
+  }
 });
 
 const routeSchema = z.strictObject({
@@ -127,13 +135,6 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof configSchema>;
-
-/** `networks[0].ports[1].mtu` from zod's path. */
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out === '' ? String(k) : `.${String(k)}`;
-  return out || '(top level)';
-}
 
 /**
  * Validates a parsed config. `describe` turns a field path into what the user

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSocketPath, controlPathOr, defaultControlPath, netnsName, UNIX_PATH_MAX } from './control-path.js';
-import { VxtapError } from './errors.js';
+import { VxtapError } from '../core/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vxtap-ctl-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

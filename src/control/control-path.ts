@@ -11,7 +11,7 @@
 // The cost: a name given to a namespace after an instance started there
 // moves the default under it; such an instance is reached with --control.
 import { readdirSync, statSync } from 'node:fs';
-import { VxtapError } from './errors.js';
+import { VxtapError } from '../core/errors.js';
 
 export const CONTROL_DIR = '/run/vxtap';
 /** Where `ip netns add` bind-mounts named namespaces. */

@@ -2,7 +2,7 @@
 // VXTAP_LOG_LEVEL names.
 import pino, { type Logger } from 'pino';
 import type { RxErrorEvent } from '../dataplane/rxerrors.js';
-import { VxtapError } from './errors.js';
+import { VxtapError } from '../core/errors.js';
 
 const LEVELS = [...Object.keys(pino.levels.values), 'silent'];
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from './config.js';
-import { VxtapError } from './errors.js';
+import { VxtapError } from '../core/errors.js';
 import { dataplanePrivileges, flannelPrivileges, lookupUser, unprivilegedPortStart, userCanWrite } from './privilege.js';
 
 const vxlan = { local: '198.51.100.1', networks: [{ vni: 42, ports: [{ dev: 'vxt0' }] }] };

@@ -19,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { addon } from '../io/native.js';
 import type { Config } from './config.js';
-import { VxtapError } from './errors.js';
+import { VxtapError } from '../core/errors.js';
 
 /** The capabilities vxtap ever needs, by their numbers in linux/capability.h. */
 export const CAPS = {

@@ -7,7 +7,7 @@ import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { VxtapError } from './errors.js';
+import { VxtapError } from '../core/errors.js';
 import { ControlServer, MAX_CONTROL_PATH_BYTES, MAX_REQUEST_BYTES, request } from './server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vxtap-control-'));

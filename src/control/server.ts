@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { VxtapError } from './errors.js';
+import { VxtapError } from '../core/errors.js';
 
 export type Handlers = Record<string, () => unknown | Promise<unknown>>;
 /** Takes over the connection of a stream command; a VxtapError it throws is sent back as the error line. */

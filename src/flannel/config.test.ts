@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
 import { fitsConfig, parseNetworkConfig } from './config.js';
 import { formatSubnet, parseSubnet } from './subnet.js';

@@ -2,8 +2,9 @@
 // defaults and checks (pkg/subnet/config.go: ParseConfig, CheckNetworkConfig).
 // vxtap is IPv4 only: a config that enables IPv6 is refused rather than half
 // honoured. Every error names where the config lives and the field.
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
+import { FLANNEL_UDP_PORT } from '../wire/udp.js';
 import { contains, formatSubnet, mask, parseSubnet, subnetSize, type Subnet } from './subnet.js';
 
 /** flannel's vxlan backend default (backend/vxlan: defaultVNI). */
@@ -16,11 +17,6 @@ const MIN_VXLAN_MTU = 68 + 50;
 const MAX_VXLAN_MTU = 65000 + 50;
 /** flannel passes port 0 to the kernel, which then uses Linux's vxlan default. */
 const FLANNEL_VXLAN_PORT = 8472;
-/**
- * backend/udp: defaultPort. src/udp/overlay.ts has it too; importing it from
- * there would load the native addon just to read a config.
- */
-const FLANNEL_UDP_PORT = 8285;
 
 export type BackendConfig =
   | {

@@ -19,7 +19,7 @@
 // A failure of either is E_CREDENTIALS, not E_STORE (see etcd-tls.ts).
 import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3';
 import type { Logger } from 'pino';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { CONFIG_EXAMPLE } from './config.js';
 import { decodeAttrs, encodeAttrs, parseSubnetKey, subnetKey, type Lease, type LeaseAttrs } from './lease.js';
 import { credentialsError, loadEtcdCredentials, quietIpServerName } from './etcd-tls.js';

@@ -10,7 +10,7 @@
 // certificate rotated on etcd's side) and the node keeps its leases.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import type { EtcdAuth, EtcdTlsFiles } from './flags.js';
 
 /** What grpc-js takes: the CA (null: the system's), and our certificate and key. */

@@ -17,7 +17,7 @@
 // PID namespace; network namespaces (`ip netns exec`) share it.
 import { linkSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 
 /** A break lock older than this was left by a process that died breaking. */
 const BREAK_STALE_MS = 10_000;

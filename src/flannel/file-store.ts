@@ -15,7 +15,7 @@
 import { mkdirSync, readFileSync, renameSync, watch as fsWatch, writeFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { CONFIG_EXAMPLE } from './config.js';
 import { withFileLock } from './file-lock.js';
 import { checkAttrs, parseSubnetKey, subnetKey, type Lease, type LeaseAttrs } from './lease.js';

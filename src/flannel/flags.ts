@@ -30,7 +30,7 @@
 // flanneld's other flags are refused by name (REFUSED), each with why, so a
 // unit file written for flanneld fails at once rather than half working.
 import { all, has, one, parseFlags, type FlagSpec, type Parsed } from '../control/args.js';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { parseIpv4Addr } from '../wire/ipaddr.js';
 import { DEFAULT_SUBNET_FILE } from './subnet-env.js';
 

@@ -7,7 +7,7 @@
 // collect hook), so the hot path pays nothing for metrics.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import type { SubnetManager } from './subnet-manager.js';
 
 export interface VniCounters {
@@ -21,7 +21,7 @@ export interface VniCounters {
 /** What the data path reports; each call returns current totals. */
 export interface DataPathStats {
   vnis(): Iterable<VniCounters>;
-  /** Drops by reason name (src/dataplane/drops.ts). */
+  /** Drops by reason name (src/core/drops.ts). */
   drops(): Iterable<readonly [reason: string, count: number]>;
   fdbEntries(): Iterable<readonly [vni: number, entries: number]>;
   routeEntries(): number;

@@ -16,7 +16,7 @@
 // that holds the PublicIP is used before the default route's, so a namespace
 // with no default route needs only --public-ip.
 import { execFileSync } from 'node:child_process';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 
 export interface ExternalInterface {
   readonly name: string;

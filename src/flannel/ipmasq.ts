@@ -29,7 +29,7 @@
 // go-iptables' HasRandomFully decides).
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import type { Privileges } from '../control/privilege.js';
 import { formatSubnet, type Subnet } from './subnet.js';
 

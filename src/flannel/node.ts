@@ -40,7 +40,7 @@ import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
 import { controlPathOr } from '../control/control-path.js';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { createLogger, rxErrorLogger } from '../control/log.js';
 import { checkPrivileges, dropPrivileges, flannelPrivileges, lookupUser, userCanWrite, type Dropped, type Privileges, type User } from '../control/privilege.js';
 import { processStats } from '../control/process-stats.js';

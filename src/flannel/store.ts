@@ -3,7 +3,7 @@
 // semantics: a revision that grows with every change, create-if-absent,
 // keys bound to a TTL or none (reservations), and a watch that resumes from
 // a revision or says that history is gone (compacted) so the caller re-lists.
-import type { VxtapError } from '../control/errors.js';
+import type { VxtapError } from '../core/errors.js';
 import type { Lease, LeaseAttrs } from './lease.js';
 import type { Subnet } from './subnet.js';
 

@@ -9,7 +9,7 @@
 // flanneld also reads FLANNEL_SUBNET back at start to ask for the same subnet.
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
 import { formatSubnet, parseSubnet, type Subnet } from './subnet.js';
 

@@ -29,7 +29,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
 import { fitsConfig, parseNetworkConfig, type FlannelConfig } from './config.js';
 import { encodeAttrs, subnetKey, type Lease, type LeaseAttrs } from './lease.js';

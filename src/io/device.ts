@@ -2,7 +2,7 @@
 // iproute2 (one `ip -batch` per device, so set-up costs one exec).
 import { execFileSync } from 'node:child_process';
 import { addon, isSysError, Kind, type NativeEndpoint } from './native.js';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 
 export interface DeviceOptions {
   /** IFF_TAP (Ethernet frames) or IFF_TUN (IP packets). */

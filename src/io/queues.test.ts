@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DROP_NAMES, sendDropReason } from '../dataplane/drops.js';
+import { DROP_NAMES, sendDropReason } from '../core/drops.js';
 import { oversizeGsoAsEmsgsize } from './queues.js';
 
 const EINVAL = 22;

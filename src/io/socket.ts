@@ -1,7 +1,7 @@
 // Underlay sockets: a bound UDP socket for receiving (recvmmsg) and a raw
 // IPv4 socket for sending with headers vxtap writes itself (sendmmsg).
 import { addon, isSysError, Kind, type NativeEndpoint } from './native.js';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 
 /** Socket buffers sized for bursts of a few thousand full-size packets. */
 export const SOCKET_BUFFER_BYTES = 8 << 20;

@@ -128,14 +128,6 @@ describe('Fdb', () => {
       expect(fdb.port[slot]).toBe(i & 3);
     }
   });
-
-  it('flushes the entries of a removed port', () => {
-    const fdb = new Fdb();
-    for (let i = 0; i < 50; i++) fdb.learn(2, i, i % 2, 0, 1);
-    fdb.flushPort(1);
-    expect(fdb.size).toBe(25);
-    expect(fdb.entries(1).every((e) => e.port === 0)).toBe(true);
-  });
 });
 
 describe('FDB hash seeding', () => {

@@ -170,15 +170,6 @@ export class Fdb {
     return removed;
   }
 
-  /** Removes every entry pointing at the given local port (when it goes away). */
-  flushPort(port: number): void {
-    let i = 0;
-    while (i <= this.mask) {
-      if (this.keyHi[i] !== EMPTY && this.port[i] === port) this.removeSlot(i);
-      else i++;
-    }
-  }
-
   /** A snapshot for the control API and tests; not for the data path. */
   entries(now: number): FdbEntry[] {
     const out: FdbEntry[] = [];

@@ -15,35 +15,30 @@
 // The TUN points (tap-rx, tap-tx) carry raw IP; the wire points carry each
 // datagram behind synthesized outer headers, one by one through GRO trains
 // and GSO sends; tap-tx has each packet as queued, also when the write
-// coalesces TCP segments. Every drop goes through dropPacket (an IP packet
+// coalesces TCP segments. Every drop goes through dropFrame (an IP packet
 // from or for the TUN) or dropDatagram (a received datagram), which count it
-// and mirror it.
+// and mirror it (dataplane/pipeline.ts).
 import { CaptureHub } from '../capture/hub.js';
 import { NeighbourTable } from '../capture/neighbours.js';
-import { NO_REASON, OVERLAY_DROP, OVERLAY_WIRE_RX, OVERLAY_WIRE_TX, TUN_RX, TUN_TX } from '../capture/points.js';
+import { NO_REASON, OVERLAY_BASE, OVERLAY_DROP, OVERLAY_WIRE_TX, TUN_RX } from '../capture/points.js';
 import {
-  DROP_BAD_GSO, DROP_BAD_IP_HEADER, DROP_BAD_IP_LENGTH, DROP_BAD_IP_VERSION, DROP_NO_ROUTE, DROP_OVERSIZE, DROP_RX_ERROR,
-  DROP_TRUNCATED, DROP_TSO_NO_ROOM, DROP_TTL_EXPIRED, DROP_UNKNOWN_SENDER, countSendFailures, countWriteFailures,
-  dropsToRecord, newDropCounters, sendDropReason, writeDropReason,
-} from '../dataplane/drops.js';
+  DROP_BAD_IP_HEADER, DROP_BAD_IP_LENGTH, DROP_BAD_IP_VERSION, DROP_NO_ROUTE, DROP_RX_ERROR,
+  DROP_TRUNCATED, DROP_TTL_EXPIRED, countSendFailures, dropsToRecord, sendDropReason,
+} from '../core/drops.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
-import { RxErrors } from '../dataplane/rxerrors.js';
-import { configureLink, ipBatch, openDevice } from '../io/device.js';
+import { openPipelineDevice, Pipeline, wireWriteMode } from '../dataplane/pipeline.js';
+import { configureLink, ipBatch } from '../io/device.js';
 import { type NativeEndpoint, WriteMode } from '../io/native.js';
-import { capDeviceSegments, enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
+import { capDeviceSegments, TsoSplitter } from '../io/offload.js';
 import { BATCH, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, DEVICE_QUEUE, FrameQueue } from '../io/queues.js';
-import { openUdpSocket } from '../io/socket.js';
 import { RouteTable, type Route } from '../switch/routes.js';
-import { TrustedAddresses } from '../switch/trust.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
 import {
   IPV4_ERR_IHL, IPV4_ERR_TOTAL_LENGTH, IPV4_ERR_VERSION, decrementIpv4Ttl, getIpv4Dst, getIpv4TotalLength, ipv4Check,
 } from '../wire/ipv4.js';
 import { UNREACHABLE_MAX, wantsUnreachable, writeNetUnreachable } from './unreachable.js';
 
-/** flannel's udp backend port. */
-export const FLANNEL_UDP_PORT = 8285;
 /** A datagram can carry an IPv4 packet of up to 65535 - 28 bytes. */
 const MAX_DATAGRAM = 65536;
 
@@ -91,33 +86,27 @@ function ipDropReason(err: number): number {
         : DROP_TRUNCATED;
 }
 
-export class UdpOverlay {
-  readonly drops = newDropCounters();
-  /** Receive errors, reported once per descriptor (set onError to log them). */
-  readonly rxErrors = new RxErrors();
-  /** The process's capture hub: a VTEP's when one runs beside, else the overlay's own. */
-  readonly capture: CaptureHub;
+export class UdpOverlay extends Pipeline {
   readonly counters = new Float64Array(5);
   readonly routes = new RouteTable();
-  /** The routes' peers, counted per route: the trust check. */
-  private readonly peers = new TrustedAddresses();
   private tun: NativeEndpoint | null = null;
-  private udp: NativeEndpoint | null = null;
   private tunRx: RxBatch | null = null;
-  private udpRx: RxBatch | null = null;
   /** A GRO train of up to 64 segments per datagram: room for a batch of them. */
   private readonly toTunQ = new FrameQueue(DEVICE_QUEUE);
   private readonly replies = new FrameQueue(BATCH);
   private readonly replySlab = Buffer.alloc(BATCH * UNREACHABLE_MAX);
   private readonly sendq = new DatagramQueue(BATCH * 2, 0);
-  private splitter: TsoSplitter | null = null;
   readonly offloads: OverlayOffloads = { tunVnetHdr: false, tunTso: false, tunUso: false, udpGso: false, udpGro: false, tunGsoMaxSegs: 0 };
   private tunWrite = WriteMode.Plain;
 
-  /** `capture`: a hub to mirror through (a VTEP's in the same process); by default one of its own. */
+  /**
+   * `capture`: a hub to mirror through (a VTEP's in the same process); by
+   * default one of its own. Only the routes' peers may send (flannel accepts
+   * datagrams from anyone).
+   */
   constructor(readonly spec: UdpOverlaySpec, capture?: CaptureHub) {
+    super(capture ?? new CaptureHub(null, new NeighbourTable(spec.local)), OVERLAY_BASE, spec.local, spec.port, true);
     for (const r of spec.routes) this.setRoute(r);
-    this.capture = capture ?? new CaptureHub(null, new NeighbourTable(spec.local));
     this.capture.addOverlay(spec.port);
   }
 
@@ -132,22 +121,16 @@ export class UdpOverlay {
   private open(): void {
     const spec = this.spec;
     const off = this.offloads;
-    this.udp = openUdpSocket(formatIpv4Addr(spec.local), spec.port, 'local');
-    if (spec.offload) {
-      const u = enableUdpOffloads(this.udp.fd);
-      off.udpGso = u.gso;
-      off.udpGro = u.gro;
-    }
-    const dev = openDevice(spec.dev, { tap: false, vnetHdr: spec.offload });
+    const u = this.openUnderlay(0, spec.offload);
+    off.udpGso = u.gso;
+    off.udpGro = u.gro;
+    const dev = openPipelineDevice(spec.dev, false, spec.offload);
     this.tun = dev.endpoint;
     off.tunVnetHdr = spec.offload;
-    if (spec.offload) {
-      const d = enableDeviceOffloads(this.tun.fd);
-      off.tunTso = d.tso;
-      off.tunUso = d.uso;
-    }
+    off.tunTso = dev.tso;
+    off.tunUso = dev.uso;
     if (off.tunTso) this.splitter = new TsoSplitter(BATCH);
-    this.tunWrite = !off.tunVnetHdr ? WriteMode.Plain : off.tunUso ? WriteMode.CoalesceUdp : WriteMode.Coalesce;
+    this.tunWrite = wireWriteMode(off.tunVnetHdr, off.tunUso);
 
     // TSO super-frames and GRO trains are up to 64 KiB; a TUN frame's vnet
     // header sits at the start of its slot.
@@ -155,16 +138,14 @@ export class UdpOverlay {
     const tunSlot = slotSizeFor(headroom, off.tunTso ? MAX_DATAGRAM : spec.mtu);
     const udpSlot = slotSizeFor(0, MAX_DATAGRAM);
     const pool = new SlabPool(BATCH * (tunSlot + udpSlot));
-    this.udpRx = pool.batch(udpSlot, 0, BATCH);
+    const udpRx = pool.batch(udpSlot, 0, BATCH);
     this.tunRx = pool.batch(tunSlot, headroom, BATCH);
     configureLink(dev.name, { mtu: spec.mtu, address: spec.cidr, up: true });
     if (off.tunTso && off.udpGso) off.tunGsoMaxSegs = capDeviceSegments(dev.name, spec.mtu);
     if (spec.kernelRoutes && spec.routes.length > 0) {
       ipBatch(spec.routes.map((r) => `route replace ${formatIpv4Addr(r.addr)}/${r.len} dev ${dev.name}`), `routing into ${dev.name}`);
     }
-    const u = this.udpRx;
-    this.udp.startRx(u.slab, u.slotSize, u.headroom, u.budget, u.lens, u.addrs, u.ports, off.udpGro ? u.segs : null,
-      (n, stopped) => this.onWire(n, stopped));
+    this.startWireRx(udpRx);
     const t = this.tunRx;
     this.tun.startRx(t.slab, t.slotSize, t.headroom, t.budget, t.lens, null, null, null, (n, stopped) => this.onTun(n, stopped));
   }
@@ -179,16 +160,16 @@ export class UdpOverlay {
   /** Adds or replaces a route; its peer becomes a trusted sender. */
   setRoute(r: Route): void {
     const old = this.routes.lookupExact(r.addr, r.len);
-    if (old >= 0) this.peers.remove(this.routes.peer[old]);
+    if (old >= 0) this.trusted.remove(this.routes.peer[old]);
     this.routes.set(r.addr, r.len, r.peer, r.port);
-    this.peers.add(r.peer);
+    this.trusted.add(r.peer);
   }
 
   /** Removes a route; its peer stays trusted while other routes use it. */
   deleteRoute(addr: number, len: number): boolean {
     const i = this.routes.lookupExact(addr, len);
     if (i < 0) return false;
-    this.peers.remove(this.routes.peer[i]);
+    this.trusted.remove(this.routes.peer[i]);
     return this.routes.delete(addr, len);
   }
 
@@ -211,19 +192,19 @@ export class UdpOverlay {
       if (mirror) this.capture.frame(TUN_RX, b, off, rx.lens[i], -1, NO_REASON);
       const err = ipv4Check(b, off, rx.lens[i]);
       if (err !== 0) {
-        this.dropPacket(ipDropReason(err), b, off, rx.lens[i]);
+        this.dropFrame(ipDropReason(err), b, off, rx.lens[i], -1);
         continue;
       }
       const len = getIpv4TotalLength(b, off);
       const r = routes.lookup(getIpv4Dst(b, off));
       if (r < 0) {
-        this.dropPacket(DROP_NO_ROUTE, b, off, len);
+        this.dropFrame(DROP_NO_ROUTE, b, off, len, -1);
         if (wantsUnreachable(b, off)) this.reply(b, off, len);
         continue;
       }
       // The TTL step happens once on a super-frame: every segment copies it.
       if (!decrementIpv4Ttl(b, off)) {
-        this.dropPacket(DROP_TTL_EXPIRED, b, off, len);
+        this.dropFrame(DROP_TTL_EXPIRED, b, off, len, -1);
         continue;
       }
       if (splitter !== null && b[off - rx.headroom + 1] !== 0) { // the vnet header's gso_type
@@ -235,46 +216,21 @@ export class UdpOverlay {
       this.counters[TX_BYTES] += len;
     }
     this.flushWire(b);
-    if (splitter !== null) this.sendSegments(b, splitter, splitter.split(b, rx.headroom, false, null));
+    if (splitter !== null) this.sendSegments(b, splitter, splitter.split(b, rx.headroom, false, null), -1);
     this.flushTun(this.replies, this.replySlab);
   }
 
-  /**
-   * Sends `frames` split super-frames (read into `b`): one UDP GSO send per
-   * run of segments, or one datagram each.
-   */
-  private sendSegments(b: Buffer, s: TsoSplitter, frames: number): void {
-    if (frames === 0) return;
+  /** A train of split frame j to the peer of the route it was queued with. */
+  protected sendTrain(s: TsoSplitter, j: number, off: number, len: number, gso: number, packets: number): void {
     const q = this.sendq;
-    const routes = this.routes;
-    const gso = this.offloads.udpGso;
-    let seg = 0;
-    for (let j = 0; j < frames; j++) {
-      const count = s.counts[j];
-      if (count === 0) {
-        this.dropPacket(s.noRoom(j) ? DROP_TSO_NO_ROOM : DROP_BAD_GSO, b, s.inOffs[j], s.inLens[j]);
-        continue;
-      }
-      const r = s.tag[j];
-      const peer = routes.peer[r];
-      const port = routes.port[r];
-      const stride = s.strides[j];
-      const per = gso ? gsoSegmentsPerSend(stride) : 1;
-      for (let k = 0; k < count; k += per) {
-        const m = Math.min(per, count - k);
-        const first = seg + k;
-        const len = s.trainBytes(first, m, stride);
-        if (q.full) this.flushWire(s.out);
-        q.push(s.segOffs[first], len, peer, port, m > 1 ? stride : 0);
-        this.counters[TX_BYTES] += len;
-      }
-      this.counters[TX_PACKETS] += count;
-      seg += count;
-    }
-    this.flushWire(s.out);
+    const r = s.tag[j];
+    if (q.full) this.flushWire(s.out);
+    q.push(off, len, this.routes.peer[r], this.routes.port[r], gso);
+    this.counters[TX_PACKETS] += packets;
+    this.counters[TX_BYTES] += len;
   }
 
-  private flushWire(b: Buffer): void {
+  protected flushWire(b: Buffer): void {
     const q = this.sendq;
     const queued = q.n;
     if (queued === 0) return;
@@ -314,53 +270,12 @@ export class UdpOverlay {
     if (q.push(o, n)) this.counters[UNREACHABLE_SENT]++;
   }
 
-  private onWire(n: number, stopped: boolean): void {
-    if (n < 0) {
-      this.drops[DROP_RX_ERROR]++;
-      this.rxErrors.report(`udp ${formatIpv4Addr(this.spec.local)}:${this.spec.port}`, n, stopped);
-      return;
-    }
-    const rx = this.udpRx!;
-    const b = rx.slab;
-    const lens = rx.lens;
-    const addrs = rx.addrs;
-    const segs = rx.segs;
-    const gro = this.offloads.udpGro;
-    const cap = rx.capacity;
-    const mirror = this.capture.active;
-    for (let i = 0; i < n; i++) {
-      const off = rx.offset(i);
-      const dlen = lens[i];
-      if (dlen > cap) {
-        // A datagram cut off at the slot size is mirrored as far as it was received.
-        if (mirror) this.capture.datagram(OVERLAY_WIRE_RX, b, off, cap, addrs[i], rx.ports[i], this.spec.local, this.spec.port, NO_REASON);
-        this.dropDatagram(DROP_OVERSIZE, b, off, cap, i);
-        continue;
-      }
-      // flannel accepts datagrams from anyone; vxtap only from its peers.
-      const known = this.peers.has(addrs[i]);
-      // A GRO train holds datagrams of segs[i] bytes (the last may be shorter).
-      const step = gro && segs[i] > 0 ? segs[i] : dlen;
-      const end = off + dlen;
-      let p = off;
-      do {
-        this.toTun(b, p, Math.min(step, end - p), i, known, mirror); // an empty datagram is looked at once
-        p += step;
-      } while (p < end);
-    }
+  protected endWireBatch(b: Buffer): void {
     this.flushTun(this.toTunQ, b);
   }
 
   /** One datagram, b[off, +dlen), of received message i: an IPv4 packet bound for the TUN. */
-  private toTun(b: Buffer, off: number, dlen: number, i: number, known: boolean, mirror: boolean): void {
-    if (mirror) {
-      const rx = this.udpRx!;
-      this.capture.datagram(OVERLAY_WIRE_RX, b, off, dlen, rx.addrs[i], rx.ports[i], this.spec.local, this.spec.port, NO_REASON);
-    }
-    if (!known) {
-      this.dropDatagram(DROP_UNKNOWN_SENDER, b, off, dlen, i);
-      return;
-    }
+  protected fromWire(b: Buffer, off: number, dlen: number, i: number): void {
     const err = ipv4Check(b, off, dlen);
     if (err !== 0) {
       this.dropDatagram(ipDropReason(err), b, off, dlen, i);
@@ -381,40 +296,7 @@ export class UdpOverlay {
   }
 
   private flushTun(q: FrameQueue, b: Buffer): void {
-    const queued = q.n;
-    if (queued === 0) return;
-    const lost = q.flush(this.tun!, b, this.tunWrite);
-    if (lost > 0) countWriteFailures(this.drops, q.status, queued);
-    if (this.capture.active) this.mirrorWritten(q, b, queued, lost > 0);
-  }
-
-  /**
-   * tap-tx for each packet of the last write that went out (one by one, also
-   * where the write merged TCP segments), the drop point for each that did
-   * not (dev_busy, or dev_error: countWriteFailures counted it).
-   */
-  private mirrorWritten(q: FrameQueue, b: Buffer, queued: number, failed: boolean): void {
-    const { offs, lens, status } = q;
-    for (let i = 0; i < queued; i++) {
-      const e = failed ? status[i] : 0;
-      if (e === 0) this.capture.frame(TUN_TX, b, offs[i], lens[i], -1, NO_REASON);
-      else this.capture.frame(OVERLAY_DROP, b, offs[i], lens[i], -1, writeDropReason(e));
-    }
-  }
-
-  /** Counts a drop of an IP packet from or for the TUN; a capture gets the packet. */
-  private dropPacket(reason: number, b: Buffer, off: number, len: number): void {
-    this.drops[reason]++;
-    if (this.capture.active) this.capture.frame(OVERLAY_DROP, b, off, len, -1, reason);
-  }
-
-  /** Counts a drop of a datagram from received message i; a capture gets it behind its outer headers. */
-  private dropDatagram(reason: number, b: Buffer, off: number, len: number, i: number): void {
-    this.drops[reason]++;
-    if (this.capture.active) {
-      const rx = this.udpRx!;
-      this.capture.datagram(OVERLAY_DROP, b, off, len, rx.addrs[i], rx.ports[i], this.spec.local, this.spec.port, reason);
-    }
+    this.flushDevice(q, this.tun!, b, this.tunWrite, 0, -1);
   }
 
   // ---- control plane views -----------------------------------------------

@@ -6,13 +6,18 @@
 // Each queue learns into its own FDB: a MAC learned by one queue is unknown
 // to the others until they see it too, and they flood it meanwhile. Static
 // entries and flood lists are the same everywhere.
-import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { VxtapError } from '../control/errors.js';
+import { VxtapError } from '../core/errors.js';
 import { Vtep, type VtepSpec } from './vtep.js';
+import type { QueueReply, QueueRequest } from './worker.js';
 
 /** Stats keys that describe queue 0 rather than add up across queues. */
 const LEADER_ONLY = new Set(['fdb_entries', 'offloads', 'capture']);
+/**
+ * How long a queue has to answer a stats request, and to end after close():
+ * it answers between two batches, so a queue that takes longer is wedged.
+ */
+export const QUEUE_ANSWER_MS = 2000;
 
 type Tree = Record<string, unknown>;
 
@@ -31,11 +36,28 @@ function packetsIn(stats: Tree): number {
   return sum(stats.ports) + sum(stats.vnis);
 }
 
+interface Pending {
+  resolve: (stats: Tree) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
 export class VtepQueues {
   readonly leader: Vtep;
   private readonly workers: Worker[] = [];
   /** The thread id of each worker queue (1..N-1), as /proc/PID/task lists it. */
   readonly threadIds: number[] = [];
+  /**
+   * Called once if a worker queue fails after start-up (an uncaught error,
+   * or its thread ended): its share of the flows goes nowhere from then on,
+   * so the instance must stop. stats() fails from then on too.
+   */
+  onFailure: ((e: Error) => void) | null = null;
+  /** Why a queue failed, once one has. */
+  failure: Error | null = null;
+  private closing = false;
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
 
   constructor(readonly spec: VtepSpec) {
     this.leader = new Vtep({ ...spec, queue: 0 });
@@ -51,31 +73,97 @@ export class VtepQueues {
     for (let q = 1; q < this.count; q++) {
       const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { ...this.spec, queue: q } });
       this.workers.push(w);
-      const [m] = (await Promise.race([once(w, 'message'), once(w, 'error').then(([e]) => [{ error: String(e) }])])) as [{ error?: string; tid?: number }];
-      if (m.error !== undefined) throw new VxtapError('E_DEVICE', `queue ${q}: ${m.error}`);
-      this.threadIds.push(m.tid!);
+      this.threadIds.push(await this.started(w, q));
     }
+  }
+
+  /**
+   * Waits for queue q's start-up answer, its thread id. Every 'error' and
+   * 'exit' of the worker is listened to for its whole life: one after
+   * start-up is a failure of the instance, never lost.
+   */
+  private started(w: Worker, q: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let up = false;
+      let refused = false;
+      const refuse = (why: string) => {
+        up = refused = true;
+        reject(new VxtapError('E_DEVICE', `queue ${q}: ${why}`));
+      };
+      w.on('message', (m: QueueReply) => {
+        if (up) return this.answered(m);
+        if ('error' in m) return refuse(m.error);
+        if ('tid' in m) {
+          up = true;
+          resolve(m.tid);
+        }
+      });
+      w.on('error', (e: Error) => (up ? this.fail(q, e.message) : refuse(e.message)));
+      w.on('exit', (code: number) => {
+        if (!up) refuse(`its thread ended (exit code ${code}) before it started`);
+        else if (!refused && !this.closing) this.fail(q, `its thread ended (exit code ${code})`);
+      });
+    });
+  }
+
+  private fail(q: number, why: string): void {
+    if (this.failure !== null) return;
+    this.failure = new Error(`queue ${q} failed: ${why}`);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(this.failure);
+    }
+    this.pending.clear();
+    this.onFailure?.(this.failure);
+  }
+
+  private answered(m: QueueReply): void {
+    if (!('stats' in m)) return;
+    const p = this.pending.get(m.id);
+    if (p === undefined) return; // it came after its request gave up
+    this.pending.delete(m.id);
+    clearTimeout(p.timer);
+    p.resolve(m.stats as Tree);
+  }
+
+  /** Queue q's stats, or an error if it does not answer within QUEUE_ANSWER_MS or fails meanwhile. */
+  private ask(w: Worker, q: number): Promise<Tree> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`queue ${q} did not answer within ${QUEUE_ANSWER_MS} ms`));
+      }, QUEUE_ANSWER_MS);
+      this.pending.set(id, { resolve, reject, timer });
+      w.postMessage({ cmd: 'stats', id } satisfies QueueRequest);
+    });
   }
 
   /**
    * Counters summed over all queues (FDB sizes, offloads and capture are
    * queue 0's), and `queue_packets`: packets each queue took in from its TAP
    * queue and its socket, which shows how the kernel spreads the load.
+   * Rejects when a queue has failed or does not answer in time.
    */
   async stats(): Promise<Tree> {
     const total = this.leader.stats() as Tree;
     const perQueue = [packetsIn(total)];
-    for (const w of this.workers) {
-      w.postMessage('stats');
-      const [m] = (await once(w, 'message')) as [{ stats: Tree }];
-      perQueue.push(packetsIn(m.stats));
-      addInto(total, m.stats);
+    const parts = await Promise.all(this.workers.map((w, k) => this.ask(w, k + 1)));
+    for (const part of parts) {
+      perQueue.push(packetsIn(part));
+      addInto(total, part);
     }
     return { ...total, queues: this.count, queue_packets: perQueue };
   }
 
+  /** Closes every queue; a worker that has not ended QUEUE_ANSWER_MS later (wedged) is terminated. */
   close(): void {
+    this.closing = true;
     this.leader.close();
-    for (const w of this.workers) w.postMessage('close');
+    for (const w of this.workers) {
+      w.postMessage({ cmd: 'close' } satisfies QueueRequest);
+      setTimeout(() => void w.terminate(), QUEUE_ANSWER_MS).unref();
+    }
   }
 }

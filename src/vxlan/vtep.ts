@@ -14,29 +14,27 @@
 //
 // Capture: `capture.active` is read once per batch (or flush); while no
 // capture is attached that check is all the mirroring costs. Every drop goes
-// through dropFrame/dropDatagram, which count it and mirror it to the drop
-// point in the form it had when dropped: a TAP frame, the received datagram
-// (behind its outer headers), the frame bound for a TAP, or the packet that
-// could not be sent.
+// through dropFrame/dropDatagram (dataplane/pipeline.ts), which count it and
+// mirror it to the drop point in the form it had when dropped: a TAP frame,
+// the received datagram (behind its outer headers), the frame bound for a
+// TAP, or the packet that could not be sent.
 import { CaptureHub } from '../capture/hub.js';
 import { NeighbourTable } from '../capture/neighbours.js';
-import { DROP, NO_REASON, TAP_RX, TAP_TX, WIRE_RX, WIRE_TX } from '../capture/points.js';
+import { DROP, NO_REASON, TAP_RX, WIRE_TX } from '../capture/points.js';
 import {
-  DROP_BAD_GSO, DROP_BAD_SRC_MAC, DROP_HAIRPIN, DROP_INNER_RUNT, DROP_INNER_VLAN, DROP_NO_DESTINATION, DROP_NO_I_FLAG,
-  DROP_OVERSIZE, DROP_REMOTE_DST, DROP_RESERVED_BITS, DROP_RX_ERROR, DROP_TAP_RUNT, DROP_TRUNCATED,
-  DROP_TSO_NO_ROOM, DROP_UNKNOWN_SENDER, DROP_UNKNOWN_VNI, countSendFailures, countWriteFailures, dropsToRecord,
-  newDropCounters, sendDropReason, writeDropReason,
-} from '../dataplane/drops.js';
+  DROP_BAD_SRC_MAC, DROP_HAIRPIN, DROP_INNER_RUNT, DROP_INNER_VLAN, DROP_NO_DESTINATION, DROP_NO_I_FLAG,
+  DROP_REMOTE_DST, DROP_RESERVED_BITS, DROP_RX_ERROR, DROP_TAP_RUNT, DROP_TRUNCATED,
+  DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, sendDropReason,
+} from '../core/drops.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
-import { RxErrors } from '../dataplane/rxerrors.js';
-import { configureLink, openDevice } from '../io/device.js';
+import { openPipelineDevice, Pipeline, wireWriteMode } from '../dataplane/pipeline.js';
+import { configureLink } from '../io/device.js';
 import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
-import { capDeviceSegments, enableDeviceOffloads, enableUdpOffloads, gsoSegmentsPerSend, TsoSplitter } from '../io/offload.js';
+import { capDeviceSegments, enableUdpOffloads, TsoSplitter } from '../io/offload.js';
 import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, DEVICE_QUEUE, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
-import { openRawSocket, openUdpSocket } from '../io/socket.js';
+import { openRawSocket } from '../io/socket.js';
 import { Fdb, NO_PORT } from '../switch/fdb.js';
-import { TrustedAddresses } from '../switch/trust.js';
 import { ETH_HLEN, ETH_TYPE, VLAN_HLEN, isVlanType } from '../wire/ethernet.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
 import { formatMac, isZeroMac, macHi, macLo, macNumberHi, macNumberLo } from '../wire/mac.js';
@@ -44,7 +42,7 @@ import { ipFrameLength, superFrameSegment } from '../wire/superframe.js';
 import {
   VXLAN_ERR_NO_I_FLAG, VXLAN_ERR_RESERVED, VXLAN_HLEN, getVni, vxlanCheck, writeVxlanHeader,
 } from '../wire/vxlan.js';
-import { OUTER_HLEN, writeOuterHeaders } from './encap.js';
+import { OUTER_HLEN, writeOuterHeaders } from '../wire/outer.js';
 import { flowHash, sourcePort } from './flowhash.js';
 import { SourcePortPool } from './portpool.js';
 
@@ -180,11 +178,7 @@ export interface FdbRow {
   ageSec: number;
 }
 
-export class Vtep {
-  readonly drops = newDropCounters();
-  /** Receive errors, reported once per descriptor (set onError to log them). */
-  readonly rxErrors = new RxErrors();
-  readonly capture: CaptureHub;
+export class Vtep extends Pipeline {
   readonly learning = new Float64Array(LEARN_NAMES.length);
   private readonly networks = new Map<number, Network>();
   private readonly ports: Port[] = [];
@@ -194,7 +188,6 @@ export class Vtep {
   private sendqs: DatagramQueue[] = [];
   private senders: NativeEndpoint[] = [];
   private pool: SourcePortPool | null = null;
-  private splitter: TsoSplitter | null = null;
   /** Outer header scratch for mirroring the datagrams of a GSO train one by one. */
   private readonly mirrorHdr = Buffer.alloc(OUTER_HLEN);
   private tapWrite = WriteMode.Plain;
@@ -202,24 +195,19 @@ export class Vtep {
   /** How the batch being handled writes to TAPs: tapWrite with the headroom, or wireWrite. */
   private portMode = WriteMode.Plain;
   private portHdrBack = 0;
-  private tapHeadroom = HEADROOM;
-  /** Underlay addresses (int32) datagrams are accepted from when spec.trustedOnly, with a use count. */
-  private readonly trusted = new TrustedAddresses();
+  /** The network whose TAP frames the splitter holds. */
+  private splitNet: Network | null = null;
+  /** When the batch from the wire being handled arrived (performance.now()). */
+  private now = 0;
   readonly offloads: VtepOffloads = { tapVnetHdr: false, tapTso: false, tapUso: false, udpGro: false, udpGso: false, sourcePorts: 'raw', tapGsoMaxSegs: 0 };
-  private udp: NativeEndpoint | null = null;
-  private udpRx: RxBatch | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private readonly local: number;
-  private readonly dstPort: number;
   private readonly srcMin: number;
   private readonly srcMax: number;
 
   constructor(readonly spec: VtepSpec) {
-    this.local = spec.local;
-    this.dstPort = spec.dstPort;
+    super(new CaptureHub(spec.dstPort, new NeighbourTable(spec.local)), 0, spec.local, spec.dstPort, spec.trustedOnly === true);
     this.srcMin = spec.srcPortMin;
     this.srcMax = spec.srcPortMax;
-    this.capture = new CaptureHub(spec.dstPort, new NeighbourTable(spec.local));
   }
 
   /** Opens sockets and devices, programs the FDB and starts forwarding. */
@@ -232,8 +220,7 @@ export class Vtep {
     const off = this.offloads;
     const multiQueue = (spec.queues ?? 1) > 1;
     const leader = (spec.queue ?? 0) === 0;
-    this.udp = openUdpSocket(formatIpv4Addr(this.local), this.dstPort, 'local', multiQueue ? UDP_REUSE_PORT : 0);
-    if (spec.offload) off.udpGro = enableUdpOffloads(this.udp.fd).gro;
+    off.udpGro = this.openUnderlay(multiQueue ? UDP_REUSE_PORT : 0, spec.offload).gro;
     this.openSenders(multiQueue ? UDP_REUSE_PORT : 0);
 
     let maxMtu = 0;
@@ -245,7 +232,7 @@ export class Vtep {
     // A GRO train, or a kernel VTEP's super-frame that crossed a veth whole (superframe.ts).
     const udpSlot = slotSizeFor(0, MAX_FRAME);
     const pool = new SlabPool(BATCH * (portSlot * nports + udpSlot));
-    this.udpRx = pool.batch(udpSlot, 0, BATCH);
+    const udpRx = pool.batch(udpSlot, 0, BATCH);
 
     off.tapVnetHdr = spec.offload;
     off.tapTso = spec.offload;
@@ -254,12 +241,9 @@ export class Vtep {
       const net = new Network(ns);
       this.networks.set(ns.vni, net);
       for (const ps of ns.ports) {
-        const dev = openDevice(ps.dev, { tap: true, vnetHdr: spec.offload, multiQueue });
-        if (spec.offload) {
-          const d = enableDeviceOffloads(dev.endpoint.fd);
-          off.tapTso = d.tso && off.tapTso;
-          off.tapUso = d.uso && off.tapUso;
-        }
+        const dev = openPipelineDevice(ps.dev, true, spec.offload, multiQueue);
+        off.tapTso = dev.tso && off.tapTso;
+        off.tapUso = dev.uso && off.tapUso;
         const port = new Port(this.ports.length, dev.name, dev.endpoint, pool.batch(portSlot, HEADROOM, BATCH), net, ps.mtu);
         this.ports.push(port);
         net.ports.push(port);
@@ -276,12 +260,10 @@ export class Vtep {
     // its slot: another TAP takes it as it is; frames from the wire get theirs
     // built, with TCP segments (and, where the TAP has USO, UDP datagrams) merged.
     this.tapWrite = spec.offload ? WriteMode.InBuffer : WriteMode.Plain;
-    this.wireWrite = !spec.offload ? WriteMode.Plain : off.tapUso ? WriteMode.CoalesceUdp : WriteMode.Coalesce;
+    this.wireWrite = wireWriteMode(spec.offload, off.tapUso);
     this.dirty.length = this.ports.length;
 
-    const udpRx = this.udpRx;
-    this.udp.startRx(udpRx.slab, udpRx.slotSize, udpRx.headroom, udpRx.budget, udpRx.lens, udpRx.addrs, udpRx.ports,
-      off.udpGro ? udpRx.segs : null, (n, stopped) => this.onWire(n, stopped));
+    this.startWireRx(udpRx);
     for (const port of this.ports) {
       const rx = port.rx;
       port.endpoint.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, null, null, null,
@@ -416,7 +398,10 @@ export class Vtep {
       }
     }
     this.flushWire(b);
-    if (splitter !== null) this.sendSegments(net, b, splitter, splitter.split(b, headroom, true, net.header));
+    if (splitter !== null) {
+      this.splitNet = net;
+      this.sendSegments(b, splitter, splitter.split(b, headroom, true, net.header), vni);
+    }
     this.flushPorts(b);
   }
 
@@ -452,41 +437,24 @@ export class Vtep {
     const sport = pool === null ? sourcePort(hash, this.srcMin, this.srcMax) : pool.ports[k];
     const q = this.sendqs[k];
     if (q.full) this.flushWire(b);
-    const h = q.push(off, len, dst, this.dstPort, gso);
+    const h = q.push(off, len, dst, this.localPort, gso);
     // The raw socket sends this header; a pool socket writes its own, and this one serves capture.
-    writeOuterHeaders(q.hdr, h, this.local, dst, sport, this.dstPort, gso > 0 ? gso : len);
+    writeOuterHeaders(q.hdr, h, this.local, dst, sport, this.localPort, gso > 0 ? gso : len);
     net.counters[TX_PACKETS] += packets;
     net.counters[TX_BYTES] += len - packets * VXLAN_HLEN;
   }
 
-  /** Sends the segments of `frames` split super-frames, as UDP GSO trains where possible. */
-  private sendSegments(net: Network, b: Buffer, s: TsoSplitter, frames: number): void {
-    if (frames === 0) return;
-    const gso = this.offloads.udpGso;
-    let seg = 0;
-    for (let j = 0; j < frames; j++) {
-      const count = s.counts[j];
-      if (count === 0) {
-        this.dropFrame(s.noRoom(j) ? DROP_TSO_NO_ROOM : DROP_BAD_GSO, b, s.inOffs[j], s.inLens[j], net.spec.vni);
-        continue;
-      }
-      const stride = s.strides[j];
-      const hash = flowHash(s.out, s.segOffs[seg] + VXLAN_HLEN, s.segLens[seg] - VXLAN_HLEN);
-      const per = gso ? gsoSegmentsPerSend(stride) : 1;
-      const tag = s.tag[j];
-      const dsts = tag === FLOOD ? net.flood.length : 1;
-      for (let d = 0; d < dsts; d++) {
-        const dst = tag === FLOOD ? net.flood[d] : tag >>> 0;
-        for (let k = 0; k < count; k += per) {
-          const m = Math.min(per, count - k);
-          const first = seg + k;
-          const len = s.trainBytes(first, m, stride);
-          this.toWire(s.out, net, s.segOffs[first], len, dst, hash, m > 1 ? stride : 0, m);
-        }
-      }
-      seg += count;
+  /** A train of split frame j to the frame's destination, or to every VTEP of its flood list. */
+  protected sendTrain(s: TsoSplitter, j: number, off: number, len: number, gso: number, packets: number): void {
+    const net = this.splitNet!;
+    const hash = flowHash(s.out, off + VXLAN_HLEN, (gso > 0 ? gso : len) - VXLAN_HLEN);
+    const tag = s.tag[j];
+    if (tag !== FLOOD) {
+      this.toWire(s.out, net, off, len, tag >>> 0, hash, gso, packets);
+      return;
     }
-    this.flushWire(s.out);
+    const flood = net.flood;
+    for (let d = 0; d < flood.length; d++) this.toWire(s.out, net, off, len, flood[d], hash, gso, packets);
   }
 
   private toPort(port: Port, b: Buffer, off: number, len: number, gso = 0): void {
@@ -501,7 +469,7 @@ export class Vtep {
     }
   }
 
-  private flushWire(b: Buffer): void {
+  protected flushWire(b: Buffer): void {
     const qs = this.sendqs;
     for (let k = 0; k < qs.length; k++) {
       const q = qs[k];
@@ -531,7 +499,7 @@ export class Vtep {
       const sport = (q.hdr[h + 20] << 8) | q.hdr[h + 21];
       for (let o = 0; o < q.lens[i]; o += gso) {
         const len = Math.min(gso, q.lens[i] - o);
-        writeOuterHeaders(this.mirrorHdr, 0, this.local, q.addrs[i], sport, this.dstPort, len);
+        writeOuterHeaders(this.mirrorHdr, 0, this.local, q.addrs[i], sport, this.localPort, len);
         this.capture.packet(point, this.mirrorHdr, 0, b, q.offs[i] + o, len, reason);
       }
     }
@@ -549,64 +517,21 @@ export class Vtep {
 
   /** Writes one TAP queue; the batch's `portMode`/`portHdrBack` place the virtio-net headers. */
   private flushPort(port: Port, b: Buffer): void {
-    const queued = port.txq.n;
-    const lost = port.txq.flush(port.endpoint, b, this.portMode, this.portHdrBack);
-    if (lost > 0) countWriteFailures(this.drops, port.txq.status, queued);
-    if (this.capture.active) this.mirrorWritten(port, b, queued, lost > 0);
-    port.counters[2] += queued - lost;
+    port.counters[2] += this.flushDevice(port.txq, port.endpoint, b, this.portMode, this.portHdrBack, port.network.spec.vni);
   }
 
-  /**
-   * tap-tx for each frame of the last write that went out, the drop point
-   * for each that did not (dev_busy, or dev_error: countWriteFailures counted it).
-   */
-  private mirrorWritten(port: Port, b: Buffer, queued: number, failed: boolean): void {
-    const { offs, lens, status } = port.txq;
-    const vni = port.network.spec.vni;
-    for (let i = 0; i < queued; i++) {
-      const e = failed ? status[i] : 0;
-      if (e === 0) this.capture.frame(TAP_TX, b, offs[i], lens[i], vni, NO_REASON);
-      else this.capture.frame(DROP, b, offs[i], lens[i], vni, writeDropReason(e));
-    }
-  }
-
-  private onWire(n: number, stopped: boolean): void {
-    if (n < 0) {
-      this.drops[DROP_RX_ERROR]++;
-      this.rxErrors.report(`udp ${formatIpv4Addr(this.local)}:${this.dstPort}`, n, stopped);
-      return;
-    }
-    const now = performance.now();
-    const rx = this.udpRx!;
-    const b = rx.slab;
-    const lens = rx.lens;
-    const segs = rx.segs;
-    const gro = this.offloads.udpGro;
-    const cap = rx.capacity;
-    const trustedOnly = this.spec.trustedOnly === true;
-    const mirror = this.capture.active;
+  protected override beginWireBatch(): void {
+    this.now = performance.now();
     this.portMode = this.wireWrite;
     this.portHdrBack = 0;
-    for (let i = 0; i < n; i++) {
-      const off = rx.offset(i);
-      const len = lens[i];
-      if (len > cap) {
-        // A datagram cut off at the slot size is mirrored as far as it was received.
-        if (mirror) this.capture.datagram(WIRE_RX, b, off, cap, rx.addrs[i], rx.ports[i], this.local, this.dstPort, NO_REASON);
-        this.dropDatagram(DROP_OVERSIZE, b, off, cap, i);
-        continue;
-      }
-      // A GRO train holds datagrams of segs[i] bytes (the last may be
-      // shorter), unless it is one VXLAN datagram around a USO super-frame
-      // cut into segs[i]-byte payloads.
-      const seg = gro ? segs[i] : 0;
-      if (seg === 0 || seg >= len || ipFrameLength(b, off + VXLAN_HLEN, len - VXLAN_HLEN) === len - VXLAN_HLEN) {
-        this.fromWire(b, off, len, i, now, mirror, trustedOnly, seg);
-        continue;
-      }
-      const end = off + len;
-      for (let p = off; p < end; p += seg) this.fromWire(b, p, Math.min(seg, end - p), i, now, mirror, trustedOnly, 0);
-    }
+  }
+
+  /** One VXLAN datagram around a USO super-frame that the sender's GRO cut into seg-byte payloads. */
+  protected override oneDatagram(b: Buffer, off: number, len: number): boolean {
+    return ipFrameLength(b, off + VXLAN_HLEN, len - VXLAN_HLEN) === len - VXLAN_HLEN;
+  }
+
+  protected endWireBatch(b: Buffer): void {
     this.flushPorts(b);
   }
 
@@ -614,13 +539,8 @@ export class Vtep {
    * One VXLAN datagram, b[off, +len), from datagram i of the batch; an inner
    * UDP super-frame's datagrams carry udpSize bytes each.
    */
-  private fromWire(b: Buffer, off: number, len: number, i: number, now: number, mirror: boolean, trustedOnly: boolean, udpSize: number): void {
+  protected fromWire(b: Buffer, off: number, len: number, i: number, udpSize: number): void {
     const src4 = this.udpRx!.addrs[i];
-    if (mirror) this.capture.datagram(WIRE_RX, b, off, len, src4, this.udpRx!.ports[i], this.local, this.dstPort, NO_REASON);
-    if (trustedOnly && !this.trusted.has(src4)) {
-      this.dropDatagram(DROP_UNKNOWN_SENDER, b, off, len, i);
-      return;
-    }
     const err = vxlanCheck(b, off, len, this.spec.ignoreReserved);
     if (err !== 0) {
       this.dropDatagram(err === VXLAN_ERR_NO_I_FLAG ? DROP_NO_I_FLAG : err === VXLAN_ERR_RESERVED ? DROP_RESERVED_BITS : DROP_TRUNCATED, b, off, len, i);
@@ -652,7 +572,7 @@ export class Vtep {
     net.counters[RX_BYTES] += innerLen;
     const fdb = net.fdb;
     if (net.spec.learning) {
-      const code = fdb.learn(macHi(b, src), macLo(b, src), NO_PORT, src4, now);
+      const code = fdb.learn(macHi(b, src), macLo(b, src), NO_PORT, src4, this.now);
       if (code !== 0) this.countLearn(code);
     }
     const slot = (b[inner] & 1) !== 0 ? -1 : fdb.find(macHi(b, inner), macLo(b, inner));
@@ -670,19 +590,6 @@ export class Vtep {
   /** A decapsulated frame to a port; a super-frame goes with its segment size for the port's MTU. */
   private wireToPort(port: Port, b: Buffer, off: number, len: number, udpSize: number): void {
     this.toPort(port, b, off, len, len > port.maxFrame ? superFrameSegment(b, off, port.mtu, udpSize) : 0);
-  }
-
-  /** Counts a drop of an Ethernet frame from or for a TAP; a capture gets the frame. */
-  private dropFrame(reason: number, b: Buffer, off: number, len: number, vni: number): void {
-    this.drops[reason]++;
-    if (this.capture.active) this.capture.frame(DROP, b, off, len, vni, reason);
-  }
-
-  /** Counts a drop of received datagram i; a capture gets it behind its outer headers. */
-  private dropDatagram(reason: number, b: Buffer, off: number, len: number, i: number): void {
-    this.drops[reason]++;
-    const rx = this.udpRx!;
-    if (this.capture.active) this.capture.datagram(DROP, b, off, len, rx.addrs[i], rx.ports[i], this.local, this.dstPort, reason);
   }
 
   private countLearn(code: number): void {

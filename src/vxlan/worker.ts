@@ -1,6 +1,6 @@
 // One extra queue of a multi-queue VTEP, in its own thread: its own TAP
 // queue (IFF_MULTI_QUEUE), its own SO_REUSEPORT socket, its own pipeline.
-// It answers 'stats' and 'close' from the main thread.
+// It answers the main thread's stats and close requests (QueueRequest).
 //
 // Capabilities are per thread: started unprivileged with ambient ones (README:
 // Privileges), the queue drops its own once its TAP queue and socket are
@@ -10,20 +10,30 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { dropThreadCapabilities, threadId } from '../io/native.js';
 import { Vtep, type VtepSpec } from './vtep.js';
 
+/** What the main thread asks a queue (queues.ts). */
+export type QueueRequest = { cmd: 'stats'; id: number } | { cmd: 'close' };
+/** What a queue answers: once at start-up (its thread id, or why it failed), then each stats request. */
+export type QueueReply = { tid: number } | { error: string } | { id: number; stats: object };
+
 const port = parentPort!;
 const vtep = new Vtep(workerData as VtepSpec);
+const reply = (m: QueueReply) => port.postMessage(m);
+// An uncaught error ends this thread (the main thread hears of it and stops
+// the instance): close the pipeline first, since a thread may not end with
+// its descriptors still polled.
+process.on('uncaughtExceptionMonitor', () => vtep.close());
 try {
   vtep.start();
   if (process.geteuid!() !== 0) dropThreadCapabilities();
-  port.postMessage({ ready: true, tid: threadId() });
+  reply({ tid: threadId() });
 } catch (e) {
-  port.postMessage({ error: e instanceof Error ? e.message : String(e) });
+  reply({ error: e instanceof Error ? e.message : String(e) });
   port.close();
 }
-port.on('message', (m: string) => {
-  if (m === 'stats') {
-    port.postMessage({ stats: vtep.stats() });
-  } else if (m === 'close') {
+port.on('message', (m: QueueRequest) => {
+  if (m.cmd === 'stats') {
+    reply({ id: m.id, stats: vtep.stats() });
+  } else {
     vtep.close();
     port.close();
   }

@@ -67,11 +67,6 @@ export function isZeroMac(b: Uint8Array, off: number): boolean {
   return (b[off] | b[off + 1] | b[off + 2] | b[off + 3] | b[off + 4] | b[off + 5]) === 0;
 }
 
-/** True if `mac` has the U/L bit set (locally administered). */
-export function isLocallyAdministered(mac: number): boolean {
-  return (Math.floor(mac / 2 ** 40) & 0x02) !== 0;
-}
-
 /** Returns a random unicast, locally administered MAC (not for the hot path). */
 export function randomLocalMac(): number {
   const b = randomBytes(6);

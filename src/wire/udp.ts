@@ -26,6 +26,8 @@ export const UDP_LEN = 4;
 export const UDP_CSUM = 6;
 /** Header length in bytes. */
 export const UDP_HLEN = 8;
+/** flannel's udp backend (backend/udp: defaultPort): IP packets as whole UDP payloads. */
+export const FLANNEL_UDP_PORT = 8285;
 
 /** Fewer than 8 bytes. */
 export const UDP_ERR_TRUNCATED = 1;

@@ -5,7 +5,7 @@
 // Nodes take leases and see each other's; each refusal is one E_CREDENTIALS
 // line that names what to fix, at once rather than after start-up retries.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { VxtapError } from '../../src/control/errors.js';
+import { VxtapError } from '../../src/core/errors.js';
 import { EtcdStore, type EtcdStoreOptions } from '../../src/flannel/etcd-store.js';
 import { SubnetManager } from '../../src/flannel/subnet-manager.js';
 import { TestPki } from './certs.js';

@@ -2,7 +2,7 @@
 // renewal rebinds the key, an unreachable etcd, and an etcd outage.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { VxtapError } from '../../src/control/errors.js';
+import { VxtapError } from '../../src/core/errors.js';
 import { EtcdStore } from '../../src/flannel/etcd-store.js';
 import { encodeAttrs } from '../../src/flannel/lease.js';
 import { SubnetManager, type SubnetManagerOptions } from '../../src/flannel/subnet-manager.js';

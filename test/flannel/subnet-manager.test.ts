@@ -2,7 +2,7 @@
 // file. The same cases run on each; nothing is mocked.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { VxtapError } from '../../src/control/errors.js';
+import { VxtapError } from '../../src/core/errors.js';
 import { fitsConfig } from '../../src/flannel/config.js';
 import { subnetKey, udpAttrs, vxlanAttrs, type Lease } from '../../src/flannel/lease.js';
 import type { LeaseStore, WatchHandler } from '../../src/flannel/store.js';

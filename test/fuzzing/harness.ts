@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { VxtapError } from '../../src/control/errors.js';
+import { VxtapError } from '../../src/core/errors.js';
 import { Lab } from '../../src/lab/netns.js';
 
 /** The seed when VXTAP_FUZZ_SEED is not set: every run of `npm test` replays the same cases. */

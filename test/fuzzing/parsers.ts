@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { compileFilter, MAX_FILTER_LENGTH } from '../../src/capture/filter.js';
 import { parseFlags, type FlagSpec } from '../../src/control/args.js';
 import { loadConfigFile, toSpecs, validateConfig } from '../../src/control/config.js';
-import { VxtapError } from '../../src/control/errors.js';
+import { VxtapError } from '../../src/core/errors.js';
 import { parseNetworkConfig } from '../../src/flannel/config.js';
 import { parseFlannelFlags } from '../../src/flannel/flags.js';
 import { decodeAttrs, encodeAttrs, parseSubnetKey, subnetKey } from '../../src/flannel/lease.js';

@@ -12,7 +12,7 @@ import { readCapture } from '../../src/capture/pcapng.js';
 import { compileFilter } from '../../src/capture/filter.js';
 import { parseFlags } from '../../src/control/args.js';
 import { validateConfig } from '../../src/control/config.js';
-import { VxtapError } from '../../src/control/errors.js';
+import { VxtapError } from '../../src/core/errors.js';
 import { ControlServer } from '../../src/control/server.js';
 
 function errorOf(f: () => unknown): VxtapError {

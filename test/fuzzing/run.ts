@@ -6,7 +6,7 @@
 //
 //   node dist/test/fuzzing/run.js [--cases N] [--seconds S] [--seed N] [--only a,b] [--list]
 import { parseFlags, one, has } from '../../src/control/args.js';
-import { VxtapError } from '../../src/control/errors.js';
+import { VxtapError } from '../../src/core/errors.js';
 import { runInNamespace, runTarget, seedFromEnv, type Outcome, type Target } from './harness.js';
 import { TARGETS, TEST_CASES } from './targets.js';
 

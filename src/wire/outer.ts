@@ -1,11 +1,12 @@
-// The outer IPv4 + UDP header of a VXLAN packet. It is written into the send
+// The outer IPv4 + UDP header of a tunnelled packet (VXLAN, and capture's
+// synthesized headers for both pipelines). VXLAN writes it into the send
 // queue's per-message header area (not the packet's headroom) so that one
 // payload can go to many VTEPs with a header each (head-end replication).
 import {
   IPPROTO_UDP, IPV4_FLAG_DF, IPV4_HLEN, ipv4HeaderChecksum, setIpv4Checksum, setIpv4Dst, setIpv4Src,
   setIpv4TotalLength,
-} from '../wire/ipv4.js';
-import { UDP_HLEN, setUdpChecksum, setUdpDstPort, setUdpLength, setUdpSrcPort } from '../wire/udp.js';
+} from './ipv4.js';
+import { UDP_HLEN, setUdpChecksum, setUdpDstPort, setUdpLength, setUdpSrcPort } from './udp.js';
 
 export const OUTER_HLEN = IPV4_HLEN + UDP_HLEN;
 

@@ -1,13 +1,13 @@
 // The capture commands of the CLI: flags in, one of the capture modules run.
 import { readFileSync } from 'node:fs';
-import { has, one, parseFlags, required } from '../control/args.js';
-import { controlPathOr } from '../control/control-path.js';
-import { VxtapError } from '../control/errors.js';
-import { runCapture } from './client.js';
-import { decodeCapture } from './decode.js';
-import { CaptureFormatError, readCapture } from './pcapng.js';
-import { parseCaptureRequest } from './session.js';
-import { runSniff } from './sniff.js';
+import { has, one, parseFlags, required } from './args.js';
+import { controlPathOr } from './control-path.js';
+import { VxtapError } from '../core/errors.js';
+import { runCapture } from './capture-client.js';
+import { decodeCapture } from '../capture/decode.js';
+import { CaptureFormatError, readCapture } from '../capture/pcapng.js';
+import { parseCaptureRequest } from '../capture/session.js';
+import { runSniff } from '../capture/sniff.js';
 
 const usage = (msg: string): never => {
   throw new VxtapError('E_USAGE', `${msg} (see: vxtap help)`);

@@ -8,12 +8,12 @@
 // even when the capture is interrupted.
 import { closeSync, openSync, writevSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { VxtapError } from '../control/errors.js';
-import { checkControlPath, connectError } from '../control/server.js';
-import { packetLine } from './decode.js';
-import { compileFilter } from './filter.js';
-import { BLOCK_EPB, BLOCK_IDB, BLOCK_SHB, type Block, BlockSplitter, PcapngReader } from './pcapng.js';
-import type { CaptureRequest } from './session.js';
+import { VxtapError } from '../core/errors.js';
+import { checkControlPath, connectError } from './server.js';
+import { packetLine } from '../capture/decode.js';
+import { compileFilter } from '../capture/filter.js';
+import { BLOCK_EPB, BLOCK_IDB, BLOCK_SHB, type Block, BlockSplitter, PcapngReader } from '../capture/pcapng.js';
+import type { CaptureRequest } from '../capture/session.js';
 
 export interface CaptureRun {
   /** The instance's control socket. */

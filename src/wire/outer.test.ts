@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseIpv4, ipv4ChecksumValid } from '../wire/ipv4.js';
-import { parseUdp } from '../wire/udp.js';
-import { OUTER_HLEN, writeOuterHeaders } from './encap.js';
+import { parseIpv4, ipv4ChecksumValid } from './ipv4.js';
+import { parseUdp } from './udp.js';
+import { OUTER_HLEN, writeOuterHeaders } from './outer.js';
 
 describe('writeOuterHeaders', () => {
   it('writes every byte of a valid IPv4/UDP header into a dirty buffer', () => {

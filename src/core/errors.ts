@@ -33,3 +33,10 @@ export class VxtapError extends Error {
 function oneLine(message: string): string {
   return message.replace(/[\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
+
+/** `networks[0].ports[1].mtu` from a validator's path: how an error names the field. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const k of path) out += typeof k === 'number' ? `[${k}]` : out === '' ? String(k) : `.${String(k)}`;
+  return out || '(top level)';
+}
