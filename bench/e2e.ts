@@ -521,6 +521,12 @@ async function runPath(p: PathSpec, round: string): Promise<PathRun> {
   const lab = new Lab(`e2e-${p.key}`);
   const deferred: Array<() => void> = [];
   const scratch: Scratch = { dir: mkdtempSync(join(tmpdir(), 'vxtap-e2e-')), defer: (fn) => deferred.push(fn) };
+  // After the lab's own exit handler (registered first), also on Ctrl-C mid-path.
+  const removeScratch = (): void => {
+    for (const fn of deferred.splice(0)) fn();
+    rmSync(scratch.dir, { recursive: true, force: true });
+  };
+  process.on('exit', removeScratch);
   const waited = q.waitedMs > 1500 ? `, after waiting ${Math.round(q.waitedMs / 1000)} s for quiet` : '';
   process.stderr.write(`${round} ${p.label} (machine ${r.othersBusyPct.toFixed(0)}% busy before it${waited}):\n`);
   try {
@@ -555,8 +561,8 @@ async function runPath(p: PathSpec, round: string): Promise<PathRun> {
     process.stderr.write(`  [${p.key}] FAILED: ${r.error}\n`);
   } finally {
     await lab.cleanup();
-    for (const fn of deferred) fn();
-    rmSync(scratch.dir, { recursive: true, force: true });
+    removeScratch();
+    process.off('exit', removeScratch);
   }
   return r;
 }
