@@ -1,6 +1,9 @@
 // `npm run bench:e2e` (root): the overlays of issue 3 side by side, measured
 // in one run on one namespace bench (DESIGN.md: compare ratios from one run,
-// not absolute times).
+// not absolute times), with the userspace peers of issue 12 from Debian's
+// packages: Open vSwitch's netdev datapath with a VXLAN port, tinc 1.0 in
+// switch mode without cipher, n2n 1.3 and wireguard-go (encrypted). A peer
+// whose commands are not installed is reported as such and skipped.
 //
 // Each path gets fresh namespaces a and b joined by a veth underlay
 // (198.51.100.0/24, MTU 1500, the veth's default offloads, as a NIC has
@@ -20,6 +23,10 @@
 // segments and checksums every path's traffic in software at the veth.
 // Output: a table with ratios to kernel VXLAN, bench/results/e2e.json and
 // bench/results/e2e.svg (e2e-txoff.* with --tx-offload off).
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { Lab, OVERLAY, sh, type Host, type Vxtap } from '../src/lab/netns.js';
 import { eventually, kernelVxlan } from '../test/helpers/peers.js';
 import { BUSY_WARN_PCT, fmt, machine, machineLine, quiet, table, writeResult, type Machine } from './report.js';
@@ -44,11 +51,21 @@ interface Overlay {
   vxtaps: { a?: Vxtap; b?: Vxtap };
 }
 
+/** What a path's set-up may hold beyond the lab: a temporary folder, and clean-ups run after the lab's. */
+interface Scratch {
+  /** A fresh folder of this path's own (configs, keys, sockets), removed after the round. */
+  dir: string;
+  /** Registers a clean-up, run after the round even if the set-up failed. */
+  defer(fn: () => void): void;
+}
+
 interface PathSpec {
   key: string;
   label: string;
   color: string;
-  setup(lab: Lab, a: Host, b: Host, ipA: string, ipB: string): Promise<Overlay>;
+  /** Commands the path needs; a missing one skips the path as "not installed". */
+  tools?: string[];
+  setup(lab: Lab, a: Host, b: Host, ipA: string, ipB: string, scratch: Scratch): Promise<Overlay>;
 }
 
 const control = (lab: Lab, h: Host): string[] => ['--control', `/run/vxtap/${lab.id}-${h.name}.sock`];
@@ -133,7 +150,195 @@ const PATHS: PathSpec[] = [
       return { dst: UDP_B, dev: 'tun0', vxtaps: {} };
     },
   },
+  {
+    key: 'ovs-netdev',
+    label: 'Open vSwitch netdev VXLAN',
+    color: '#17becf',
+    tools: ['ovsdb-tool', 'ovsdb-server', 'ovs-vswitchd', 'ovs-vsctl'],
+    async setup(_lab, a, b, ipA, ipB, scratch) {
+      await ovsNetdev(a, 1, ipA, ipB, scratch);
+      await ovsNetdev(b, 2, ipB, ipA, scratch);
+      await eventually('the underlay through br-phy', () => a.ping(ipB, 1, 0.2).then(() => true, () => false));
+      return { dst: `${OVERLAY}.2`, dev: 'br-int', vxtaps: {} };
+    },
+  },
+  {
+    key: 'tinc',
+    label: 'tinc 1.0 switch, no cipher',
+    color: '#bcbd22',
+    tools: ['tincd'],
+    async setup(_lab, a, b, ipA, ipB, scratch) {
+      const dirs = [tincConfig(a, ipA, 'b', scratch), tincConfig(b, ipB, undefined, scratch)];
+      // Each side's host file (address, cipher, public key) goes to the other.
+      for (const [from, to, name] of [[dirs[0], dirs[1], 'a'], [dirs[1], dirs[0], 'b']] as const) {
+        writeFileSync(join(to, 'hosts', name), readFileSync(join(from, 'hosts', name)));
+      }
+      await tincd(b, dirs[1], 2);
+      await tincd(a, dirs[0], 1);
+      return { dst: `${OVERLAY}.2`, dev: 'tinc0', vxtaps: {} };
+    },
+  },
+  {
+    key: 'n2n',
+    label: 'n2n 1.3 (Twofish)',
+    color: '#7f7f7f',
+    tools: ['supernode', 'edge'],
+    async setup(_lab, a, b, ipA) {
+      // The supernode on a, where both edges register; the edges then talk directly.
+      const sn = a.spawn('supernode', ['-l', String(N2N_SUPERNODE_PORT)]);
+      drain(sn);
+      await eventually('n2n supernode to listen', () => {
+        if (sn.exitCode !== null) throw new Error(`supernode exited ${sn.exitCode}`);
+        return a.run('ss', '-Hlun', `sport = :${N2N_SUPERNODE_PORT}`).trim() !== '';
+      });
+      for (const [h, n] of [[a, 1], [b, 2]] as const) {
+        // n2n 1.3 always encrypts with Twofish: without -k, edge prints its usage and exits.
+        const e = h.spawn('edge', ['-d', 'n2n0', '-a', `${OVERLAY}.${n}`, '-s', '255.255.255.0', '-c', 'vxtapbench',
+          '-k', 'vxtapbench', '-M', String(N2N_MTU), '-l', `${ipA}:${N2N_SUPERNODE_PORT}`]);
+        drain(e);
+        await deviceUp(h, 'n2n0', e, 'edge');
+      }
+      return { dst: `${OVERLAY}.2`, dev: 'n2n0', vxtaps: {} };
+    },
+  },
+  {
+    key: 'wireguard-go',
+    label: 'wireguard-go (encrypted)',
+    color: '#8c564b',
+    tools: ['wireguard-go', 'wg'],
+    async setup(lab, a, b, ipA, ipB, scratch) {
+      const keys = [wgKey(), wgKey()];
+      const devs = [`${lab.id.split('-')[0]}a`, `${lab.id.split('-')[0]}b`];
+      await wireguardGo(a, devs[0], `${UDP_A}/16`, keys[0].priv, keys[1].pub, ipB, scratch);
+      await wireguardGo(b, devs[1], `${UDP_B}/16`, keys[1].priv, keys[0].pub, ipA, scratch);
+      return { dst: UDP_B, dev: devs[0], vxtaps: {} };
+    },
+  },
 ];
+
+/** The supernode's port, n2n's customary one. */
+const N2N_SUPERNODE_PORT = 7654;
+/**
+ * n2n's TAP MTU. Its default, 1400, makes 1508-byte datagrams (94 bytes of
+ * header and Twofish over the frame) that the 1500-byte underlay fragments;
+ * 1360 fits them in one packet.
+ */
+const N2N_MTU = 1360;
+const WG_PORT = 51820;
+const TINC_PORT = 655;
+
+/** Drained so a chatty daemon (or a long run's iperf3 -s) can never fill its pipe and stall. */
+function drain(p: ChildProcess): void {
+  p.stdout!.resume();
+  p.stderr!.resume();
+}
+
+/** Waits for a daemon's device to appear, then gives it its address (if any) and brings it up. */
+async function deviceUp(h: Host, dev: string, p: ChildProcess, what: string, address?: string, mtu?: number): Promise<void> {
+  await eventually(`${what}'s ${dev} in ${h.name}`, () => {
+    if (p.exitCode !== null) throw new Error(`${what} in ${h.name} exited ${p.exitCode}`);
+    try {
+      h.run('ip', 'link', 'show', 'dev', dev);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  h.ip(...(mtu === undefined ? [] : [`link set dev ${dev} mtu ${mtu}`]), ...(address === undefined ? [] : [`address add ${address} dev ${dev}`]), `link set dev ${dev} up`);
+}
+
+/**
+ * Open vSwitch's userspace datapath as its userspace-tunnelling guide sets it
+ * up: a private ovsdb-server and ovs-vswitchd in the host's namespace, a
+ * netdev bridge br-phy holding the underlay veth (whose address moves to
+ * br-phy, where the datapath sends the tunnel's packets from), and a netdev
+ * bridge br-int whose internal port (a TAP) carries the overlay address,
+ * with a VXLAN port to the peer. MTU 1450, as on the kernel's VXLAN device.
+ */
+async function ovsNetdev(h: Host, n: number, self: string, peer: string, scratch: Scratch): Promise<void> {
+  const dir = join(scratch.dir, h.name);
+  mkdirSync(dir);
+  const env = [`OVS_RUNDIR=${dir}`, `OVS_DBDIR=${dir}`, `OVS_LOGDIR=${dir}`, `OVS_SYSCONFDIR=${dir}`];
+  const db = `unix:${dir}/db.sock`;
+  sh('ovsdb-tool', ['create', join(dir, 'conf.db'), '/usr/share/openvswitch/vswitch.ovsschema']);
+  const server = h.spawn('env', [...env, 'ovsdb-server', join(dir, 'conf.db'), `--remote=p${db}`, `--unixctl=${dir}/ovsdb.ctl`,
+    `--pidfile=${dir}/ovsdb.pid`, '--no-chdir', `--log-file=${dir}/ovsdb.log`, '-vconsole:off']);
+  drain(server);
+  await eventually(`ovsdb-server in ${h.name}`, () => {
+    if (server.exitCode !== null) throw new Error(`ovsdb-server in ${h.name} exited ${server.exitCode}`);
+    return existsSync(join(dir, 'db.sock'));
+  });
+  const vsctl = (...args: string[]): string => h.run('env', ...env, 'ovs-vsctl', `--db=${db}`, '--timeout=10', ...args);
+  vsctl('--no-wait', 'init');
+  const vswitchd = h.spawn('env', [...env, 'ovs-vswitchd', db, `--unixctl=${dir}/vswitchd.ctl`, `--pidfile=${dir}/vswitchd.pid`,
+    '--no-chdir', `--log-file=${dir}/vswitchd.log`, '-vconsole:off']);
+  drain(vswitchd);
+  vsctl(
+    'add-br', 'br-phy', '--', 'set', 'bridge', 'br-phy', 'datapath_type=netdev', '--', 'add-port', 'br-phy', 'ul0',
+    '--', 'add-br', 'br-int', '--', 'set', 'bridge', 'br-int', 'datapath_type=netdev', '--', 'set', 'interface', 'br-int', 'mtu_request=1450',
+    '--', 'add-port', 'br-int', 'vxlan0', '--', 'set', 'interface', 'vxlan0', 'type=vxlan', `options:remote_ip=${peer}`, `options:key=${VNI}`,
+  );
+  await deviceUp(h, 'br-int', vswitchd, 'ovs-vswitchd', `${OVERLAY}.${n}/24`);
+  await deviceUp(h, 'br-phy', vswitchd, 'ovs-vswitchd');
+  h.ip(`address del ${self}/24 dev ul0`, `address add ${self}/24 dev br-phy`);
+}
+
+/**
+ * tinc 1.0 in switch mode (a virtual Ethernet switch over its TAP) with
+ * neither cipher nor MAC on the data packets (Cipher = none, Digest = none
+ * in both host files), a fresh 2048-bit RSA key per run. The meta
+ * connection (TCP) still authenticates with RSA; the frames travel over UDP
+ * in the clear. The TAP gets MTU 1450, as the kernel's VXLAN device.
+ */
+function tincConfig(h: Host, self: string, connectTo: string | undefined, scratch: Scratch): string {
+  const dir = join(scratch.dir, h.name);
+  mkdirSync(join(dir, 'hosts'), { recursive: true });
+  writeFileSync(join(dir, 'tinc.conf'), [`Name = ${h.name}`, 'Mode = switch', 'DeviceType = tap', 'Interface = tinc0',
+    'AddressFamily = ipv4', `BindToAddress = ${self}`, ...(connectTo ? [`ConnectTo = ${connectTo}`] : []), ''].join('\n'));
+  writeFileSync(join(dir, 'hosts', h.name), [`Address = ${self}`, `Port = ${TINC_PORT}`, 'Cipher = none', 'Digest = none', ''].join('\n'));
+  // -K appends the public key to hosts/NAME; stdin closed takes the default file names.
+  sh('tincd', ['-n', 'bench', '--config', dir, '-K', '2048'], '');
+  return dir;
+}
+
+async function tincd(h: Host, dir: string, n: number): Promise<void> {
+  const p = h.spawn('tincd', ['-D', '-d', '0', '-n', 'bench', '--config', dir, `--pidfile=${join(dir, 'tinc.pid')}`]);
+  drain(p);
+  await deviceUp(h, 'tinc0', p, 'tincd', `${OVERLAY}.${n}/24`, 1450);
+}
+
+function wgKey(): { priv: string; pub: string } {
+  const priv = sh('wg', ['genkey']).trim();
+  return { priv, pub: sh('wg', ['pubkey'], priv + '\n').trim() };
+}
+
+/**
+ * wireguard-go's userspace device (a TUN, MTU 1420 by default), configured
+ * with wg: one peer, its whole /16 routed to it. Encrypted
+ * (ChaCha20-Poly1305), unlike the other peers. The device name is unique to
+ * the lab because wireguard-go's control socket, /var/run/wireguard/DEV.sock,
+ * is shared by all namespaces.
+ */
+async function wireguardGo(h: Host, dev: string, address: string, priv: string, peerPub: string, peer: string, scratch: Scratch): Promise<void> {
+  const p = h.spawn('env', ['WG_PROCESS_FOREGROUND=1', 'wireguard-go', '-f', dev]);
+  drain(p);
+  scratch.defer(() => rmSync(`/var/run/wireguard/${dev}.sock`, { force: true }));
+  await eventually(`wireguard-go's ${dev} in ${h.name}`, () => {
+    if (p.exitCode !== null) throw new Error(`wireguard-go in ${h.name} exited ${p.exitCode}`);
+    return existsSync(`/var/run/wireguard/${dev}.sock`);
+  });
+  const key = join(scratch.dir, `${h.name}.key`);
+  writeFileSync(key, priv + '\n', { mode: 0o600 });
+  h.run('wg', 'set', dev, 'listen-port', String(WG_PORT), 'private-key', key,
+    'peer', peerPub, 'endpoint', `${peer}:${WG_PORT}`, 'allowed-ips', '198.18.0.0/16');
+  h.ip(`address add ${address} dev ${dev}`, `link set dev ${dev} up`);
+}
+
+/** The tools of `tools` not found on PATH. */
+function missingTools(tools: string[]): string[] {
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  return tools.filter((t) => !dirs.some((d) => existsSync(join(d, t))));
+}
 
 /**
  * The naive userspace tunnel, as DESIGN.md gives the flannel-udp-style peer:
@@ -145,16 +350,7 @@ async function socatTun(h: Host, address: string, self: string, peer: string): P
     `TUN:${address},tun-type=tun,iff-up,iff-no-pi,tun-name=tun0`,
     `UDP-DATAGRAM:${peer}:${FLANNEL_UDP_PORT},bind=${self}:${FLANNEL_UDP_PORT}`,
   ]);
-  await eventually(`socat's TUN in ${h.name}`, () => {
-    if (p.exitCode !== null) throw new Error(`socat in ${h.name} exited ${p.exitCode}`);
-    try {
-      h.run('ip', 'link', 'show', 'dev', 'tun0');
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  h.ip('link set dev tun0 mtu 1472');
+  await deviceUp(h, 'tun0', p, 'socat', undefined, 1472);
 }
 
 // ---- measurements ---------------------------------------------------------
@@ -203,6 +399,8 @@ interface PathRun extends Figures {
   underlay?: Record<string, string>;
   /** Set when the path could not be built; the figures are then missing. */
   error?: string;
+  /** The path's tools that are not installed: the path was skipped. */
+  notInstalled?: string[];
   /** vxtap's nonzero drop counters after the round, per host. */
   drops?: Record<string, Record<string, number>>;
   /** Frames with a checksum a kernel sender left partial that vxtap delivered, per host (stats partial_csums). */
@@ -213,6 +411,8 @@ interface PathResult extends Figures {
   key: string;
   label: string;
   mtu?: number;
+  /** The tools missing on this machine, when the path was skipped. */
+  notInstalled?: string[];
   runs: PathRun[];
 }
 
@@ -283,9 +483,7 @@ async function udp64(a: Host, dst: string): Promise<Udp> {
 
 async function startIperfServer(b: Host): Promise<void> {
   const srv = b.spawn('iperf3', ['-s', '-p', String(IPERF_PORT)]);
-  // Drained so a long run can never fill the pipe and stall the server.
-  srv.stdout!.resume();
-  srv.stderr!.resume();
+  drain(srv);
   await eventually('iperf3 -s to listen', () => {
     if (srv.exitCode !== null) throw new Error(`iperf3 -s exited ${srv.exitCode}`);
     return b.run('ss', '-Hltn', `sport = :${IPERF_PORT}`).trim() !== '';
@@ -313,15 +511,28 @@ function mtuOf(h: Host, dev: string): number {
 }
 
 async function runPath(p: PathSpec, round: string): Promise<PathRun> {
+  const missing = missingTools(p.tools ?? []);
+  if (missing.length > 0) {
+    process.stderr.write(`${round} ${p.label}: not installed (${missing.join(', ')}), skipped\n`);
+    return { othersBusyPct: 0, notInstalled: missing };
+  }
   const q = await quiet(QUIET_WAIT_MS);
   const r: PathRun = { othersBusyPct: q.busyPct };
   const lab = new Lab(`e2e-${p.key}`);
+  const deferred: Array<() => void> = [];
+  const scratch: Scratch = { dir: mkdtempSync(join(tmpdir(), 'vxtap-e2e-')), defer: (fn) => deferred.push(fn) };
+  // After the lab's own exit handler (registered first), also on Ctrl-C mid-path.
+  const removeScratch = (): void => {
+    for (const fn of deferred.splice(0)) fn();
+    rmSync(scratch.dir, { recursive: true, force: true });
+  };
+  process.on('exit', removeScratch);
   const waited = q.waitedMs > 1500 ? `, after waiting ${Math.round(q.waitedMs / 1000)} s for quiet` : '';
   process.stderr.write(`${round} ${p.label} (machine ${r.othersBusyPct.toFixed(0)}% busy before it${waited}):\n`);
   try {
     const [a, b] = [lab.host('a'), lab.host('b')];
     const [ipA, ipB] = lab.underlay([a, b], 1500, { txChecksum: txOffload });
-    const o = await p.setup(lab, a, b, ipA, ipB);
+    const o = await p.setup(lab, a, b, ipA, ipB, scratch);
     r.mtu = mtuOf(a, o.dev);
     r.underlay = offloads(a);
     await startIperfServer(b);
@@ -350,6 +561,8 @@ async function runPath(p: PathSpec, round: string): Promise<PathRun> {
     process.stderr.write(`  [${p.key}] FAILED: ${r.error}\n`);
   } finally {
     await lab.cleanup();
+    removeScratch();
+    process.off('exit', removeScratch);
   }
   return r;
 }
@@ -369,6 +582,7 @@ function combine(p: PathSpec, runs: PathRun[]): PathResult {
     key: p.key,
     label: p.label,
     mtu: runs.find((r) => r.mtu !== undefined)?.mtu,
+    notInstalled: runs.find((r) => r.notInstalled)?.notInstalled,
     ping: medianRun(runs.map((r) => r.ping), (v) => v.avgMs),
     tcp1: medianRun(runs.map((r) => r.tcp1), (v) => v.gbps),
     tcp4: medianRun(runs.map((r) => r.tcp4), (v) => v.gbps),
@@ -393,9 +607,9 @@ const METRICS: Metric[] = [
 ];
 
 /** A figure and its ratio to kernel VXLAN's, e.g. "1.40 (0.23x)". */
-function cell(m: Metric, r: Figures, kernel: Figures | undefined): string {
+function cell(m: Metric, r: PathResult, kernel: Figures | undefined): string {
   const v = m.value(r);
-  if (v === undefined) return 'failed';
+  if (v === undefined) return r.notInstalled ? 'not installed' : 'failed';
   const k = kernel && m.value(kernel);
   return k ? `${fmt(v)} (${fmt(v / k, 2)}x)` : fmt(v);
 }
@@ -464,6 +678,7 @@ function report(results: PathResult[]): string {
     const drops: Record<string, Record<string, number>> = {};
     r.runs.forEach((x, i) => {
       if (x.error) lines.push(`${r.label}, round ${i + 1}: not measured: ${x.error}`);
+      if (x.notInstalled && i === 0) lines.push(`${r.label}: not installed (${x.notInstalled.join(', ')}), skipped`);
       for (const k of FIGURES) {
         const o = x[k];
         if (o && 'error' in o) lines.push(`${r.label}, round ${i + 1}, ${k}: ${o.error}`);
@@ -489,7 +704,7 @@ function esc(s: string): string {
 function chart(results: PathResult[], m: Machine): string {
   const colors = new Map(PATHS.map((p) => [p.key, p.color]));
   const kernel = results.find((r) => r.key === 'kernel-vxlan');
-  const [panelW, label, barMax, barH, gap, top] = [470, 120, 220, 20, 6, 64];
+  const [panelW, label, barMax, barH, gap, top] = [510, 160, 220, 20, 6, 64];
   const panelH = 30 + results.length * (barH + gap) + 14;
   const rounds = Math.max(...results.map((r) => r.runs.length));
   const parts: string[] = [];
@@ -504,7 +719,7 @@ function chart(results: PathResult[], m: Machine): string {
       const v = values[i];
       const w = v === undefined ? 0 : Math.max(1, (v / max) * barMax);
       const k0 = kernel && metric.value(kernel);
-      const text = v === undefined ? 'failed' : k0 ? `${fmt(v)} (${fmt(v / k0, 2)}x kernel)` : fmt(v);
+      const text = v === undefined ? (r.notInstalled ? 'not installed' : 'failed') : k0 ? `${fmt(v)} (${fmt(v / k0, 2)}x kernel)` : fmt(v);
       parts.push(
         `<text x="${x0 + label - 6}" y="${y + 14}" text-anchor="end">${esc(r.label)}</text>`,
         `<rect x="${x0 + label}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${colors.get(r.key) ?? '#888'}"/>`,
@@ -564,9 +779,13 @@ async function main(): Promise<void> {
   const tools = {
     iperf3: toolVersion('iperf3', ['--version'], /^iperf (\S+)/),
     socat: toolVersion('socat', ['-V'], /socat version (\S+)/),
+    'open vswitch': toolVersion('ovs-vswitchd', ['--version'], /Open vSwitch\) (\S+)/),
+    tinc: toolVersion('tincd', ['--version'], /tinc version (\S+)/),
+    n2n: toolVersion('edge', ['-h'], /n2n v\.(\S+)/),
+    'wireguard-go': toolVersion('wireguard-go', ['--version'], /wireguard-go v(\S+)/),
   };
   console.log(machineLine(m));
-  console.log(`tools: iperf3 ${tools.iperf3}, socat ${tools.socat}; each iperf3 test ${SECONDS} s; ${rounds} round(s)`);
+  console.log(`tools: ${Object.entries(tools).map(([k, v]) => `${k} ${v}`).join(', ')}; each iperf3 test ${SECONDS} s; ${rounds} round(s)`);
   const started = Date.now();
   const runs = new Map<string, PathRun[]>(paths.map((p) => [p.key, []]));
   for (let round = 1; round <= rounds; round++) {
