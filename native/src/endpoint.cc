@@ -74,6 +74,7 @@ Endpoint::Endpoint(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Endpoint>(
 }
 
 Endpoint::~Endpoint() {
+  if (hook_env_) napi_remove_env_cleanup_hook(hook_env_, &Endpoint::OnEnvTeardown, this);
   if (fd_ >= 0) ::close(fd_);
   delete rx_ctx_;
 }
@@ -162,6 +163,9 @@ Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
   poll_->data = this;
   poll_errors_ = 0;
   polling_ = true;
+  // A thread torn down while polling (a worker terminated mid-loop) must not
+  // leave the handle open: Node aborts when a loop closes with open handles.
+  if (napi_add_env_cleanup_hook(env, &Endpoint::OnEnvTeardown, this) == napi_ok) hook_env_ = env;
   Ref();  // the wrapper must outlive the poll handle that points at it
   err = uv_poll_start(poll_, UV_READABLE, &Endpoint::OnPoll);
   if (err != 0) {
@@ -278,9 +282,25 @@ void Endpoint::OnPoll(uv_poll_t* handle, int status, int events) {
 
 void Endpoint::OnClosed(uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); }
 
+// The environment is going away with the poll still running: close the handle
+// so the loop can close, and leave the references to the teardown.
+void Endpoint::OnEnvTeardown(void* arg) {
+  auto* self = static_cast<Endpoint*>(arg);
+  self->hook_env_ = nullptr;
+  if (!self->polling_) return;
+  self->polling_ = false;
+  uv_poll_stop(self->poll_);
+  uv_close(reinterpret_cast<uv_handle_t*>(self->poll_), &Endpoint::OnClosed);
+  self->poll_ = nullptr;
+}
+
 void Endpoint::ReleaseRx() {
   if (!polling_) return;
   polling_ = false;
+  if (hook_env_) {
+    napi_remove_env_cleanup_hook(hook_env_, &Endpoint::OnEnvTeardown, this);
+    hook_env_ = nullptr;
+  }
   uv_poll_stop(poll_);
   uv_close(reinterpret_cast<uv_handle_t*>(poll_), &Endpoint::OnClosed);
   poll_ = nullptr;

@@ -41,6 +41,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnClosed(uv_handle_t* handle);
+  static void OnEnvTeardown(void* arg);
   int Drain();
   int DrainDevice();
   void ReleaseRx();
@@ -67,6 +68,8 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
 
   // Receive side, valid while polling_.
   uv_poll_t* poll_ = nullptr;
+  // The environment the poll's cleanup hook is registered with, while polling_.
+  napi_env hook_env_ = nullptr;
   // Poll errors (POLLERR) since the last packet read; see OnPoll.
   uint32_t poll_errors_ = 0;
   Napi::ObjectReference rx_refs_;
