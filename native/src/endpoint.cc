@@ -1,5 +1,6 @@
 #include "endpoint.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/udp.h>
@@ -146,6 +147,7 @@ Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
       rx_msgs_[i].msg_hdr.msg_name = &rx_names_[i];
       if (segs_) rx_msgs_[i].msg_hdr.msg_control = &rx_ctrl_[i * CMSG_SPACE(sizeof(int))];
     }
+    rx_filled_ = budget_;  // every header gets its lengths before the first read
   }
 
   uv_loop_t* loop = nullptr;
@@ -180,15 +182,20 @@ Napi::Value Endpoint::StartRx(const Napi::CallbackInfo& info) {
 int Endpoint::Drain() {
   if (kind_ != Kind::kDatagram) return DrainDevice();
   const uint32_t cap = slot_size_ - headroom_;
-  for (uint32_t i = 0; i < budget_; i++) {
+  // recvmmsg rewrites the lengths and flags of the headers it fills, and only
+  // of those: the others still hold what was set here before.
+  for (uint32_t i = 0; i < rx_filled_; i++) {
     rx_msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
     rx_msgs_[i].msg_hdr.msg_flags = 0;
     if (segs_) rx_msgs_[i].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int));
   }
+  rx_filled_ = 0;
   int n;
   do {
     n = recvmmsg(fd_, rx_msgs_.data(), budget_, MSG_DONTWAIT, nullptr);
   } while (n < 0 && errno == EINTR);
+  // One more: the header of a datagram whose copy-out failed part way.
+  rx_filled_ = n < 0 ? 1 : std::min(static_cast<uint32_t>(n) + 1, budget_);
   if (n < 0) return IsAgain(errno) ? 0 : -errno;
   for (int i = 0; i < n; i++) {
     mmsghdr& m = rx_msgs_[i];

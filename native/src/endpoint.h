@@ -85,6 +85,9 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   uint16_t* ports_ = nullptr;
   uint16_t* segs_ = nullptr;  // UDP GRO segment size per datagram (0: none)
   std::vector<mmsghdr> rx_msgs_;
+  // Headers the last recvmmsg filled (it writes no others): the next Drain
+  // resets only these, so a one-datagram batch touches one header, not budget_.
+  uint32_t rx_filled_ = 0;
   std::vector<uint8_t> rx_ctrl_;
   std::vector<iovec> rx_iov_;
   std::vector<sockaddr_in> rx_names_;

@@ -214,6 +214,43 @@ describe('issue 16.3: a socket error (POLLERR) is reported and receiving goes on
   });
 });
 
+describe('issue 12: a datagram batch resets only the headers the batch before it filled', () => {
+  it('reports each batch\'s own lengths, sources and cut-off datagrams, whatever the batch before held', async () => {
+    const port = await freePort();
+    const ep = new addon.Endpoint(addon.openUdp('127.0.0.1', port, 0, 0), Kind.Datagram);
+    opened.push(ep);
+    const [a, b] = [createSocket('udp4'), createSocket('udp4')];
+    a.bind(0, '127.0.0.1');
+    b.bind(0, '127.0.0.1');
+    await Promise.all([once(a, 'listening'), once(b, 'listening')]);
+    // libuv sends at once when its queue is empty: the datagrams of one call
+    // are all queued on the socket before the poll can run.
+    const send = (s: typeof a, sizes: number[]): Promise<unknown> =>
+      Promise.all(sizes.map((n) => new Promise((r) => s.send(Buffer.alloc(n, 7), port, '127.0.0.1', r))));
+    // Queued before the poll starts, so that the first read takes all three.
+    await send(a, [100, 10, 20]);
+    const batches: Array<{ lens: number[]; ports: number[] }> = [];
+    const lens = new Uint32Array(4);
+    const ports = new Uint16Array(4);
+    ep.startRx(Buffer.alloc(4 * 64), 64, 0, 4, lens, new Uint32Array(4), ports, null,
+      (n) => batches.push({ lens: [...lens.subarray(0, n)], ports: [...ports.subarray(0, n)] }));
+    await until(() => batches.length === 1);
+    await send(b, [30]);
+    await until(() => batches.length === 2);
+    await send(a, [5, 100]);
+    await until(() => batches.length === 3);
+    const [pa, pb] = [a.address().port, b.address().port];
+    a.close();
+    b.close();
+    // 65 is the slot (64) + 1: a datagram cut off.
+    expect(batches).toEqual([
+      { lens: [65, 10, 20], ports: [pa, pa, pa] },
+      { lens: [30], ports: [pb] },
+      { lens: [5, 65], ports: [pa, pa] },
+    ]);
+  });
+});
+
 describe('issue 16.5: a device write that fails is a frame lost, with its errno', () => {
   it('reports EIO for each frame written to a TAP that is down, and EINVAL for a runt it refuses', () => {
     const dev = tap();
