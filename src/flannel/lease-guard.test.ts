@@ -41,6 +41,7 @@ describe('lease guard', () => {
     ['another SubnetLen', lease('198.18.9.0/25', '198.51.100.9', '02:00:00:00:00:09'), 'subnet_len'],
     ['our PublicIP', lease('198.18.9.0/24', '198.51.100.2', '02:00:00:00:00:09'), 'own_public_ip'],
     ['a multicast PublicIP', lease('198.18.9.0/24', '224.0.0.1', '02:00:00:00:00:09'), 'bad_public_ip'],
+    ['a PublicIP that is not an address', lease('198.18.9.0/24', 'x', '02:00:00:00:00:09'), 'bad_public_ip'],
     ['a loopback PublicIP', lease('198.18.9.0/24', '127.0.0.1', '02:00:00:00:00:09'), 'bad_public_ip'],
     ['our VtepMAC', lease('198.18.9.0/24', '198.51.100.9', OWN_MAC), 'own_vtep_mac'],
     ['a multicast VtepMAC', lease('198.18.9.0/24', '198.51.100.9', '03:00:00:00:00:09'), 'bad_vtep_mac'],
@@ -65,8 +66,9 @@ describe('lease guard', () => {
     expect(g.refusals().map((r) => r.reason)).toEqual(['overlap', 'duplicate_vtep_mac']);
     // The good node leaves: its MAC is free again, so the copy is programmed; the /30 is still the wrong length.
     expect(keys(g.filter([removed(good)]))).toEqual(['removed 5.0/24', 'added 6.0/24']);
-    expect(g.refusals().map((r) => r.reason)).toEqual(['overlap']);
+    expect(g.refusals().map((r) => r.reason)).toEqual(['subnet_len']);
     expect(g.refusals()[0].key).toBe('198.18.5.0-30');
+    expect(g.conflicts()[0]).toMatch(/198\.18\.5\.0-30 .*\(subnet_len\)$/);
   });
 
   it('re-checks a changed lease (removed + added in one batch) against the others, not against itself', () => {

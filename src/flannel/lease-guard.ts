@@ -146,9 +146,16 @@ export class LeaseGuard {
   /** Refused leases that pass now that an accepted one is gone. */
   private reconsider(out: LeaseEvent[]): void {
     for (const key of [...this.refused.keys()].sort()) {
-      const { lease } = this.refused.get(key)!;
+      const { lease, refusal } = this.refused.get(key)!;
       const v = this.check(lease);
-      if (!v.ok) continue;
+      if (!v.ok) {
+        // Still refused, maybe now for another reason: /readyz and stats say the current one.
+        if (v.reason !== refusal.reason) {
+          this.refused.set(key, { lease, refusal: { ...refusal, reason: v.reason, why: v.why } });
+          this.o.log.info({ lease: key, reason: v.reason }, `lease ${key} of ${refusal.publicIp} is still refused: ${v.why}`);
+        }
+        continue;
+      }
       this.refused.delete(key);
       this.accepted.set(key, { lease, mac: v.mac });
       this.o.log.info(`lease ${key} of ${lease.attrs.PublicIP} no longer conflicts: programming it`);
