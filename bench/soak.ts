@@ -162,8 +162,17 @@ async function main(argv: string[]): Promise<number> {
     const subnetOf = async (w: Watched) => ((await w.v.stats()) as unknown as { flannel: { subnet: string } }).flannel.subnet;
     const own = [await subnetOf(watched[2]), await subnetOf(watched[3])];
     const podB = own[1].split('/')[0]; // b's flannel.1 address, the subnet's network address
-    const iperfd = b.spawn('iperf3', ['-s']);
+    let iperfd = b.spawn('iperf3', ['-s']);
     await sleep(500);
+    // A client cut off mid-test (a timeout on a loaded machine) can leave the
+    // server waiting for it forever, and every later test then fails: start a
+    // fresh server after any failed test.
+    const iperf = async (args: string[]): Promise<void> => {
+      if (await run(a, 'iperf3', ['-c', ...args], 30_000, log)) return;
+      await stopChild(iperfd, 'SIGKILL');
+      iperfd = b.spawn('iperf3', ['-s']);
+      await sleep(500);
+    };
     log(`up: vxlan ${OVERLAY}.1 <-> ${OVERLAY}.2, flannel b at ${podB}`);
 
     const t0 = Date.now();
@@ -230,10 +239,10 @@ async function main(argv: string[]): Promise<number> {
         const s = { addr: parseIpv4Addr(net), len: 24 };
         if (await store.create(s, vxlanAttrs(`198.51.100.${50 + i}`, { vni: 1, vtepMac: randomMac() }), 3600) !== null) fake.push(s);
       }
-      await run(a, 'iperf3', ['-c', `${OVERLAY}.2`, '-t', '5'], 30_000, log);
-      await run(a, 'iperf3', ['-c', podB, '-t', '5'], 30_000, log);
-      await run(a, 'iperf3', ['-c', `${OVERLAY}.2`, '-u', '-b', '200M', '-t', '2', '-l', '1200'], 30_000, log);
-      await run(a, 'iperf3', ['-c', podB, '-u', '-b', '200M', '-t', '2', '-l', '64'], 30_000, log);
+      await iperf([`${OVERLAY}.2`, '-t', '5']);
+      await iperf([podB, '-t', '5']);
+      await iperf([`${OVERLAY}.2`, '-u', '-b', '200M', '-t', '2', '-l', '1200']);
+      await iperf([podB, '-u', '-b', '200M', '-t', '2', '-l', '64']);
       await Promise.all([
         run(a, 'ping', ['-c', '20', '-i', '0.05', '-W', '1', `${OVERLAY}.2`], 30_000, log),
         run(a, 'ping', ['-c', '20', '-i', '0.05', '-W', '1', podB], 30_000, log),
