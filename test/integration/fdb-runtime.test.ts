@@ -72,7 +72,7 @@ describe('runtime FDB commands against a kernel VTEP', () => {
     expect(gone.stderr).toContain('ENOENT');
   });
 
-  it('keeps a static entry added at runtime when another VTEP sends from its MAC', async () => {
+  it('keeps a static entry added at runtime when another VTEP sends from its MAC, and moves a dynamic one', async () => {
     expect(await fdb(a, 'add', SPOOFED, 'dev', 'vxt0', 'static')).toEqual({ code: 0, stderr: '' });
     expect(await va.fdb()).toContainEqual(expect.objectContaining({ mac: SPOOFED, dev: 'vxt0', static: true }));
     const refused0 = (await va.stats()).learning.refused_static;
