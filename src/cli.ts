@@ -11,6 +11,7 @@ import { createLogger, rxErrorLogger } from './control/log.js';
 import { checkPrivileges, dataplanePrivileges, dropPrivileges, lookupUser } from './control/privilege.js';
 import { captureCommand, decodeCommand, sniffCommand } from './control/capture-commands.js';
 import { processStats } from './control/process-stats.js';
+import { type FdbReply, fdbUpdate, parseFdbWords } from './control/fdb-commands.js';
 import { ControlServer, request } from './control/server.js';
 import { runFlannel } from './flannel/node.js';
 import { UdpOverlay } from './udp/overlay.js';
@@ -40,6 +41,8 @@ usage:
                 [--ip-masq]
   vxtap stats --dev NAME [--control PATH]
   vxtap fdb show --dev NAME [--control PATH] [--json]
+  vxtap fdb add|append|replace|del LLADDR dev DEV [dst IP] [vni N] [static|dynamic]
+            [--control PATH]
   vxtap capture --dev NAME [--control PATH] [--point P,...] [--vni N]
                 [--filter EXPR] [--snaplen N] [--nano] [-B KiB] [-c COUNT] [-w FILE|-] [-C MB -W N]
   vxtap decode FILE|-
@@ -62,6 +65,14 @@ ns-INODE for one without a name (the initial namespace, usually): device
 names are per namespace, so two instances with the same --dev in two
 namespaces do not collide. stats, fdb show and capture with --dev NAME and
 no --control reach the instance of that name in their own namespace.
+
+fdb add|append|replace|del change a running instance's FDB at once, in every
+queue, as \`bridge fdb\` does a kernel vxlan device's: LLADDR
+00:00:00:00:00:00 is the flood list (append adds dst IP, del ... dst IP
+removes it); add fails if the entry exists, replace overwrites it, del of a
+missing one fails. Without dst an entry points at the local port DEV. Entries
+are static unless dynamic (they age and move). Without --control, dev DEV
+finds the instance.
 
 udp runs the userspace UDP overlay (flannel's udp backend format): a TUN
 device NAME whose IP packets go, by longest-prefix route, as whole UDP
@@ -211,6 +222,7 @@ async function runDataplane(config: Config, mode: string, userField = '--user'):
   const control = new ControlServer(controlPathOf(config), {
     stats: () => stats(queues, udp),
     fdb: () => vtep?.fdbRows() ?? [],
+    'fdb-update': (req) => fdbUpdate(req.args, queues),
     routes: () => udp?.routeRows() ?? [],
   }, hub ? { capture: (req, sock) => hub.attach(req, sock) } : {}, { group: config.controlGroup });
   await control.listen();
@@ -304,8 +316,17 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'fdb': {
+      const words = parseFlags(rest, { dev: { arity: 1 }, control: { arity: 1 }, json: { arity: 0 } }).positionals;
+      if (words.length > 0 && words[0] !== 'show') {
+        const p = parseFlags(rest, { dev: { arity: 1 }, control: { arity: 1 } });
+        const dev = parseFdbWords(words).dev; // refused here, before a connection, when it does not parse
+        const path = controlPathOr(one<string>(p, 'control'), () => one<string>(p, 'dev') ?? dev);
+        const reply = (await request(path, 'fdb-update', 3000, { args: words })) as FdbReply;
+        if (!reply.changed) process.stderr.write('vxtap: fdb: nothing changed (the destination is listed already)\n');
+        return;
+      }
       const c = controlPath(rest);
-      if (c.positionals[0] !== 'show') throw new VxtapError('E_USAGE', "fdb: expected 'fdb show' (see: vxtap help)");
+      if (c.positionals.length !== 1) throw new VxtapError('E_USAGE', "fdb: expected 'fdb show' or 'fdb add|append|replace|del ...' (see: vxtap help)");
       const rows = (await request(c.path, 'fdb')) as FdbRow[];
       console.log(c.json ? JSON.stringify(rows) : formatFdb(rows));
       return;

@@ -17,7 +17,15 @@ const unique = (name: string) => join(dir, `${++serial}-${name}`);
 
 /** Runs `fn` with a listening server, and closes it however `fn` ends. */
 async function withServer(o: ConstructorParameters<typeof ControlServer>[3], fn: (s: ControlServer) => Promise<void>, path = unique('c.sock')): Promise<void> {
-  const s = new ControlServer(path, { stats: () => ({ up: true }) }, {
+  const s = new ControlServer(path, {
+    stats: () => ({ up: true }),
+    // Answers with the request's args, or fails as a handler can: a user's error, or a bug.
+    echo: (req) => {
+      if (req.fail === 'user') throw new VxtapError('E_USAGE', "fdb: unexpected word 'via'");
+      if (req.fail === 'bug') throw new Error('boom');
+      return req.args;
+    },
+  }, {
     hold: async (_req, sock) => {
       // A stream: quiet for a while, then a byte and the end.
       await new Promise((r) => setTimeout(r, 300));
@@ -168,7 +176,15 @@ describe('control socket bounds', () => {
       const sock = createConnection(s.path);
       sock.write(JSON.stringify({ cmd: 'z'.repeat(60_000) }) + '\n');
       const msg = errorOf(await answerOf(sock));
-      expect(msg).toBe(`unknown command "${'z'.repeat(63)}... (60002 characters); known: stats, hold`);
+      expect(msg).toBe(`unknown command "${'z'.repeat(63)}... (60002 characters); known: stats, echo, hold`);
+    });
+  });
+
+  it('hands a handler the request and sends its user error back as it is, a bug as an internal error', async () => {
+    await withServer({}, async (s) => {
+      expect(await request(s.path, 'echo', 3000, { args: ['add', 'x'] })).toEqual(['add', 'x']);
+      await expect(request(s.path, 'echo', 3000, { fail: 'user' })).rejects.toThrow(new VxtapError('E_CONTROL', "fdb: unexpected word 'via'"));
+      await expect(request(s.path, 'echo', 3000, { fail: 'bug' })).rejects.toThrow('internal error: Error: boom');
     });
   });
 });

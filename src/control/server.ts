@@ -1,6 +1,6 @@
 // The control socket: a Unix stream socket where a running instance answers
 // one JSON request per connection with one JSON line (`vxtap stats`,
-// `vxtap fdb show`). It is off the data path: requests run between batches.
+// `vxtap fdb show`, `vxtap fdb add ...`). It is off the data path: requests run between batches.
 //
 // A stream command (`capture`) instead takes the connection over: after the
 // request line it carries the command's own byte stream (pcapng) until either
@@ -19,7 +19,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { dirname } from 'node:path';
 import { VxtapError } from '../core/errors.js';
 
-export type Handlers = Record<string, () => unknown | Promise<unknown>>;
+/** Answers a request; a VxtapError it throws is sent back as the error line, its message as it is. */
+export type Handlers = Record<string, (request: Record<string, unknown>) => unknown | Promise<unknown>>;
 /** Takes over the connection of a stream command; a VxtapError it throws is sent back as the error line. */
 export type StreamHandlers = Record<string, (request: Record<string, unknown>, sock: Socket) => Promise<void>>;
 
@@ -229,9 +230,9 @@ export class ControlServer {
       return reply({ error: `unknown command ${shown}; known: ${names}` });
     }
     // A handler may answer later (a multi-queue instance asks its workers).
-    Promise.resolve(this.handlers[cmd as string]()).then(
+    new Promise((resolve) => resolve(this.handlers[cmd as string](req))).then(
       (ok) => reply({ ok }),
-      (e: unknown) => reply({ error: `internal error: ${String(e)}` }),
+      (e: unknown) => reply({ error: e instanceof VxtapError ? e.message : `internal error: ${String(e)}` }),
     );
   }
 
@@ -259,8 +260,8 @@ function isAlive(path: string): Promise<boolean> {
   });
 }
 
-/** Sends one command to a running instance and returns its answer. */
-export function request(path: string, cmd: string, timeoutMs = 3000): Promise<unknown> {
+/** Sends one command (with the request's other `fields`) to a running instance and returns its answer. */
+export function request(path: string, cmd: string, timeoutMs = 3000, fields: Record<string, unknown> = {}): Promise<unknown> {
   return new Promise((resolve, reject) => {
     checkControlPath(path);
     const s = createConnection(path);
@@ -270,7 +271,7 @@ export function request(path: string, cmd: string, timeoutMs = 3000): Promise<un
       reject(new VxtapError('E_CONTROL', `control socket ${path} did not answer within ${timeoutMs} ms`));
     }, timeoutMs);
     s.setEncoding('utf8');
-    s.on('connect', () => s.write(JSON.stringify({ cmd }) + '\n'));
+    s.on('connect', () => s.write(JSON.stringify({ ...fields, cmd }) + '\n'));
     s.on('data', (c: string) => (buf += c));
     s.on('end', () => {
       clearTimeout(timer);

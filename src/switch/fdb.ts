@@ -143,6 +143,11 @@ export class Fdb {
     return true;
   }
 
+  /** Whether the entry at `slot` (from find()) is static. */
+  isStatic(slot: number): boolean {
+    return (this.flags[slot] & FDB_STATIC) !== 0;
+  }
+
   /** Removes a MAC. Returns whether it was present. */
   delete(hi: number, lo: number): boolean {
     const i = this.find(hi, lo);

@@ -5,10 +5,11 @@
 //
 // Each queue learns into its own FDB: a MAC learned by one queue is unknown
 // to the others until they see it too, and they flood it meanwhile. Static
-// entries and flood lists are the same everywhere.
+// entries and flood lists are the same everywhere: a runtime change
+// (applyFdb) reaches every queue before it is answered.
 import { Worker } from 'node:worker_threads';
 import { VxtapError } from '../core/errors.js';
-import { Vtep, type VtepSpec } from './vtep.js';
+import { type FdbChange, Vtep, type VtepSpec } from './vtep.js';
 import type { QueueReply, QueueRequest } from './worker.js';
 
 /** Stats keys that describe queue 0 rather than add up across queues. */
@@ -37,7 +38,7 @@ function packetsIn(stats: Tree): number {
 }
 
 interface Pending {
-  resolve: (stats: Tree) => void;
+  resolve: (answer: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -118,16 +119,16 @@ export class VtepQueues {
   }
 
   private answered(m: QueueReply): void {
-    if (!('stats' in m)) return;
+    if (!('id' in m)) return;
     const p = this.pending.get(m.id);
     if (p === undefined) return; // it came after its request gave up
     this.pending.delete(m.id);
     clearTimeout(p.timer);
-    p.resolve(m.stats as Tree);
+    p.resolve('stats' in m ? m.stats : m.applied);
   }
 
-  /** Queue q's stats, or an error if it does not answer within QUEUE_ANSWER_MS or fails meanwhile. */
-  private ask(w: Worker, q: number): Promise<Tree> {
+  /** Queue q's answer to a request, or an error if it does not answer within QUEUE_ANSWER_MS or fails meanwhile. */
+  private ask(w: Worker, q: number, request: { cmd: 'stats' } | { cmd: 'fdb'; change: FdbChange }): Promise<unknown> {
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
@@ -136,8 +137,17 @@ export class VtepQueues {
         reject(new Error(`queue ${q} did not answer within ${QUEUE_ANSWER_MS} ms`));
       }, QUEUE_ANSWER_MS);
       this.pending.set(id, { resolve, reject, timer });
-      w.postMessage({ cmd: 'stats', id } satisfies QueueRequest);
+      w.postMessage({ ...request, id } satisfies QueueRequest);
     });
+  }
+
+  /**
+   * Applies an FDB change in every queue, queue 0 first; resolves once all
+   * have. Returns the queues whose FDB was full (maxaddress) and refused it.
+   */
+  async applyFdb(change: FdbChange): Promise<number[]> {
+    const applied = [this.leader.applyFdb(change), ...await Promise.all(this.workers.map((w, k) => this.ask(w, k + 1, { cmd: 'fdb', change })))];
+    return applied.flatMap((ok, q) => (ok === true ? [] : [q]));
   }
 
   /**
@@ -149,7 +159,7 @@ export class VtepQueues {
   async stats(): Promise<Tree> {
     const total = this.leader.stats() as Tree;
     const perQueue = [packetsIn(total)];
-    const parts = await Promise.all(this.workers.map((w, k) => this.ask(w, k + 1)));
+    const parts = (await Promise.all(this.workers.map((w, k) => this.ask(w, k + 1, { cmd: 'stats' })))) as Tree[];
     for (const part of parts) {
       perQueue.push(packetsIn(part));
       addInto(total, part);

@@ -34,7 +34,7 @@ import { capDeviceSegments, enableUdpOffloads, TsoSplitter } from '../io/offload
 import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, DEVICE_QUEUE, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
 import { openRawSocket } from '../io/socket.js';
-import { Fdb, NO_PORT } from '../switch/fdb.js';
+import { Fdb, LEARN_REFUSED_FULL, NO_PORT } from '../switch/fdb.js';
 import { ETH_HLEN, ETH_TYPE, VLAN_HLEN, isVlanType } from '../wire/ethernet.js';
 import { formatIpv4Addr } from '../wire/ipaddr.js';
 import { formatMac, isZeroMac, macHi, macLo, macNumberHi, macNumberLo } from '../wire/mac.js';
@@ -156,7 +156,8 @@ class Port {
 
 class Network {
   readonly fdb: Fdb;
-  readonly flood: Uint32Array;
+  /** Replaced whole by a runtime change (applyFdb), never changed in place. */
+  flood: Uint32Array;
   readonly ports: Port[] = [];
   readonly counters = new Float64Array(5);
   /** The VXLAN header of this VNI, copied in front of every split segment. */
@@ -176,6 +177,23 @@ export interface FdbRow {
   dst?: string;
   static: boolean;
   ageSec: number;
+}
+
+/**
+ * An FDB change as every queue applies it, already decided against queue 0's
+ * FDB (control/fdb-commands.ts): the flood list set whole, one entry set
+ * (to a local port `dev`, or to `remote`), or one entry removed.
+ */
+export type FdbChange =
+  | { op: 'flood'; vni: number; remotes: number[] }
+  | { op: 'set'; vni: number; mac: number; dev?: string; remote: number; isStatic: boolean }
+  | { op: 'delete'; vni: number; mac: number };
+
+/** One FDB entry as the control plane sees it: a local port's name, or a remote VTEP. */
+export interface FdbEntryView {
+  dev?: string;
+  remote?: number;
+  isStatic: boolean;
 }
 
 export class Vtep extends Pipeline {
@@ -310,6 +328,45 @@ export class Vtep extends Pipeline {
   /** Removes an FDB entry, static or learned. */
   removeEntry(vni: number, mac: number): boolean {
     return this.networks.get(vni)?.fdb.delete(macNumberHi(mac), macNumberLo(mac)) ?? false;
+  }
+
+  /** The VNI of the local port named `dev`, if it is one of this VTEP's. */
+  vniOf(dev: string): number | undefined {
+    return this.ports.find((p) => p.name === dev)?.network.spec.vni;
+  }
+
+  /** The VNI's flood list (remote VTEPs, uint32). */
+  floodList(vni: number): number[] {
+    return [...(this.networks.get(vni)?.flood ?? [])];
+  }
+
+  /** This queue's entry for a MAC, if any. */
+  entry(vni: number, mac: number): FdbEntryView | undefined {
+    const fdb = this.networks.get(vni)?.fdb;
+    const slot = fdb?.find(macNumberHi(mac), macNumberLo(mac)) ?? -1;
+    if (fdb === undefined || slot < 0) return undefined;
+    const port = fdb.port[slot];
+    return { ...(port === NO_PORT ? { remote: fdb.remote[slot] >>> 0 } : { dev: this.ports[port].name }), isStatic: fdb.isStatic(slot) };
+  }
+
+  /** Applies a runtime FDB change between two batches. Returns false when the FDB is full (maxaddress). */
+  applyFdb(c: FdbChange): boolean {
+    const net = this.networks.get(c.vni);
+    if (net === undefined) throw new Error(`vni ${c.vni} is not configured`);
+    if (c.op === 'flood') {
+      net.flood = Uint32Array.from(c.remotes);
+      return true;
+    }
+    const [hi, lo] = [macNumberHi(c.mac), macNumberLo(c.mac)];
+    if (c.op === 'delete') {
+      net.fdb.delete(hi, lo);
+      return true;
+    }
+    const port = c.dev === undefined ? NO_PORT : this.ports.find((p) => p.name === c.dev)!.index;
+    if (c.isStatic) return net.fdb.addStatic(hi, lo, port, c.remote);
+    // A dynamic entry is a learned one: it ages and moves. Whatever was there is replaced.
+    net.fdb.delete(hi, lo);
+    return net.fdb.learn(hi, lo, port, c.remote, performance.now()) !== LEARN_REFUSED_FULL;
   }
 
   /** Accepts datagrams from this underlay address (with spec.trustedOnly); counted, so trust nests. */
