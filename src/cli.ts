@@ -205,13 +205,13 @@ function udpConfig(argv: string[]): Config {
 }
 
 /** The /metrics server of `--metrics ADDR:PORT`: each scrape reads the counters `vxtap stats` prints. */
-function metricsServer(addr: string, read: () => Promise<object>, started: () => boolean): HealthServer {
+function metricsServer(addr: string, field: string, read: () => Promise<object>, started: () => boolean): HealthServer {
   const [host, port] = addr.split(':');
   const metrics = new DataPathMetrics();
   let tree: Record<string, unknown> = {};
   metrics.setDataPath(statsOfTree(() => tree));
   return new HealthServer({
-    host, port: Number(port), where: `--metrics ${addr}`, fix: 'port in --metrics',
+    host, port: Number(port), where: `${field} ${addr}`, fix: `port in ${field}`,
     notReady: () => (started() ? [] : ['dataplane']), metrics,
     beforeScrape: async () => {
       tree = (await read()) as Record<string, unknown>;
@@ -219,8 +219,9 @@ function metricsServer(addr: string, read: () => Promise<object>, started: () =>
   });
 }
 
-/** `mode` names the command in errors (`vxtap vxlan`); `userField` what set the user (`--user`). */
-async function runDataplane(config: Config, mode: string, userField = '--user'): Promise<void> {
+/** `mode` names the command in errors (`vxtap vxlan`); `field` what set a config field (`--user` for `user`). */
+async function runDataplane(config: Config, mode: string, field = (name: string) => `--${name}`): Promise<void> {
+  const userField = field('user');
   const log = createLogger();
   const privileges = dataplanePrivileges(config);
   const user = config.user === undefined ? undefined : lookupUser(config.user, userField);
@@ -239,7 +240,8 @@ async function runDataplane(config: Config, mode: string, userField = '--user'):
   }, hub ? { capture: (req, sock) => hub.attach(req, sock) } : {}, { group: config.controlGroup });
   await control.listen();
   let started = false;
-  const health = config.metrics === undefined ? undefined : metricsServer(config.metrics, () => stats(queues, udp), () => started);
+  let metricsPort: number | undefined;
+  const health = config.metrics === undefined ? undefined : metricsServer(config.metrics, field('metrics'), () => stats(queues, udp), () => started);
   const close = () => {
     queues?.close();
     udp?.close();
@@ -247,7 +249,7 @@ async function runDataplane(config: Config, mode: string, userField = '--user'):
     void health?.close();
   };
   try {
-    await health?.listen(); // before privileges are dropped: a port below 1024 needs them
+    metricsPort = await health?.listen(); // before privileges are dropped: a port below 1024 needs them
     await queues?.start();
     udp?.start();
     started = true;
@@ -295,7 +297,7 @@ async function runDataplane(config: Config, mode: string, userField = '--user'):
     ...(udp && { udpPort: specs.udp!.port, mtu: specs.udp!.mtu, udpOffloads: udp.offloads }),
     local: config.local,
     control: control.path,
-    ...(config.metrics !== undefined && { metrics: config.metrics }),
+    ...(metricsPort !== undefined && { metrics: `${config.metrics!.split(':')[0]}:${metricsPort}` }),
     ...(dropped && { uid: dropped.uid, gid: dropped.gid, capabilities: dropped.capabilities }),
   }, 'vxtap ready');
 }
@@ -326,7 +328,7 @@ async function main(argv: string[]): Promise<void> {
     case 'run': {
       const p = parseFlags(rest, { config: { arity: 1 } });
       const file = required<string>(p, 'config', 'the JSON config file');
-      return runDataplane(loadConfigFile(file), 'vxtap run', `${file}: user`);
+      return runDataplane(loadConfigFile(file), 'vxtap run', (name) => `${file}: ${name}`);
     }
     case 'stats': {
       const c = controlPath(rest);

@@ -46,9 +46,14 @@ const socketPath = z.string().min(1).refine((s) => Buffer.byteLength(s) <= UNIX_
 });
 
 /** ADDR:PORT of the metrics server, e.g. 127.0.0.1:9100 (port 0 picks a free one). */
-const listenAddr = z.string().regex(/^[^:]+:\d{1,5}$/, { message: 'expected ADDR:PORT such as 127.0.0.1:9100' })
-  .refine((s) => valid(parseIpv4Addr)(s.split(':')[0]), { message: 'expected an IPv4 address before the port, such as 127.0.0.1:9100' })
-  .refine((s) => Number(s.split(':')[1]) <= 65535, { message: 'the port is at most 65535' });
+const listenAddr = z.string().superRefine((s, ctx) => {
+  const m = /^([^:]+):(\d{1,5})$/.exec(s);
+  const problem = !m ? 'expected ADDR:PORT such as 127.0.0.1:9100'
+    : !valid(parseIpv4Addr)(m[1]) ? 'expected an IPv4 address before the port, such as 127.0.0.1:9100'
+      : Number(m[2]) > 65535 ? `${m[2]} is not a TCP port: give one of 1-65535`
+        : null;
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const portSchema = z.strictObject({
   dev: devName,

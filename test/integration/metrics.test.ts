@@ -2,11 +2,12 @@
 // namespace (curl on the host's loopback), shows the counters `vxtap stats`
 // shows; and the kernel's drops on the UDP socket (receive buffer full, which
 // vxtap never sees) are counted, as /proc/net/udp reports them.
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
+import { CLI, type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
 import { eventually, kernelVxlan, overlay } from '../helpers/peers.js';
 
 const METRICS = '127.0.0.1:9100';
@@ -125,6 +126,17 @@ describe('--metrics in vxtap udp, and the kernel\'s socket drops', () => {
     expect(stats.udp!.rx_packets).toBeGreaterThanOrEqual(3);
     expect(stats.udp!.routes).toBe(1);
     expect(stats.kernel_drops).toBe(0);
+  });
+
+  it('refuses a --metrics port in use in one line, exit 2, and removes what it made', async () => {
+    const p = a.spawn(process.execPath, [CLI, 'udp', '--dev', 'tun1', '--local', ipA, '--port', '8286', '--address', '198.18.3.1/16',
+      '--control', `/run/vxtap/${lab.id}-a2.sock`, '--metrics', METRICS]);
+    let err = '';
+    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const [code] = await once(p, 'exit');
+    expect([code, err]).toEqual([2, `vxtap: --metrics ${METRICS}: the port is in use: pick another port in --metrics\n`]);
+    expect(() => a.run('ip', 'link', 'show', 'dev', 'tun1')).toThrow();
+    expect(scrape(a, '/healthz')).toBe('ok\n'); // the first instance still serves
   });
 
   it('counts the datagrams the kernel dropped while vxtap was stopped, as /proc/net/udp does', async () => {
