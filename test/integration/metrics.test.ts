@@ -1,5 +1,5 @@
 // --metrics ADDR:PORT in every mode: /metrics, scraped from inside the
-// namespace (curl on the host's loopback), shows the counters `vxtap stats`
+// namespace (node's fetch on the host's loopback), shows the counters `vxtap stats`
 // shows; and the kernel's drops on the UDP socket (receive buffer full, which
 // vxtap never sees) are counted, as /proc/net/udp reports them.
 import { once } from 'node:events';
@@ -12,8 +12,14 @@ import { eventually, kernelVxlan, overlay } from '../helpers/peers.js';
 
 const METRICS = '127.0.0.1:9100';
 
+/** GETs a path of the metrics server with node's fetch, from a process inside h's namespace; fails on a status other than 200. */
 function scrape(h: Host, path = '/metrics'): string {
-  return h.run('curl', '-sS', '--max-time', '5', `http://${METRICS}${path}`);
+  const script = `fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then(async (r) => {
+    const body = await r.text();
+    if (r.status !== 200) { process.stderr.write(r.status + ' ' + body); process.exit(1); }
+    process.stdout.write(body);
+  })`;
+  return h.run(process.execPath, '-e', script, `http://${METRICS}${path}`);
 }
 
 /** One sample of `name{labels}` from Prometheus text; undefined if absent. */
