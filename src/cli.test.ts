@@ -45,6 +45,9 @@ describe('vxtap CLI errors', () => {
     [['fdb', 'show', '--dev', '..'], /^vxtap: --dev "\.\.": a device name cannot be "\.\."/],
     [['stats', '--control', `/tmp/${'s'.repeat(103)}`], /^vxtap: --control: the control socket path \/tmp\/s+ is 108 bytes, over the 107/],
     [[...base, '--control', `/tmp/${'s'.repeat(103)}`], /^vxtap: --control: a unix socket path is at most 107 bytes/],
+    [[...base, '--metrics', '9100'], /^vxtap: --metrics: expected ADDR:PORT such as 127\.0\.0\.1:9100\n$/],
+    [['udp', '--dev', 'x', '--local', '198.51.100.1', '--address', '198.18.1.1/16', '--metrics', 'localhost:9100'], /^vxtap: --metrics: expected an IPv4 address before the port/],
+    [[...base, '--metrics', '127.0.0.1:70000'], /^vxtap: --metrics: 70000 is not a TCP port: give one of 1-65535\n$/],
     [['capture', '--control', '/nonexistent/vxtap.sock', '--filter', '('.repeat(10_000)], /^vxtap: --filter: 10000 characters, more than the limit of 4096/],
     [['capture', '--control', '/nonexistent/vxtap.sock', '--filter', '('.repeat(1000)], /^vxtap: --filter: nested more than 64 levels deep/],
   ])('%j', (args, message) => {

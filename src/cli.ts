@@ -12,6 +12,8 @@ import { checkPrivileges, dataplanePrivileges, dropPrivileges, lookupUser } from
 import { captureCommand, decodeCommand, sniffCommand } from './control/capture-commands.js';
 import { processStats } from './control/process-stats.js';
 import { type FdbReply, fdbUpdate, parseFdbWords } from './control/fdb-commands.js';
+import { kernelDrops } from './control/kernel-drops.js';
+import { DataPathMetrics, HealthServer, statsOfTree } from './control/metrics.js';
 import { ControlServer, request } from './control/server.js';
 import { runFlannel } from './flannel/node.js';
 import { UdpOverlay } from './udp/overlay.js';
@@ -26,10 +28,10 @@ usage:
               [--srcport MIN MAX] [--address CIDR] [--mtu N] [--ageing S]
               [--nolearning] [--no-sticky-local] [--maxaddress N] [--ignore-reserved]
               [--no-offload] [--queues N] [--control PATH] [--control-group G]
-              [--user NAME]
+              [--user NAME] [--metrics ADDR:PORT]
   vxtap udp --dev NAME --local IP --address CIDR [--port P] [--mtu N]
             [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
-            [--control-group G] [--user NAME]
+            [--control-group G] [--user NAME] [--metrics ADDR:PORT]
   vxtap run --config FILE
   vxtap flannel [--etcd-endpoints URLS] [--etcd-prefix P]
                 [--etcd-cafile F] [--etcd-certfile F --etcd-keyfile F]
@@ -54,6 +56,9 @@ sending from the underlay address IP. Each --remote adds an all-zeros (flood)
 FDB entry. Defaults: --dstport 4789, --srcport 49152 65535, --mtu ${DEFAULT_MTU},
 --ageing ${DEFAULT_AGEING}, learning on, no --maxaddress cap, control socket
 /run/vxtap/NETNS/NAME.sock. SIGINT or SIGTERM removes everything vxtap created.
+
+--metrics ADDR:PORT serves /metrics (Prometheus), /healthz and /readyz over
+HTTP on that address (e.g. 127.0.0.1:9100); "metrics" in the config for run.
 
 --user NAME: once its devices and sockets exist, vxtap switches to user NAME
 and keeps no capability (a vxlan flannel node keeps CAP_NET_ADMIN). Started as a
@@ -113,6 +118,7 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
   control: { arity: 1 },
   'control-group': { arity: 1 },
   user: { arity: 1 },
+  metrics: { arity: 1 },
 };
 
 /** Maps config paths back to the flags of `vxtap vxlan`, so errors name what the user typed. */
@@ -138,6 +144,7 @@ function vxlanConfig(argv: string[]): Config {
     control: one<string>(p, 'control'),
     controlGroup: one<string>(p, 'control-group'),
     user: one<string>(p, 'user'),
+    metrics: one<string>(p, 'metrics'),
     networks: [{
       vni: required<number>(p, 'vni', 'the VXLAN network identifier, 0-16777215'),
       remotes: all<string>(p, 'remote'),
@@ -156,7 +163,7 @@ async function stats(vtep: VtepQueues | undefined, udp: UdpOverlay | undefined):
   const parts = [await vtep?.stats(), udp?.stats()].filter((p) => p !== undefined) as Array<{ drops: Record<string, number> }>;
   const drops: Record<string, number> = {};
   for (const p of parts) for (const [k, v] of Object.entries(p.drops)) drops[k] = (drops[k] ?? 0) + v;
-  return Object.assign({}, ...parts, { drops, process: processStats() });
+  return Object.assign({}, ...parts, { drops, kernel_drops: kernelDrops(), process: processStats() });
 }
 
 const UDP_FLAGS: Record<string, FlagSpec> = {
@@ -170,6 +177,7 @@ const UDP_FLAGS: Record<string, FlagSpec> = {
   control: { arity: 1 },
   'control-group': { arity: 1 },
   user: { arity: 1 },
+  metrics: { arity: 1 },
 };
 
 /** `udp.routes[1].peer` -> `--route #2`: errors name what the user typed. */
@@ -195,6 +203,7 @@ function udpConfig(argv: string[]): Config {
     control: one<string>(p, 'control'),
     controlGroup: one<string>(p, 'control-group'),
     user: one<string>(p, 'user'),
+    metrics: one<string>(p, 'metrics'),
     udp: {
       dev: required<string>(p, 'dev', 'the TUN device to create'),
       address: required<string>(p, 'address', 'the TUN address with its prefix, e.g. 198.18.1.1/16'),
@@ -206,8 +215,24 @@ function udpConfig(argv: string[]): Config {
   return validateConfig(raw, udpFlagOf);
 }
 
-/** `mode` names the command in errors (`vxtap vxlan`); `userField` what set the user (`--user`). */
-async function runDataplane(config: Config, mode: string, userField = '--user'): Promise<void> {
+/** The /metrics server of `--metrics ADDR:PORT`: each scrape reads the counters `vxtap stats` prints. */
+function metricsServer(addr: string, field: string, read: () => Promise<object>, started: () => boolean): HealthServer {
+  const [host, port] = addr.split(':');
+  const metrics = new DataPathMetrics();
+  let tree: Record<string, unknown> = {};
+  metrics.setDataPath(statsOfTree(() => tree));
+  return new HealthServer({
+    host, port: Number(port), where: `${field} ${addr}`, fix: `port in ${field}`,
+    notReady: () => (started() ? [] : ['dataplane']), metrics,
+    beforeScrape: async () => {
+      tree = (await read()) as Record<string, unknown>;
+    },
+  });
+}
+
+/** `mode` names the command in errors (`vxtap vxlan`); `field` what set a config field (`--user` for `user`). */
+async function runDataplane(config: Config, mode: string, field = (name: string) => `--${name}`): Promise<void> {
+  const userField = field('user');
   const log = createLogger();
   const privileges = dataplanePrivileges(config);
   const user = config.user === undefined ? undefined : lookupUser(config.user, userField);
@@ -226,14 +251,20 @@ async function runDataplane(config: Config, mode: string, userField = '--user'):
     routes: () => udp?.routeRows() ?? [],
   }, hub ? { capture: (req, sock) => hub.attach(req, sock) } : {}, { group: config.controlGroup });
   await control.listen();
+  let started = false;
+  let metricsPort: number | undefined;
+  const health = config.metrics === undefined ? undefined : metricsServer(config.metrics, field('metrics'), () => stats(queues, udp), () => started);
   const close = () => {
     queues?.close();
     udp?.close();
     control.close();
+    void health?.close();
   };
   try {
+    metricsPort = await health?.listen(); // before privileges are dropped: a port below 1024 needs them
     await queues?.start();
     udp?.start();
+    started = true;
   } catch (e) {
     close();
     throw e;
@@ -278,6 +309,7 @@ async function runDataplane(config: Config, mode: string, userField = '--user'):
     ...(udp && { udpPort: specs.udp!.port, mtu: specs.udp!.mtu, udpOffloads: udp.offloads }),
     local: config.local,
     control: control.path,
+    ...(metricsPort !== undefined && { metrics: `${config.metrics!.split(':')[0]}:${metricsPort}` }),
     ...(dropped && { uid: dropped.uid, gid: dropped.gid, capabilities: dropped.capabilities }),
   }, 'vxtap ready');
 }
@@ -308,7 +340,7 @@ async function main(argv: string[]): Promise<void> {
     case 'run': {
       const p = parseFlags(rest, { config: { arity: 1 } });
       const file = required<string>(p, 'config', 'the JSON config file');
-      return runDataplane(loadConfigFile(file), 'vxtap run', `${file}: user`);
+      return runDataplane(loadConfigFile(file), 'vxtap run', (name) => `${file}: ${name}`);
     }
     case 'stats': {
       const c = controlPath(rest);

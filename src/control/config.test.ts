@@ -32,6 +32,8 @@ describe('validateConfig', () => {
     expect(problems({ ...minimal, networks: [{ vni: 1, ports: [] }] })).toMatch(/a network needs at least one port/);
     expect(problems({ ...minimal, networks: [{ vni: 1, ports: [{ dev: '..' }] }] })).toMatch(/^networks\[0\]\.ports\[0\]\.dev: a device name cannot be "\.\."/);
     expect(problems({ ...minimal, control: `/run/${'c'.repeat(110)}` })).toMatch(/^control: a unix socket path is at most 107 bytes/);
+    expect(problems({ ...minimal, metrics: '127.0.0.1' })).toMatch(/^metrics: expected ADDR:PORT such as 127\.0\.0\.1:9100/);
+    expect(validateConfig({ ...minimal, metrics: '127.0.0.1:9100' }).metrics).toBe('127.0.0.1:9100');
   });
 
   it('checks references and duplicates across networks', () => {

@@ -45,6 +45,16 @@ const socketPath = z.string().min(1).refine((s) => Buffer.byteLength(s) <= UNIX_
   message: `a unix socket path is at most ${UNIX_PATH_MAX} bytes: give a shorter path`,
 });
 
+/** ADDR:PORT of the metrics server, e.g. 127.0.0.1:9100 (port 0 picks a free one). */
+const listenAddr = z.string().superRefine((s, ctx) => {
+  const m = /^([^:]+):(\d{1,5})$/.exec(s);
+  const problem = !m ? 'expected ADDR:PORT such as 127.0.0.1:9100'
+    : !valid(parseIpv4Addr)(m[1]) ? 'expected an IPv4 address before the port, such as 127.0.0.1:9100'
+      : Number(m[2]) > 65535 ? `${m[2]} is not a TCP port: give one of 1-65535`
+        : null;
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const portSchema = z.strictObject({
   dev: devName,
   address: cidr.optional(),
@@ -116,6 +126,8 @@ export const configSchema = z.strictObject({
   controlGroup: z.string().min(1).optional(),
   /** The user to run as once set-up is done (README: Privileges); without it, the user vxtap was started as. */
   user: z.string().min(1).optional(),
+  /** Serves /metrics, /healthz and /readyz over HTTP (README: Metrics). */
+  metrics: listenAddr.optional(),
   networks: z.array(networkSchema).default([]),
   udp: udpSchema.optional(),
 }).superRefine((c, ctx) => {

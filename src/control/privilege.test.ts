@@ -35,6 +35,9 @@ describe('dataplanePrivileges', () => {
     // Without offloads the source ports are written into raw packets, not bound.
     expect(caps(dataplanePrivileges(validateConfig({ ...vxlan, srcport: [1000, 2000], offload: false }), 1024).setup)).not.toContain('CAP_NET_BIND_SERVICE');
     expect(caps(dataplanePrivileges(validateConfig({ ...udp, udp: { ...udp.udp, port: 85 } }), 1024).setup)).toContain('CAP_NET_BIND_SERVICE');
+    expect(dataplanePrivileges(validateConfig({ ...udp, metrics: '127.0.0.1:91' }), 1024).setup[1]).toEqual({ cap: 'CAP_NET_BIND_SERVICE', why: 'to bind --metrics TCP port 91 (below 1024)' });
+    expect(caps(dataplanePrivileges(validateConfig({ ...udp, metrics: '127.0.0.1:0' }), 1024).setup)).not.toContain('CAP_NET_BIND_SERVICE');
+    expect(caps(dataplanePrivileges(validateConfig({ ...udp, metrics: '127.0.0.1:9100' }), 1024).setup)).not.toContain('CAP_NET_BIND_SERVICE');
     // The host sets where privileged ports end.
     expect(caps(dataplanePrivileges(validateConfig({ ...vxlan, dstport: 789 }), 0).setup)).toEqual(['CAP_NET_ADMIN']);
   });

@@ -84,6 +84,8 @@ export function dataplanePrivileges(c: Config, portStart = unprivilegedPortStart
   // With offloads VXLAN sends from a pool of sockets bound inside --srcport.
   if (vxlan && c.offload) ports.push(['source port', c.srcport[0]]);
   if (c.udp !== undefined) ports.push(['UDP port', c.udp.port]);
+  const metricsPort = c.metrics === undefined ? 0 : Number(c.metrics.split(':')[1]);
+  if (metricsPort > 0) ports.push(['--metrics TCP port', metricsPort]); // 0: any free port, no privilege
   setup.push(...bindNeeds(ports, portStart));
   return { setup, run: [] };
 }

@@ -56,7 +56,9 @@ import { directlyReachable } from './direct-routing.js';
 import { EtcdStore } from './etcd-store.js';
 import { FileStore } from './file-store.js';
 import { parseFlannelFlags, type FlannelFlags } from './flags.js';
-import { FlannelMetrics, HealthServer, type DataPathStats } from './health.js';
+import { HealthServer, statsOfTree, type DataPathStats } from '../control/metrics.js';
+import { kernelDrops } from '../control/kernel-drops.js';
+import { FlannelMetrics } from './health.js';
 import { findExternalInterface, type ExternalInterface } from './iface.js';
 import { MasqRules, withMasq } from './ipmasq.js';
 import { LeaseGuard } from './lease-guard.js';
@@ -349,18 +351,11 @@ class VxlanBackend implements NodeBackend {
   }
 
   stats(): DataPathStats {
-    const view = (): { vnis: Record<string, { rx_packets: number; rx_bytes: number; tx_packets: number; tx_bytes: number; fdb_entries: number }>; drops: Record<string, number> } =>
-      (this.vtep?.stats() ?? { vnis: {}, drops: {} }) as ReturnType<typeof view>;
-    return {
-      vnis: () => Object.entries(view().vnis).map(([vni, c]) => ({ vni: Number(vni), rxPackets: c.rx_packets, rxBytes: c.rx_bytes, txPackets: c.tx_packets, txBytes: c.tx_bytes })),
-      drops: () => Object.entries(view().drops),
-      fdbEntries: () => Object.entries(view().vnis).map(([vni, c]) => [Number(vni), c.fdb_entries] as const),
-      routeEntries: () => this.remotes.size,
-    };
+    return statsOfTree(() => this.statsView() as Record<string, unknown>, () => this.remotes.size);
   }
 
   statsView(): object {
-    return this.vtep?.stats() ?? {};
+    return this.vtep ? { ...this.vtep.stats(), kernel_drops: kernelDrops() } : {};
   }
 
   fdbRows(): object[] {
@@ -428,22 +423,11 @@ class UdpBackend implements NodeBackend {
   }
 
   stats(): DataPathStats {
-    const view = (): { udp?: { rx_packets: number; rx_bytes: number; tx_packets: number; tx_bytes: number }; drops: Record<string, number> } =>
-      (this.overlay?.stats() ?? { drops: {} }) as ReturnType<typeof view>;
-    return {
-      // The udp backend has no VNI: its counters are reported as VNI 0.
-      vnis: () => {
-        const u = view().udp;
-        return u ? [{ vni: 0, rxPackets: u.rx_packets, rxBytes: u.rx_bytes, txPackets: u.tx_packets, txBytes: u.tx_bytes }] : [];
-      },
-      drops: () => Object.entries(view().drops),
-      fdbEntries: () => [],
-      routeEntries: () => this.overlay?.routes.size ?? 0,
-    };
+    return statsOfTree(() => this.statsView() as Record<string, unknown>);
   }
 
   statsView(): object {
-    return this.overlay?.stats() ?? {};
+    return this.overlay ? { ...this.overlay.stats(), kernel_drops: kernelDrops() } : {};
   }
 
   fdbRows(): object[] {
@@ -599,7 +583,10 @@ export class FlannelNode {
     // debug: a start-up that fails (a bad config) should print its one error line and nothing else.
     log.debug({ iface: ext.name, addr: ext.addr, publicIp: ext.publicIp, mtu: ext.mtu }, 'external interface');
     if (f.healthz) {
-      this.health = new HealthServer({ host: f.healthz.ip, port: f.healthz.port, notReady: () => this.notReady(), registry: this.metrics.registry });
+      this.health = new HealthServer({
+        host: f.healthz.ip, port: f.healthz.port, where: `--healthz-ip ${f.healthz.ip} --healthz-port ${f.healthz.port}`, fix: '--healthz-port',
+        notReady: () => this.notReady(), metrics: this.metrics,
+      });
       await this.health.listen();
     }
     this.store = openStore(f, log);
