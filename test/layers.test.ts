@@ -90,7 +90,7 @@ function cycles(graph: Map<string, string[]>): string[][] {
 const folderOf = (module: string): string => (module.includes('/') ? module.split('/')[0] : '.');
 const layerOf = (folder: string): number => LAYERS.findIndex((l) => l.includes(folder));
 
-describe('the import graph of src/', () => {
+describe('issue 16.8: the import graph of src/', () => {
   const graph = importGraph();
 
   it('resolves every relative import to a source file', () => {
@@ -126,7 +126,7 @@ describe('the import graph of src/', () => {
   });
 });
 
-describe('each built module', () => {
+describe('issue 16.8: each built module', () => {
   // The modules of src/, not what dist/ holds: a stale file there from a module since moved is no module.
   const modules = [...importGraph().keys()].map((m) => m.replace(/\.ts$/, '.js'));
 

@@ -65,7 +65,7 @@ const hasLink = (dev: string): boolean => {
   }
 };
 
-describe('a queue worker failing after start-up', () => {
+describe('issue 16.6: a queue worker failing after start-up', () => {
   it('is reported, and the instance stops: devices removed, exit code 1', async () => {
     const { v, exited } = await start('vxq0');
     expect(hasLink('vxq0')).toBe(true);
