@@ -256,6 +256,7 @@ class VxlanBackend implements NodeBackend {
         ageingSec: DEFAULT_AGEING,
         maxAddress: 0,
         allowInnerVlan: false,
+        proxy: false,
         statics: [],
         ports: [{ dev: this.dev, address: `${formatIpv4Addr(lease.subnet.addr)}/32`, mtu: this.mtu, mac: formatMac(this.mac) }],
       }],

@@ -9,11 +9,11 @@
 // (applyFdb) reaches every queue before it is answered.
 import { Worker } from 'node:worker_threads';
 import { VxtapError } from '../core/errors.js';
-import { type FdbChange, Vtep, type VtepSpec } from './vtep.js';
+import { type FdbChange, type NeighChange, Vtep, type VtepSpec } from './vtep.js';
 import type { QueueReply, QueueRequest } from './worker.js';
 
 /** Stats keys that describe queue 0 rather than add up across queues. */
-const LEADER_ONLY = new Set(['fdb_entries', 'offloads', 'capture']);
+const LEADER_ONLY = new Set(['fdb_entries', 'neigh_entries', 'offloads', 'capture']);
 /**
  * How long a queue has to answer a stats request, and to end after close():
  * it answers between two batches, so a queue that takes longer is wedged.
@@ -128,7 +128,7 @@ export class VtepQueues {
   }
 
   /** Queue q's answer to a request, or an error if it does not answer within QUEUE_ANSWER_MS or fails meanwhile. */
-  private ask(w: Worker, q: number, request: { cmd: 'stats' } | { cmd: 'fdb'; change: FdbChange }): Promise<unknown> {
+  private ask(w: Worker, q: number, request: { cmd: 'stats' } | { cmd: 'fdb'; change: FdbChange } | { cmd: 'neigh'; change: NeighChange }): Promise<unknown> {
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
@@ -147,6 +147,15 @@ export class VtepQueues {
    */
   async applyFdb(change: FdbChange): Promise<number[]> {
     const applied = [this.leader.applyFdb(change), ...await Promise.all(this.workers.map((w, k) => this.ask(w, k + 1, { cmd: 'fdb', change })))];
+    return applied.flatMap((ok, q) => (ok === true ? [] : [q]));
+  }
+
+  /**
+   * Applies a neighbour change in every queue, queue 0 first; resolves once
+   * all have. Returns the queues whose table was full and refused it.
+   */
+  async applyNeigh(change: NeighChange): Promise<number[]> {
+    const applied = [this.leader.applyNeigh(change), ...await Promise.all(this.workers.map((w, k) => this.ask(w, k + 1, { cmd: 'neigh', change })))];
     return applied.flatMap((ok, q) => (ok === true ? [] : [q]));
   }
 

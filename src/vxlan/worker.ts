@@ -1,6 +1,6 @@
 // One extra queue of a multi-queue VTEP, in its own thread: its own TAP
 // queue (IFF_MULTI_QUEUE), its own SO_REUSEPORT socket, its own pipeline.
-// It answers the main thread's stats, FDB change and close requests (QueueRequest).
+// It answers the main thread's stats, FDB change, neighbour change and close requests (QueueRequest).
 //
 // Capabilities are per thread: started unprivileged with ambient ones (README:
 // Privileges), the queue drops its own once its TAP queue and socket are
@@ -8,10 +8,14 @@
 // the main thread's switch to --user then clears on every thread.
 import { parentPort, workerData } from 'node:worker_threads';
 import { dropThreadCapabilities, threadId } from '../io/native.js';
-import { type FdbChange, Vtep, type VtepSpec } from './vtep.js';
+import { type FdbChange, type NeighChange, Vtep, type VtepSpec } from './vtep.js';
 
 /** What the main thread asks a queue (queues.ts). */
-export type QueueRequest = { cmd: 'stats'; id: number } | { cmd: 'fdb'; id: number; change: FdbChange } | { cmd: 'close' };
+export type QueueRequest =
+  | { cmd: 'stats'; id: number }
+  | { cmd: 'fdb'; id: number; change: FdbChange }
+  | { cmd: 'neigh'; id: number; change: NeighChange }
+  | { cmd: 'close' };
 /** What a queue answers: once at start-up (its thread id, or why it failed), then each request with its id. */
 export type QueueReply = { tid: number } | { error: string } | { id: number; stats: object } | { id: number; applied: boolean };
 
@@ -35,6 +39,8 @@ port.on('message', (m: QueueRequest) => {
     reply({ id: m.id, stats: vtep.stats() });
   } else if (m.cmd === 'fdb') {
     reply({ id: m.id, applied: vtep.applyFdb(m.change) });
+  } else if (m.cmd === 'neigh') {
+    reply({ id: m.id, applied: vtep.applyNeigh(m.change) });
   } else {
     vtep.close();
     port.close();

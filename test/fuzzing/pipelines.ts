@@ -80,7 +80,7 @@ async function attachCapture(path: string, filter: string): Promise<() => void> 
 
 function network(vni: number, dev: string, o: Partial<NetworkSpec> = {}): NetworkSpec {
   return {
-    vni, remotes: [], learning: true, stickyLocal: true, ageingSec: 300, maxAddress: 0, allowInnerVlan: false, statics: [],
+    vni, remotes: [], learning: true, stickyLocal: true, ageingSec: 300, maxAddress: 0, allowInnerVlan: false, proxy: false, statics: [],
     ports: [{ dev, mtu: 1450 }], ...o,
   };
 }
