@@ -205,7 +205,7 @@ export function parseNd(b: Uint8Array, off: number, len: number): NdRepr {
   assertValid('ndisc', ndCheck(b, off, len), REASONS);
   const options: NdOptionRepr[] = [];
   for (let p = off + ND_OPTIONS; p < off + len; p += b[p + 1] * 8) {
-    options.push({ type: b[p], data: b.slice(p + 2, p + b[p + 1] * 8) });
+    options.push({ type: b[p], data: Uint8Array.from(b.subarray(p + 2, p + b[p + 1] * 8)) });
   }
   return { type: getIcmpType(b, off), flags: getNdFlags(b, off), target: readIpv6Addr(b, off + ND_TARGET), options };
 }
