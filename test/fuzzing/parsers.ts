@@ -210,7 +210,7 @@ const networkConfigText = fc.oneof(
 const leaseTarget: Target = {
   name: 'lease',
   what: 'etcd lease values and keys and the network config, as a store returns them',
-  cases: 20_000,
+  cases: 10_000,
   netns: false,
   open: async () => sync(fc.tuple(leaseText, subnetKeyText, networkConfigText), (text, key, config) => {
     const a = plainErrorOnly(() => decodeAttrs(text));
