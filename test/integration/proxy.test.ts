@@ -160,3 +160,33 @@ describe('the ARP/ND proxy against a kernel VTEP', () => {
     }
   });
 });
+
+describe('neighbour entries with --queues 2', () => {
+  const lab = new Lab('proxymq');
+  const N = 16;
+  let a: Host, b: Host, va: Vxtap, macB: string;
+
+  beforeAll(async () => {
+    [a, b] = [lab.host('a'), lab.host('b')];
+    const [ipA, ipB] = lab.underlay([a, b]);
+    va = await a.vxtap(['vxlan', '--dev', 'vxt0', '--vni', '42', '--local', ipA, '--remote', ipB, '--address', overlay(1), '--proxy', '--queues', '2']);
+    a.address6('vxt0', `${IP6_A}/64`);
+    macB = kernelVxlan(b, { vni: 42, local: ipB, remotes: [ipA], address: overlay(2), learning: true }).mac;
+  });
+  afterAll(() => lab.cleanup());
+
+  it('reaches every queue before the command returns: solicitations for N targets, spread by flow, are all answered', async () => {
+    const targets = Array.from({ length: N }, (_, i) => `${OVERLAY6}${(0x10 + i).toString(16)}`);
+    for (const t of targets) expect(await neigh(a, 'add', t, 'lladdr', macB, 'dev', 'vxt0')).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(JSON.parse((await neigh(a, 'show', 'dev', 'vxt0', '--json')).stdout)).toHaveLength(N);
+    // Each target has its own solicited-node address, so the TAP hashes the solicitations over both queues.
+    await Promise.all(targets.map((t) => a.exec('ping', ['-c', '1', '-W', '1', t]).catch(() => undefined)));
+    const stats = (await va.stats()) as unknown as { vnis: Record<string, { proxy: { nd_replies: number; nd_misses: number } }>; queue_packets: number[] };
+    expect(stats.vnis['42'].proxy).toMatchObject({ nd_replies: N, nd_misses: 0 });
+    expect(stats.queue_packets.every((n) => n > 0), `packets per queue: ${stats.queue_packets.join(', ')}`).toBe(true);
+    for (const t of targets) {
+      const n = (JSON.parse(a.run('ip', '-j', 'neigh', 'show', 'to', t, 'dev', 'vxt0')) as Array<{ lladdr?: string }>)[0];
+      expect(n?.lladdr, t).toBe(macB);
+    }
+  });
+});
