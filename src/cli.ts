@@ -27,8 +27,8 @@ const HELP = `vxtap: a userspace VXLAN dataplane on TAP devices
 usage:
   vxtap vxlan --dev NAME --vni N --local IP [--remote IP]... [--dstport P]
               [--srcport MIN MAX] [--address CIDR] [--mtu N] [--ageing S]
-              [--nolearning] [--no-sticky-local] [--maxaddress N] [--ignore-reserved] [--proxy]
-              [--no-offload] [--queues N] [--control PATH] [--control-group G]
+              [--nolearning] [--no-sticky-local] [--maxaddress N] [--ignore-reserved]
+              [--proxy] [--no-offload] [--queues N] [--control PATH] [--control-group G]
               [--user NAME] [--metrics ADDR:PORT]
   vxtap udp --dev NAME --local IP --address CIDR [--port P] [--mtu N]
             [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
