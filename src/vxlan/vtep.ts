@@ -1,7 +1,10 @@
 // The VXLAN data path: TAP ports and an underlay UDP socket, switched through
 // one FDB per VNI.
 //
-//   TAP rx batch -> learn source on the port -> FDB lookup by destination
+//   TAP rx batch -> learn source on the port
+//     -> with proxy: an ARP request or neighbour solicitation the neighbour
+//        table answers goes back to that TAP as the reply (switch/proxy.ts)
+//     -> FDB lookup by destination
 //     -> local port: queue to that TAP
 //     -> remote VTEP: VXLAN header written into the headroom, outer IPv4/UDP
 //        header into the send queue's header area, payload left in place
