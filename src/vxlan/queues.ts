@@ -155,40 +155,53 @@ export class VtepQueues {
 
   /** Adds a network with its ports, flood list and statics, in every queue; a VxtapError if any queue cannot. */
   addNetwork(network: NetworkSpec): Promise<void> {
-    return this.everyQueue({ op: 'add-network', network }, { op: 'remove-network', vni: network.vni });
+    return this.applyTopology({ op: 'add-network', network });
   }
 
   /** Removes a network, its ports (their TAPs disappear) and its FDB, in every queue. */
   removeNetwork(vni: number): Promise<void> {
-    return this.everyQueue({ op: 'remove-network', vni });
+    return this.applyTopology({ op: 'remove-network', vni });
   }
 
   /** Adds a TAP port to network `vni`; every queue attaches its TAP queue. */
   addPort(vni: number, port: PortSpec): Promise<void> {
-    return this.everyQueue({ op: 'add-port', vni, port }, { op: 'remove-port', dev: port.dev });
+    return this.applyTopology({ op: 'add-port', vni, port });
   }
 
   /** Removes a port and its FDB entries; its TAP disappears once every queue has closed its share. */
   removePort(dev: string): Promise<void> {
-    return this.everyQueue({ op: 'remove-port', dev });
+    return this.applyTopology({ op: 'remove-port', dev });
   }
 
   /**
    * Makes a topology change in queue 0 (which throws what it refuses, before
-   * any other queue sees it), then in the others. If one of them fails, `undo`
-   * takes the change back where it was made, and the first failure is thrown.
+   * any other queue sees it), then in the others; then queue 0 sets the links
+   * of the ports added. If a queue cannot add what queue 0 added, or a link
+   * cannot be set, it is taken back where it was made, and the first failure
+   * is thrown.
    */
-  private async everyQueue(change: TopologyChange, undo?: TopologyChange): Promise<void> {
+  async applyTopology(change: TopologyChange): Promise<void> {
     this.leader.applyTopology(change);
     const asked = await Promise.allSettled(this.workers.map((w, k) => this.ask(w, k + 1, { cmd: 'topology', change })));
     const failed = asked.findIndex((r) => r.status === 'rejected');
-    if (failed < 0) return;
+    let error = failed < 0 ? undefined : this.queueError(failed + 1, (asked[failed] as PromiseRejectedResult).reason as Error);
+    // Every queue has its TAP queue: queue 0 sets the links (MTU, address, up).
+    const added = change.op === 'add-network' ? change.network.ports : change.op === 'add-port' ? [change.port] : [];
+    for (const p of error === undefined ? added : []) {
+      await this.leader.configurePort(p.dev).catch((e: Error) => (error ??= e));
+    }
+    if (error === undefined) return;
+    const undo: TopologyChange | undefined = change.op === 'add-network' ? { op: 'remove-network', vni: change.network.vni }
+      : change.op === 'add-port' ? { op: 'remove-port', dev: change.port.dev } : undefined;
     if (undo !== undefined) {
       this.leader.applyTopology(undo);
       await Promise.allSettled(this.workers.flatMap((w, k) => (asked[k].status === 'fulfilled' ? [this.ask(w, k + 1, { cmd: 'topology', change: undo })] : [])));
     }
-    const e = (asked[failed] as PromiseRejectedResult).reason as Error;
-    throw e instanceof VxtapError ? new VxtapError(e.code, `queue ${failed + 1}: ${e.message}`) : e;
+    throw error;
+  }
+
+  private queueError(q: number, e: Error): Error {
+    return e instanceof VxtapError ? new VxtapError(e.code, `queue ${q}: ${e.message}`) : e;
   }
 
   /**

@@ -35,9 +35,9 @@ import {
 import { VxtapError } from '../core/errors.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
 import { openPipelineDevice, Pipeline, wireWriteMode } from '../dataplane/pipeline.js';
-import { configureLink } from '../io/device.js';
+import { configureLink, ipBatchAsync, linkCommands, type LinkSettings } from '../io/device.js';
 import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
-import { capDeviceSegments, enableUdpOffloads, TsoSplitter } from '../io/offload.js';
+import { capDeviceSegments, enableUdpOffloads, segmentCap, TsoSplitter } from '../io/offload.js';
 import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, DEVICE_QUEUE, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
 import { openRawSocket } from '../io/socket.js';
@@ -246,6 +246,10 @@ export class Vtep extends Pipeline {
   private readonly multiQueue: boolean;
   /** Queue 0 configures the links (address, MTU, MAC, segments). */
   private readonly leader: boolean;
+  /** Forwarding: ports added from now on have their links set by configurePort, not by addPort. */
+  private running = false;
+  /** Queue 0's ports added while running whose links configurePort has yet to set. */
+  private readonly unconfigured = new Map<string, PortSpec>();
 
   constructor(readonly spec: VtepSpec) {
     super(new CaptureHub(spec.dstPort, new NeighbourTable(spec.local)), 0, spec.local, spec.dstPort, spec.trustedOnly === true);
@@ -281,6 +285,7 @@ export class Vtep extends Pipeline {
     this.startWireRx(udpRx);
     for (const ns of spec.networks) this.addNetwork(ns);
     this.resetSweep();
+    this.running = true;
   }
 
   /**
@@ -316,8 +321,10 @@ export class Vtep extends Pipeline {
   /**
    * Opens a TAP port on network `vni` and starts reading it: with its
    * virtio-net header and TSO/USO where offloads are on, on this queue's
-   * share of a multi-queue TAP; queue 0 sets its link (MTU, address, MAC, up)
-   * and caps its super-frames to one UDP GSO send.
+   * share of a multi-queue TAP. Queue 0 sets its link (MTU, address, MAC, up)
+   * and caps its super-frames to one UDP GSO send: at start here, and once
+   * running in configurePort (VtepQueues calls it), so that the data path
+   * does not stop while `ip` runs.
    */
   addPort(vni: number, ps: PortSpec): void {
     const net = this.network(vni);
@@ -328,8 +335,13 @@ export class Vtep extends Pipeline {
     openOrClose(() => {
       off.tapTso = dev.tso && off.tapTso;
       off.tapUso = dev.uso && off.tapUso;
-      if (this.leader) configureLink(dev.name, { mtu: ps.mtu, address: ps.address, mac: ps.mac, up: true });
-      if (this.leader && off.tapTso && off.udpGso) off.tapGsoMaxSegs = capDeviceSegments(dev.name, VXLAN_HLEN + ETH_HLEN + ps.mtu);
+      if (!this.leader) return;
+      if (this.running) {
+        this.unconfigured.set(dev.name, ps);
+        return;
+      }
+      configureLink(dev.name, linkOf(ps));
+      if (this.capsSegments()) off.tapGsoMaxSegs = capDeviceSegments(dev.name, VXLAN_HLEN + ETH_HLEN + ps.mtu);
     }, () => dev.endpoint.close());
     if (off.tapTso && this.splitter === null) this.splitter = new TsoSplitter(BATCH);
     this.wireWrite = wireWriteMode(spec.offload, off.tapUso);
@@ -346,11 +358,32 @@ export class Vtep extends Pipeline {
       (n, stopped) => this.onTap(port, n, stopped));
   }
 
+  /**
+   * Sets the link of port `dev`, added while running (addPort), without
+   * blocking the data path. Throws a VxtapError when `ip` refuses it: the
+   * caller removes the port.
+   */
+  async configurePort(dev: string): Promise<void> {
+    const ps = this.unconfigured.get(dev);
+    if (ps === undefined) return; // not queue 0's, set at start, or done
+    this.unconfigured.delete(dev);
+    await ipBatchAsync(linkCommands(dev, linkOf(ps)), `configuring ${dev}`);
+    if (!this.capsSegments()) return;
+    const cap = segmentCap(dev, VXLAN_HLEN + ETH_HLEN + ps.mtu);
+    this.offloads.tapGsoMaxSegs = await ipBatchAsync([cap.cmd], cap.what).then(() => cap.segs, () => 0);
+  }
+
+  /** The TAPs' super-frames are capped to one UDP GSO send (capDeviceSegments). */
+  private capsSegments(): boolean {
+    return this.offloads.tapTso && this.offloads.udpGso;
+  }
+
   /** Closes a port (its TAP disappears once every queue has closed its share) and removes its FDB entries. */
   removePort(dev: string): void {
     const port = this.byName.get(dev);
     if (port === undefined) throw new VxtapError('E_CONFIG', `dev ${dev} is not a port of this instance`);
     port.endpoint.close();
+    this.unconfigured.delete(dev);
     const net = port.network;
     net.fdb.forgetPort(port.index);
     net.ports.splice(net.ports.indexOf(port), 1);
@@ -810,6 +843,10 @@ export class Vtep extends Pipeline {
   portNames(): string[] {
     return [...this.byName.keys()];
   }
+}
+
+function linkOf(ps: PortSpec): LinkSettings {
+  return { mtu: ps.mtu, address: ps.address, mac: ps.mac, up: true };
 }
 
 /** A source MAC can be learned: not multicast/broadcast, not all zeros (the bridge's is_valid_ether_addr). */
