@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, type Host, Lab, OVERLAY, transfer, type Vxtap } from '../../src/lab/netns.js';
-import { eventually, kernelVxlan } from '../helpers/peers.js';
+import { eventually, hasLink, kernelVxlan, pings, udpFlows, udpListener } from '../helpers/peers.js';
 
 const BENCH = '198.18.0'; // VNI 43's overlay
 const BYTES = 250_000_000;
@@ -35,19 +35,6 @@ async function reload(h: Host, control: string): Promise<{ code: number | null; 
   p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(p, 'exit')) as [number | null];
   return { code, stdout, stderr };
-}
-
-function pings(h: Host, dst: string): Promise<boolean> {
-  return h.exec('ping', ['-c', '1', '-W', '1', dst]).then(() => true, () => false);
-}
-
-function hasLink(h: Host, dev: string): boolean {
-  try {
-    h.run('ip', 'link', 'show', 'dev', dev);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A counter of the namespace's stack, from nstat. */
@@ -140,28 +127,16 @@ describe.each([1, 2])('vxtap run --config, reloaded (--queues %i)', (queues) => 
   it('carries every flow on the runtime VNI, through every queue', async () => {
     const tx = a.run('ls', '/sys/class/net/vxb0/queues').split('\n').filter((q) => q.startsWith('tx-'));
     expect(tx, 'every queue attached to the TAP added at runtime').toHaveLength(queues);
-    let received: string[] = [];
-    const listener = b.spawn(process.execPath, ['-e', `
-      const s = require('node:dgram').createSocket('udp4');
-      s.on('message', (m) => process.stdout.write(m + '\\n'));
-      s.bind(${UDP_PORT}, '${BENCH}.2', () => process.stdout.write('bound\\n'));`]);
-    listener.stdout!.on('data', (d: Buffer) => received.push(...d.toString().split('\n').filter((l) => l !== '')));
-    await eventually('the listener on b', () => received.includes('bound'));
-    received = [];
+    const listener = await udpListener(b, `${BENCH}.2`, UDP_PORT);
+    const received = listener.received;
     const before = ((await v.stats()) as unknown as { queue_packets: number[] }).queue_packets;
-    // Each datagram from its own socket: its own flow, spread over the TAP's queues.
-    await a.exec(process.execPath, ['-e', `
-      const dgram = require('node:dgram');
-      for (let i = 0; i < ${FLOWS}; i++) {
-        const s = dgram.createSocket('udp4');
-        s.send(Buffer.from('f' + i), ${UDP_PORT}, '${BENCH}.2', () => s.close());
-      }`]);
+    await udpFlows(a, `${BENCH}.2`, UDP_PORT, 'f', FLOWS);
     await eventually(`all ${FLOWS} datagrams at b`, () => received.length >= FLOWS);
     expect(new Set(received)).toEqual(new Set(Array.from({ length: FLOWS }, (_, i) => `f${i}`)));
     const after = ((await v.stats()) as unknown as { queue_packets: number[] }).queue_packets;
     expect(after).toHaveLength(queues);
     for (let q = 0; q < queues; q++) expect(after[q], `queue ${q} forwarded some`).toBeGreaterThan(before[q]);
-    listener.kill();
+    listener.stop();
   });
 
   it('refuses an invalid file whole, in one line, and keeps the old config forwarding', async () => {

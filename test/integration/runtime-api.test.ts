@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, type Host, Lab, OVERLAY, transfer } from '../../src/lab/netns.js';
-import { eventually, kernelVxlan } from '../helpers/peers.js';
+import { eventually, hasLink, kernelVxlan, pings } from '../helpers/peers.js';
 
 const QUEUES_JS = join(dirname(CLI), 'vxlan', 'queues.js');
 const BENCH = '198.18.0'; // VNI 43's overlay
@@ -65,20 +65,6 @@ async function driver(h: Host, local: string, queues: number): Promise<Driver> {
       p.stdin.write(JSON.stringify({ call: name, args }) + '\n');
     }),
   };
-}
-
-/** Whether one echo request from h to dst is answered. */
-function pings(h: Host, dst: string): Promise<boolean> {
-  return h.exec('ping', ['-c', '1', '-W', '1', dst]).then(() => true, () => false);
-}
-
-function hasLink(h: Host, dev: string): boolean {
-  try {
-    h.run('ip', 'link', 'show', 'dev', dev);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const network = (vni: number, remote: string, ports: Array<{ dev: string; address?: string }>) => ({
