@@ -17,6 +17,8 @@ import { Bench } from 'tinybench';
 import { BATCH, HEADROOM, SlabPool, slotSizeFor } from '../src/io/pool.js';
 import { HEADER_STRIDE } from '../src/io/queues.js';
 import { Fdb, NO_PORT } from '../src/switch/fdb.js';
+import { FAMILY_IPV4, FAMILY_IPV6, NeighTable } from '../src/switch/neigh.js';
+import { NeighProxy } from '../src/switch/proxy.js';
 import { RouteTable } from '../src/switch/routes.js';
 import { writeOuterHeaders } from '../src/wire/outer.js';
 import { flowHash, sourcePort } from '../src/vxlan/flowhash.js';
@@ -134,6 +136,12 @@ function writeSuperFrame(b: Buffer, off: number, flow: number): void {
 }
 
 // Each entry is one benchmark, run in its own process.
+/** An ARP request for 203.0.113.2 from 203.0.113.1. */
+const ARP_REQUEST = Buffer.from('ffffffffffff 020000000001 0806 0001 0800 06 04 0001 020000000001 cb007101 000000000000 cb007102'.replace(/ /g, ''), 'hex');
+/** Linux resolving 2001:db8::2 from 2001:db8::1 (src/wire/ndisc.test.ts). */
+const NS_REQUEST = Buffer.from(('3333ff000002 020000000001 86dd 6000 0000 0020 3a ff 20010db8000000000000000000000001 ff0200000000000000000001ff000002 ' +
+  '87 00 1c27 00000000 20010db8000000000000000000000002 0101 020000000001').replace(/ /g, ''), 'hex');
+
 const BENCHES: MicroBench[] = [
   {
     name: 'vxlan-encap',
@@ -254,7 +262,39 @@ const BENCHES: MicroBench[] = [
   groBench('gro-coalesce', 'TCP/IPv4 segments -> one 64 KiB super-frame (checksums verified', 'complete', TSO_FRAMES),
   groBench('gro-coalesce-partial', 'segments whose checksums a kernel sender left partial -> one 64 KiB super-frame (NEEDS_CSUM', 'partial', TSO_FRAMES),
   groBench('gro-lone', 'segments GRO cannot merge (URG set), each written alone (the partial-checksum probe', 'lone', TSO_FRAMES * TSO_SEGMENTS),
+  proxyBench('proxy-arp', 'ARP request copied into a slot, answered from a 1k-entry neighbour table (NeighProxy.answer)', ARP_REQUEST, 42),
+  proxyBench('proxy-nd', 'neighbour solicitation (a kernel\'s, with its source link-layer option) copied into a slot, checked (RFC 4861 7.1.1, checksum) and answered', NS_REQUEST, 86),
+  proxyBench('proxy-pass', `${FRAME}-byte IPv4 frame let pass: what --proxy costs other traffic`, null, 0),
 ];
+
+/** The ARP/ND proxy on one request kind per op, the request restored into its slot each time (the reply overwrites it). */
+function proxyBench(name: string, what: string, request: Buffer | null, reply: number): MicroBench {
+  return {
+    name,
+    what,
+    ops: BATCH,
+    setup() {
+      const table = new NeighTable();
+      for (let i = 0; i < 1000; i++) table.set({ family: FAMILY_IPV4, addr: [(0xcb007100 + i + 2) >>> 0], mac: 0x02000000000b + i, dev: 'p' });
+      for (let i = 0; i < 24; i++) table.set({ family: FAMILY_IPV6, addr: [0x20010db8, 0, 0, i + 2], mac: 0x02000000000b + i, dev: 'p' });
+      const proxy = new NeighProxy(table, new Fdb());
+      const slot = Buffer.alloc(FRAME + 64);
+      const frame = request ?? frameBatch(HEADROOM, 0).slab.subarray(HEADROOM, HEADROOM + FRAME);
+      slot.set(frame, 0);
+      if (proxy.answer(slot, 0, frame.length) !== reply) throw new Error(`${name}: the proxy did not answer ${reply}`);
+      // A frame let pass is left as it is: no copy needed to run it again.
+      const restore = request !== null;
+      return () => {
+        let s = 0;
+        for (let i = 0; i < BATCH; i++) {
+          if (restore) slot.set(frame, 0);
+          s += proxy.answer(slot, 0, frame.length);
+        }
+        return s;
+      };
+    },
+  };
+}
 
 /**
  * The GRO of device writes over the segments a split super-frame becomes, as

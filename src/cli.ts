@@ -13,13 +13,14 @@ import { captureCommand, decodeCommand, sniffCommand } from './control/capture-c
 import { processStats } from './control/process-stats.js';
 import { type FdbReply, fdbUpdate, parseFdbWords } from './control/fdb-commands.js';
 import { kernelDrops } from './control/kernel-drops.js';
+import { type NeighReply, neighShow, neighUpdate, parseNeighWords } from './control/neigh-commands.js';
 import { DataPathMetrics, HealthServer, statsOfTree } from './control/metrics.js';
 import { Reloader, type ReloadReply } from './control/reload.js';
 import { ControlServer, request } from './control/server.js';
 import { runFlannel } from './flannel/node.js';
 import { UdpOverlay } from './udp/overlay.js';
 import { VtepQueues } from './vxlan/queues.js';
-import type { FdbRow } from './vxlan/vtep.js';
+import type { FdbRow, NeighRow } from './vxlan/vtep.js';
 import { FLANNEL_UDP_PORT } from './wire/udp.js';
 
 const HELP = `vxtap: a userspace VXLAN dataplane on TAP devices
@@ -28,7 +29,7 @@ usage:
   vxtap vxlan --dev NAME --vni N --local IP [--remote IP]... [--dstport P]
               [--srcport MIN MAX] [--address CIDR] [--mtu N] [--ageing S]
               [--nolearning] [--no-sticky-local] [--maxaddress N] [--ignore-reserved]
-              [--no-offload] [--queues N] [--control PATH] [--control-group G]
+              [--proxy] [--no-offload] [--queues N] [--control PATH] [--control-group G]
               [--user NAME] [--metrics ADDR:PORT]
   vxtap udp --dev NAME --local IP --address CIDR [--port P] [--mtu N]
             [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
@@ -47,6 +48,9 @@ usage:
   vxtap fdb show --dev NAME [--control PATH] [--json]
   vxtap fdb add|append|replace|del LLADDR dev DEV [dst IP] [vni N] [static|dynamic]
             [--control PATH]
+  vxtap neigh show [dev DEV] [--dev NAME] [--control PATH] [--json]
+  vxtap neigh add|replace|change|del IP [lladdr MAC] dev DEV [nud permanent]
+              [--control PATH]
   vxtap capture --dev NAME [--control PATH] [--point P,...] [--vni N]
                 [--filter EXPR] [--snaplen N] [--nano] [-B KiB] [-c COUNT] [-w FILE|-] [-C MB -W N]
   vxtap decode FILE|-
@@ -80,6 +84,14 @@ removes it); add fails if the entry exists, replace overwrites it, del of a
 missing one fails. Without dst an entry points at the local port DEV. Entries
 are static unless dynamic (they age and move). Without --control, dev DEV
 finds the instance.
+
+--proxy answers ARP requests and IPv6 neighbour solicitations read from the
+TAP out of the neighbour table, as the kernel's vxlan \`proxy\` does; a
+request for an address not in it goes on as without --proxy. neigh
+add|replace|change|del change that table at once, in every queue, as
+\`ip neigh\` does the kernel's: IP is IPv4 or IPv6, the entry serves the VNI of
+dev DEV, add fails if it exists, change and del if it does not. neigh show
+lists the entries (of DEV's VNI with dev DEV).
 
 run --config FILE reloads FILE on SIGHUP and on \`vxtap reload\`: VNIs, ports,
 flood lists (remotes) and statics are added and removed; networks that did
@@ -121,6 +133,7 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
   'no-sticky-local': { arity: 0 },
   maxaddress: { arity: 1, int: true },
   'ignore-reserved': { arity: 0 },
+  proxy: { arity: 0 },
   'no-offload': { arity: 0 },
   queues: { arity: 1, int: true },
   control: { arity: 1 },
@@ -160,6 +173,7 @@ function vxlanConfig(argv: string[]): Config {
       stickyLocal: !has(p, 'no-sticky-local'),
       ageing: one<number>(p, 'ageing'),
       maxaddress: one<number>(p, 'maxaddress'),
+      proxy: has(p, 'proxy'),
       ports: [{ dev, address: one<string>(p, 'address'), mtu: one<number>(p, 'mtu') }],
     }],
   };
@@ -272,6 +286,8 @@ async function runDataplane(config: Config, mode: string, field = (name: string)
     stats: () => stats(queues, udp),
     fdb: () => vtep?.fdbRows() ?? [],
     'fdb-update': (req) => fdbUpdate(req.args, queues),
+    neigh: (req) => neighShow(req.dev, vtep),
+    'neigh-update': (req) => neighUpdate(req.args, queues),
     routes: () => udp?.routeRows() ?? [],
     reload: () => (reloader ? reload(reloader, 'vxtap reload') : Promise.reject(new VxtapError('E_USAGE', `reload: this instance was not started with --config FILE (it runs ${mode}): there is no file to read again`))),
   }, hub ? { capture: (req, sock) => hub.attach(req, sock) } : {}, { group: config.controlGroup });
@@ -356,6 +372,28 @@ function formatFdb(rows: FdbRow[]): string {
   }).join('\n');
 }
 
+function formatNeigh(rows: NeighRow[]): string {
+  return rows.map((r) => `${r.ip} dev ${r.dev} lladdr ${r.lladdr} vni ${r.vni} PERMANENT`).join('\n');
+}
+
+/** `vxtap neigh show [dev DEV]` or `vxtap neigh add|replace|change|del ...`. */
+async function neighCommand(rest: string[]): Promise<void> {
+  const p = parseFlags(rest, { dev: { arity: 1 }, control: { arity: 1 }, json: { arity: 0 } });
+  const words = p.positionals;
+  if (words[0] !== 'show') {
+    const dev = parseNeighWords(words).dev; // refused here, before a connection, when it does not parse
+    const path = controlPathOr(one<string>(p, 'control'), () => one<string>(p, 'dev') ?? dev);
+    const reply = (await request(path, 'neigh-update', 3000, { args: words })) as NeighReply;
+    if (!reply.changed) process.stderr.write('vxtap: neigh: nothing changed (the entry is as given already)\n');
+    return;
+  }
+  const filter = words.length === 3 && words[1] === 'dev' ? words[2] : undefined;
+  if (words.length !== 1 && filter === undefined) throw new VxtapError('E_USAGE', `neigh: expected 'neigh show' or 'neigh show dev DEV', got '${words.join(' ')}'`);
+  const path = controlPathOr(one<string>(p, 'control'), () => one<string>(p, 'dev') ?? filter ?? required<string>(p, 'dev', 'the device of the running instance'));
+  const rows = (await request(path, 'neigh', 3000, filter === undefined ? {} : { dev: filter })) as NeighRow[];
+  console.log(has(p, 'json') ? JSON.stringify(rows) : formatNeigh(rows));
+}
+
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
@@ -398,6 +436,8 @@ async function main(argv: string[]): Promise<void> {
       console.log(c.json ? JSON.stringify(rows) : formatFdb(rows));
       return;
     }
+    case 'neigh':
+      return neighCommand(rest);
     case 'capture':
       return captureCommand(rest);
     case 'decode':

@@ -75,7 +75,7 @@ describe('toSpecs', () => {
       dstport: 8472,
       srcport: [1000, 2000],
       networks: [{
-        vni: 9, remotes: ['198.51.100.2'], learning: false, stickyLocal: false, ageing: 5, maxaddress: 10,
+        vni: 9, remotes: ['198.51.100.2'], learning: false, stickyLocal: false, ageing: 5, maxaddress: 10, proxy: true,
         static: [{ mac: '02:00:00:00:00:0a', dst: '198.51.100.3' }, { mac: '02:00:00:00:00:0b', dev: 'p' }],
         ports: [{ dev: 'p', address: '203.0.113.1/24', mtu: 1400 }],
       }],
@@ -84,7 +84,7 @@ describe('toSpecs', () => {
     expect(spec.vtep).toEqual({
       local: 0xc6336401, dstPort: 8472, srcPortMin: 1000, srcPortMax: 2000, ignoreReserved: false, offload: true, queues: 1,
       networks: [{
-        vni: 9, remotes: [0xc6336402], learning: false, stickyLocal: false, ageingSec: 5, maxAddress: 10, allowInnerVlan: false,
+        vni: 9, remotes: [0xc6336402], learning: false, stickyLocal: false, ageingSec: 5, maxAddress: 10, allowInnerVlan: false, proxy: true,
         statics: [{ mac: 0x02000000000a, remote: 0xc6336403 }, { mac: 0x02000000000b, dev: 'p' }],
         ports: [{ dev: 'p', address: '203.0.113.1/24', mtu: 1400, mac: undefined }],
       }],

@@ -77,6 +77,8 @@ const networkSchema = z.strictObject({
   ageing: z.number().int().min(1).default(DEFAULT_AGEING),
   maxaddress: z.number().int().min(0).default(0),
   innerVlan: z.boolean().default(false),
+  /** Answer ARP requests and neighbour solicitations from the neighbour table (README: Neighbours and the ARP/ND proxy). */
+  proxy: z.boolean().default(false),
   static: z.array(staticSchema).default([]),
   ports: z.array(portSchema).min(1, { message: 'a network needs at least one port' }),
 }).superRefine((n, ctx) => {
@@ -236,6 +238,7 @@ export function toNetworkSpec(n: Config['networks'][number]): NetworkSpec {
     ageingSec: n.ageing,
     maxAddress: n.maxaddress,
     allowInnerVlan: n.innerVlan,
+    proxy: n.proxy,
     statics: n.static.map((s) => ({
       mac: parseMac(s.mac),
       ...(s.dst !== undefined ? { remote: parseIpv4Addr(s.dst) } : { dev: s.dev }),

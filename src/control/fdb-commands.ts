@@ -17,6 +17,7 @@ import { VNI_MAX } from '../wire/vxlan.js';
 import type { VtepQueues } from '../vxlan/queues.js';
 import type { FdbChange, Vtep } from '../vxlan/vtep.js';
 import { devNameProblem } from './control-path.js';
+import { commandWords, quoteWord } from './words.js';
 
 /** The words one command may have, and the longest word: a request is bounded. */
 export const MAX_FDB_WORDS = 12;
@@ -46,21 +47,11 @@ const bad = (msg: string): never => {
   throw new VxtapError('E_USAGE', `fdb: ${msg}`);
 };
 
-/** `s` quoted for a message, and cut short, since it came from the socket. */
-function q(s: unknown): string {
-  const text = typeof s === 'string' ? s : JSON.stringify(s) ?? String(s);
-  return `'${text.length > MAX_FDB_WORD_CHARS ? `${text.slice(0, MAX_FDB_WORD_CHARS)}...` : text}'`;
-}
+const q = (s: unknown): string => quoteWord(s, MAX_FDB_WORD_CHARS);
 
 /** Parses the words after `fdb` (or a request's `args`); every error names the word that is wrong. */
 export function parseFdbWords(words: unknown): FdbCommand {
-  if (!Array.isArray(words)) return bad('expected the command\'s words as an array of strings (args)');
-  if (words.length > MAX_FDB_WORDS) bad(`${words.length} words, more than the ${MAX_FDB_WORDS} a command has`);
-  for (const w of words as unknown[]) {
-    if (typeof w !== 'string') bad(`word ${q(w)} is not a string`);
-    if ((w as string).length > MAX_FDB_WORD_CHARS) bad(`word ${q(w)} is longer than ${MAX_FDB_WORD_CHARS} characters`);
-  }
-  const [verb, lladdr, ...rest] = words as string[];
+  const [verb, lladdr, ...rest] = commandWords(words, MAX_FDB_WORDS, MAX_FDB_WORD_CHARS, bad);
   if (!(VERBS as readonly string[]).includes(verb)) bad(`unknown command ${q(verb ?? '')}: expected add, append, replace, del or show`);
   if (lladdr === undefined) bad(`${q(verb)} needs LLADDR, a MAC such as 00:00:00:00:00:00 (the flood list)`);
   let mac = 0;

@@ -34,6 +34,8 @@ describe('health server', () => {
       vnis: () => [{ vni: 1, rxPackets: rx, rxBytes: rx * 100, txPackets: 3, txBytes: 300 }],
       drops: () => [['reserved_bits', 2], ['tx_too_big', 0]],
       fdbEntries: () => [[1, 5]],
+      neighEntries: () => [[1, 2]],
+      proxy: () => [[1, 'arp', 'replies', 6], [1, 'nd', 'invalid', 1]],
       routeEntries: () => 4,
       learning: () => [['learned', 7]],
       kernelDrops: () => 9,
@@ -46,7 +48,8 @@ describe('health server', () => {
       '# TYPE vxtap_rx_packets_total counter', 'vxtap_rx_packets_total{vni="1"} 12', 'vxtap_rx_bytes_total{vni="1"} 1200',
       'vxtap_tx_packets_total{vni="1"} 3', 'vxtap_tx_bytes_total{vni="1"} 300', 'vxtap_drops_total{reason="reserved_bits"} 2',
       'vxtap_drops_total{reason="tx_too_big"} 0', 'vxtap_fdb_entries{vni="1"} 5', 'vxtap_route_entries 4',
-      'vxtap_learning_total{outcome="learned"} 7', 'vxtap_kernel_drops_total 9',
+      'vxtap_learning_total{outcome="learned"} 7', 'vxtap_kernel_drops_total 9', 'vxtap_neigh_entries{vni="1"} 2',
+      'vxtap_proxy_total{vni="1",proto="arp",outcome="replies"} 6', 'vxtap_proxy_total{vni="1",proto="nd",outcome="invalid"} 1',
     ]) expect(text).toContain(`${line}\n`);
   });
 
@@ -58,7 +61,7 @@ describe('health server', () => {
     const url = await start(() => [], metrics, async () => {
       n++;
       tree = {
-        vnis: { 42: { rx_packets: n, rx_bytes: 2, tx_packets: 3, tx_bytes: 4, fdb_entries: 5 } },
+        vnis: { 42: { rx_packets: n, rx_bytes: 2, tx_packets: 3, tx_bytes: 4, fdb_entries: 5, neigh_entries: 1, proxy: { arp_misses: 4, nd_replies: 2 } } },
         udp: { rx_packets: 6, rx_bytes: 7, tx_packets: 8, tx_bytes: 9, routes: 2 },
         drops: { no_route: 1 }, learning: { moved: 3 }, kernel_drops: 11,
       };
@@ -67,6 +70,7 @@ describe('health server', () => {
     const text = await (await fetch(`${url}/metrics`)).text();
     for (const line of [
       'vxtap_rx_packets_total{vni="42"} 2', 'vxtap_fdb_entries{vni="42"} 5', 'vxtap_rx_packets_total{vni="0"} 6', 'vxtap_tx_bytes_total{vni="0"} 9',
+      'vxtap_neigh_entries{vni="42"} 1', 'vxtap_proxy_total{vni="42",proto="arp",outcome="misses"} 4', 'vxtap_proxy_total{vni="42",proto="nd",outcome="replies"} 2',
       'vxtap_route_entries 2', 'vxtap_drops_total{reason="no_route"} 1', 'vxtap_learning_total{outcome="moved"} 3', 'vxtap_kernel_drops_total 11',
     ]) expect(text).toContain(`${line}\n`);
   });

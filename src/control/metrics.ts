@@ -24,6 +24,10 @@ export interface DataPathStats {
   /** Drops by reason name (src/core/drops.ts). */
   drops(): Iterable<readonly [reason: string, count: number]>;
   fdbEntries(): Iterable<readonly [vni: number, entries: number]>;
+  /** Neighbour table entries per VNI (`vxtap neigh`). */
+  neighEntries(): Iterable<readonly [vni: number, entries: number]>;
+  /** ARP/ND proxy outcomes per VNI: proto arp or nd, outcome replies, misses or invalid (src/switch/proxy.ts). */
+  proxy(): Iterable<readonly [vni: number, proto: string, outcome: string, count: number]>;
   routeEntries(): number;
   /** Learning outcomes by name (src/switch/fdb.ts). */
   learning(): Iterable<readonly [outcome: string, count: number]>;
@@ -40,7 +44,7 @@ type Totals = { rx_packets: number; rx_bytes: number; tx_packets: number; tx_byt
  * `routes` overrides the route count (the flannel vxlan node's remotes).
  */
 export function statsOfTree(tree: () => Tree, routes?: () => number): DataPathStats {
-  const vnis = () => (tree().vnis ?? {}) as Record<string, Totals & { fdb_entries: number }>;
+  const vnis = () => (tree().vnis ?? {}) as Record<string, Totals & { fdb_entries: number; neigh_entries?: number; proxy?: Record<string, number> }>;
   const udp = () => tree().udp as (Totals & { routes: number }) | undefined;
   return {
     vnis: () => {
@@ -51,6 +55,11 @@ export function statsOfTree(tree: () => Tree, routes?: () => number): DataPathSt
     },
     drops: () => Object.entries((tree().drops ?? {}) as Record<string, number>),
     fdbEntries: () => Object.entries(vnis()).map(([vni, c]) => [Number(vni), c.fdb_entries] as const),
+    neighEntries: () => Object.entries(vnis()).map(([vni, c]) => [Number(vni), c.neigh_entries ?? 0] as const),
+    proxy: () => Object.entries(vnis()).flatMap(([vni, c]) => Object.entries(c.proxy ?? {}).map(([name, n]) => {
+      const [proto, outcome] = name.split('_');
+      return [Number(vni), proto, outcome, n] as const;
+    })),
     routeEntries: () => routes?.() ?? udp()?.routes ?? 0,
     learning: () => Object.entries((tree().learning ?? {}) as Record<string, number>),
     kernelDrops: () => (tree().kernel_drops as number | undefined) ?? 0,
@@ -85,6 +94,12 @@ export class DataPathMetrics {
     });
     this.gauge('vxtap_fdb_entries', 'Forwarding database entries, per VNI.', ['vni'], function* () {
       for (const [vni, n] of dp()?.fdbEntries() ?? []) yield [{ vni }, n];
+    });
+    this.counter('vxtap_proxy_total', 'ARP requests and neighbour solicitations the proxy answered (replies), did not find (misses) or refused as malformed (invalid), per VNI.', ['vni', 'proto', 'outcome'], function* () {
+      for (const [vni, proto, outcome, n] of dp()?.proxy() ?? []) yield [{ vni, proto, outcome }, n];
+    });
+    this.gauge('vxtap_neigh_entries', 'Neighbour table entries, per VNI.', ['vni'], function* () {
+      for (const [vni, n] of dp()?.neighEntries() ?? []) yield [{ vni }, n];
     });
     this.gauge('vxtap_route_entries', 'Routes to other nodes\' subnets.', [], function* () {
       const d = dp();

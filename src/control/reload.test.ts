@@ -30,6 +30,7 @@ describe('planReload', () => {
 
   it('re-creates a network whose own settings changed, and a port whose settings changed', () => {
     expect(plan(config([A, B]), config([A, { ...B, ageing: 60 }]))).toEqual(['remove VNI 43', 'add VNI 43 with vxb0']);
+    expect(plan(config([A, B]), config([A, { ...B, proxy: true }]))).toEqual(['remove VNI 43', 'add VNI 43 with vxb0']);
     // The static pointing at the re-created port is set again: removing the port dropped it.
     expect(plan(config([A, B]), config([A, { ...B, ports: [{ dev: 'vxb0', mtu: 1400 }] }]))).toEqual([
       'remove port vxb0', 'add port vxb0 to VNI 43', 'set static 02:00:00:00:00:0b on VNI 43 to dev vxb0',

@@ -8,8 +8,8 @@
 //   - a VNI only in the old file is removed (its TAPs disappear), one only in
 //     the new file is added with its ports, flood list and statics;
 //   - a network whose own settings (learning, stickyLocal, ageing,
-//     maxaddress, innerVlan) changed is removed and added again, since its FDB
-//     is built from them;
+//     maxaddress, innerVlan, proxy) changed is removed and added again, since
+//     its FDB and proxy are built from them;
 //   - a port whose settings (address, mtu, mac) changed is re-created, and
 //     the statics that point at it are set again;
 //   - a changed flood list is set whole, statics are set or deleted one by one.
@@ -48,7 +48,7 @@ const sameSet = (a: number[], b: number[]) => same([...new Set(a)].sort(), [...n
 
 function sameSettings(a: NetworkSpec, b: NetworkSpec): boolean {
   return a.learning === b.learning && a.stickyLocal === b.stickyLocal && a.ageingSec === b.ageingSec
-    && a.maxAddress === b.maxAddress && a.allowInnerVlan === b.allowInnerVlan;
+    && a.maxAddress === b.maxAddress && a.allowInnerVlan === b.allowInnerVlan && a.proxy === b.proxy;
 }
 
 function samePort(a: PortSpec, b: PortSpec): boolean {

@@ -11,7 +11,9 @@
 // Per remote lease, the vxlan backend programs what flanneld programs
 // (backend/vxlan/vxlan_network.go), the FDB entry in userspace instead of the
 // kernel:
-//   1. ip neigh replace <subnet addr> lladdr <VtepMAC> dev flannel.<VNI> nud permanent
+//   1. ip neigh replace <subnet addr> lladdr <VtepMAC> dev flannel.<VNI> nud permanent,
+//      and the same entry in vxtap's neighbour table, whose ARP proxy answers
+//      for it should the kernel's entry go (flushed by hand, or its command failed)
 //   2. vtep.addStatic(VNI, VtepMAC -> PublicIP), and PublicIP trusted
 //   3. ip route replace <subnet> via <subnet addr> dev flannel.<VNI> onlink
 // With DirectRouting, a lease whose PublicIP is reachable without a gateway
@@ -47,6 +49,7 @@ import { processStats } from '../control/process-stats.js';
 import { ControlServer, type StreamHandlers } from '../control/server.js';
 import { ipBatch } from '../io/device.js';
 import { NO_PORT } from '../switch/fdb.js';
+import { FAMILY_IPV4 } from '../switch/neigh.js';
 import { UdpOverlay } from '../udp/overlay.js';
 import { Vtep } from '../vxlan/vtep.js';
 import { formatIpv4Addr, parseIpv4Addr } from '../wire/ipaddr.js';
@@ -189,6 +192,8 @@ interface NodeBackend {
   /** The counters of `vxtap stats`. */
   statsView(): object;
   fdbRows(): object[];
+  /** The rows of `vxtap neigh show`: the vxlan backend's gateway entries. */
+  neighRows(): object[];
   streams(): StreamHandlers;
   close(): void;
 }
@@ -256,6 +261,8 @@ class VxlanBackend implements NodeBackend {
         ageingSec: DEFAULT_AGEING,
         maxAddress: 0,
         allowInnerVlan: false,
+        // ARP for a peer's gateway is answered from the neighbour table (apply()).
+        proxy: true,
         statics: [],
         ports: [{ dev: this.dev, address: `${formatIpv4Addr(lease.subnet.addr)}/32`, mtu: this.mtu, mac: formatMac(this.mac) }],
       }],
@@ -308,10 +315,12 @@ class VxlanBackend implements NodeBackend {
       if (r === null) {
         // A lease added and removed within one batch never reached the kernel.
         if (was === undefined) continue;
+        this.forgetGateway(addr);
         this.inKernel.delete(key);
         if (was === null) cmds.push(`route del ${addr}/${len} dev ${this.dev}`, `neigh del ${addr} dev ${this.dev}`);
         else cmds.push(`route del ${addr}/${len} via ${was}`);
       } else if (r.direct) {
+        this.forgetGateway(addr);
         const via = formatIpv4Addr(r.publicIp);
         this.inKernel.set(key, via);
         // `replace` swaps an onlink route for the direct one; the neighbour goes.
@@ -319,6 +328,9 @@ class VxlanBackend implements NodeBackend {
         if (was === null) cmds.push(`neigh del ${addr} dev ${this.dev}`);
       } else {
         this.inKernel.set(key, null);
+        if (!vtep.applyNeigh({ op: 'set', vni, family: FAMILY_IPV4, addr: [parseIpv4Addr(addr)], mac: r.mac, dev: this.dev })) {
+          this.log.warn(`${formatSubnet(r.subnet)}: vxtap's neighbour table is full; ARP for ${addr} is left to the kernel's permanent entry`);
+        }
         cmds.push(
           `neigh replace ${addr} lladdr ${formatMac(r.mac)} dev ${this.dev} nud permanent`,
           `route replace ${formatSubnet(r.subnet)} via ${addr} dev ${this.dev} onlink`,
@@ -326,6 +338,12 @@ class VxlanBackend implements NodeBackend {
       }
     }
     return cmds;
+  }
+
+  /** Removes the neighbour entry of a gateway (a subnet's network address), if there is one. */
+  private forgetGateway(addr: string): void {
+    const a = [parseIpv4Addr(addr)];
+    if (this.vtep!.neighEntry(this.be.vni, FAMILY_IPV4, a) !== undefined) this.vtep!.applyNeigh({ op: 'delete', vni: this.be.vni, family: FAMILY_IPV4, addr: a });
   }
 
   /** A lease's VTEP, or null (logged) when it is not a usable vxlan lease. */
@@ -360,6 +378,10 @@ class VxlanBackend implements NodeBackend {
 
   fdbRows(): object[] {
     return this.vtep?.fdbRows() ?? [];
+  }
+
+  neighRows(): object[] {
+    return this.vtep?.neighRows() ?? [];
   }
 
   streams(): StreamHandlers {
@@ -431,6 +453,10 @@ class UdpBackend implements NodeBackend {
   }
 
   fdbRows(): object[] {
+    return [];
+  }
+
+  neighRows(): object[] {
     return [];
   }
 
@@ -607,6 +633,7 @@ export class FlannelNode {
     this.control = new ControlServer(controlPathOr(f.control ?? undefined, () => backend.dev), {
       stats: () => ({ flannel: this.flannelView(), ...backend.statsView(), process: processStats() }),
       fdb: () => backend.fdbRows(),
+      neigh: () => backend.neighRows(),
       routes: () => backend.routeRows(),
       leases: () => this.manager?.remoteLeases() ?? [],
     }, backend.streams(), { group: f.controlGroup ?? undefined });

@@ -11,11 +11,11 @@
 // first, since it creates a TAP that the other queues then attach to.
 import { Worker } from 'node:worker_threads';
 import { type ErrorCode, VxtapError } from '../core/errors.js';
-import { type FdbChange, type NetworkSpec, type PortSpec, type TopologyChange, Vtep, type VtepSpec } from './vtep.js';
+import { type FdbChange, type NeighChange, type NetworkSpec, type PortSpec, type TopologyChange, Vtep, type VtepSpec } from './vtep.js';
 import type { QueueReply, QueueRequest } from './worker.js';
 
 /** Stats keys that describe queue 0 rather than add up across queues. */
-const LEADER_ONLY = new Set(['fdb_entries', 'offloads', 'capture']);
+const LEADER_ONLY = new Set(['fdb_entries', 'neigh_entries', 'offloads', 'capture']);
 /**
  * How long a queue has to answer a stats request, and to end after close():
  * it answers between two batches, so a queue that takes longer is wedged.
@@ -131,7 +131,7 @@ export class VtepQueues {
   }
 
   /** Queue q's answer to a request, or an error if it does not answer within QUEUE_ANSWER_MS or fails meanwhile. */
-  private ask(w: Worker, q: number, request: { cmd: 'stats' } | { cmd: 'fdb'; change: FdbChange } | { cmd: 'topology'; change: TopologyChange }): Promise<unknown> {
+  private ask(w: Worker, q: number, request: { cmd: 'stats' } | { cmd: 'fdb'; change: FdbChange } | { cmd: 'neigh'; change: NeighChange } | { cmd: 'topology'; change: TopologyChange }): Promise<unknown> {
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
@@ -202,6 +202,15 @@ export class VtepQueues {
 
   private queueError(q: number, e: Error): Error {
     return e instanceof VxtapError ? new VxtapError(e.code, `queue ${q}: ${e.message}`) : e;
+  }
+
+  /**
+   * Applies a neighbour change in every queue, queue 0 first; resolves once
+   * all have. Returns the queues whose table was full and refused it.
+   */
+  async applyNeigh(change: NeighChange): Promise<number[]> {
+    const applied = [this.leader.applyNeigh(change), ...await Promise.all(this.workers.map((w, k) => this.ask(w, k + 1, { cmd: 'neigh', change })))];
+    return applied.flatMap((ok, q) => (ok === true ? [] : [q]));
   }
 
   /**

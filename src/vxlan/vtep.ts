@@ -1,7 +1,10 @@
 // The VXLAN data path: TAP ports and an underlay UDP socket, switched through
 // one FDB per VNI.
 //
-//   TAP rx batch -> learn source on the port -> FDB lookup by destination
+//   TAP rx batch -> learn source on the port
+//     -> with proxy: an ARP request or neighbour solicitation the neighbour
+//        table answers goes back to that TAP as the reply (switch/proxy.ts)
+//     -> FDB lookup by destination
 //     -> local port: queue to that TAP
 //     -> remote VTEP: VXLAN header written into the headroom, outer IPv4/UDP
 //        header into the send queue's header area, payload left in place
@@ -42,8 +45,10 @@ import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool
 import { DatagramQueue, DEVICE_QUEUE, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
 import { openRawSocket } from '../io/socket.js';
 import { Fdb, LEARN_REFUSED_FULL, NO_PORT } from '../switch/fdb.js';
+import { FAMILY_IPV4, type NeighFamily, NeighTable } from '../switch/neigh.js';
+import { NeighProxy, PROXY_COUNTER_NAMES } from '../switch/proxy.js';
 import { ETH_HLEN, ETH_TYPE, VLAN_HLEN, isVlanType } from '../wire/ethernet.js';
-import { formatIpv4Addr } from '../wire/ipaddr.js';
+import { formatIpv4Addr, formatIpv6Addr } from '../wire/ipaddr.js';
 import { formatMac, isZeroMac, macHi, macLo, macNumberHi, macNumberLo } from '../wire/mac.js';
 import { ipFrameLength, superFrameSegment } from '../wire/superframe.js';
 import {
@@ -91,6 +96,8 @@ export interface NetworkSpec {
   /** FDB size cap (0: none), like the kernel's maxaddress. */
   maxAddress: number;
   allowInnerVlan: boolean;
+  /** Answer ARP requests and neighbour solicitations from local ports out of the neighbour table (switch/proxy.ts). */
+  proxy: boolean;
   statics: StaticEntry[];
   ports: PortSpec[];
 }
@@ -164,6 +171,12 @@ class Port {
 /** A network's settings and its flood list and statics as added; its ports come and go on their own (Vtep.addPort). */
 class Network {
   readonly fdb: Fdb;
+  /** Neighbour entries (`vxtap neigh`), kept whether or not the proxy answers from them. */
+  readonly neigh = new NeighTable();
+  /** The ARP/ND proxy, with spec.proxy. */
+  readonly proxy: NeighProxy | null;
+  /** Its counters, zeros without it. */
+  readonly proxyCounters: Float64Array;
   /** Replaced whole by a runtime change (applyFdb), never changed in place. */
   flood: Uint32Array;
   readonly ports: Port[] = [];
@@ -173,6 +186,8 @@ class Network {
 
   constructor(readonly spec: NetworkSpec) {
     this.fdb = new Fdb(spec.maxAddress, spec.stickyLocal ? spec.ageingSec * 1000 : 0);
+    this.proxy = spec.proxy ? new NeighProxy(this.neigh, this.fdb) : null;
+    this.proxyCounters = this.proxy?.counters ?? new Float64Array(PROXY_COUNTER_NAMES.length);
     this.flood = Uint32Array.from(spec.remotes);
     writeVxlanHeader(this.header, 0, spec.vni);
   }
@@ -207,6 +222,19 @@ export type TopologyChange =
   | { op: 'remove-network'; vni: number }
   | { op: 'add-port'; vni: number; port: PortSpec }
   | { op: 'remove-port'; dev: string };
+
+/** A neighbour change as every queue applies it, decided against queue 0's table (control/neigh-commands.ts). */
+export type NeighChange =
+  | { op: 'set'; vni: number; family: NeighFamily; addr: number[]; mac: number; dev: string }
+  | { op: 'delete'; vni: number; family: NeighFamily; addr: number[] };
+
+/** One neighbour entry as `vxtap neigh show` lists it. */
+export interface NeighRow {
+  vni: number;
+  ip: string;
+  lladdr: string;
+  dev: string;
+}
 
 /** One FDB entry as the control plane sees it: a local port's name, or a remote VTEP. */
 export interface FdbEntryView {
@@ -504,6 +532,35 @@ export class Vtep extends Pipeline {
     return net.fdb.learn(hi, lo, port, c.remote, performance.now()) !== LEARN_REFUSED_FULL;
   }
 
+  /** This queue's neighbour entry for an address, if any. */
+  neighEntry(vni: number, family: NeighFamily, addr: number[]): { mac: number; dev: string } | undefined {
+    return this.networks.get(vni)?.neigh.get(family, addr);
+  }
+
+  /** Applies a runtime neighbour change between two batches. Returns false when the table is full. */
+  applyNeigh(c: NeighChange): boolean {
+    const net = this.networks.get(c.vni);
+    if (net === undefined) throw new Error(`vni ${c.vni} is not configured`);
+    if (c.op === 'delete') {
+      net.neigh.delete(c.family, c.addr);
+      return true;
+    }
+    return net.neigh.set({ family: c.family, addr: c.addr, mac: c.mac, dev: c.dev });
+  }
+
+  /** The neighbour entries of every VNI, or of `vni` alone. */
+  neighRows(vni?: number): NeighRow[] {
+    const rows: NeighRow[] = [];
+    for (const net of this.networks.values()) {
+      if (vni !== undefined && net.spec.vni !== vni) continue;
+      for (const e of net.neigh.entries()) {
+        const ip = e.family === FAMILY_IPV4 ? formatIpv4Addr(e.addr[0]) : formatIpv6Addr(e.addr);
+        rows.push({ vni: net.spec.vni, ip, lladdr: formatMac(e.mac), dev: e.dev });
+      }
+    }
+    return rows;
+  }
+
   /** Accepts datagrams from this underlay address (with spec.trustedOnly); counted, so trust nests. */
   trust(addr: number): void {
     this.trusted.add(addr);
@@ -540,6 +597,7 @@ export class Vtep extends Pipeline {
     const net = port.network;
     const vni = net.spec.vni;
     const fdb = net.fdb;
+    const proxy = net.proxy;
     const counters = port.counters;
     const mirror = this.capture.active;
     const splitter = this.splitter;
@@ -565,6 +623,13 @@ export class Vtep extends Pipeline {
       }
       const code = fdb.learn(macHi(b, src), macLo(b, src), port.index, 0, now);
       if (code !== 0) this.countLearn(code);
+      if (proxy !== null && !tso) {
+        const reply = proxy.answer(b, off, len);
+        if (reply > 0) {
+          this.toPort(port, b, off, reply);
+          continue;
+        }
+      }
       if ((b[off] & 1) !== 0) {
         this.flood(port, b, off, len, tso);
         continue;
@@ -819,9 +884,11 @@ export class Vtep extends Pipeline {
     const vnis: Record<string, object> = {};
     for (const net of this.networks.values()) {
       const c = net.counters;
+      const proxy: Record<string, number> = {};
+      PROXY_COUNTER_NAMES.forEach((name, k) => (proxy[name] = net.proxyCounters[k]));
       vnis[net.spec.vni] = {
         rx_packets: c[RX_PACKETS], rx_bytes: c[RX_BYTES], tx_packets: c[TX_PACKETS], tx_bytes: c[TX_BYTES],
-        flooded: c[FLOODED], fdb_entries: net.fdb.size,
+        flooded: c[FLOODED], fdb_entries: net.fdb.size, neigh_entries: net.neigh.size, proxy,
       };
     }
     const ports: Record<string, object> = {};

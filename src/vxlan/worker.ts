@@ -1,7 +1,7 @@
 // One extra queue of a multi-queue VTEP, in its own thread: its own TAP
 // queue (IFF_MULTI_QUEUE), its own SO_REUSEPORT socket, its own pipeline.
-// It answers the main thread's stats, FDB change, topology change (networks
-// and ports added or removed) and close requests (QueueRequest).
+// It answers the main thread's stats, FDB change, neighbour change, topology
+// change (networks and ports added or removed) and close requests (QueueRequest).
 //
 // Capabilities are per thread: started unprivileged with ambient ones (README:
 // Privileges), the queue drops its own once its TAP queue and socket are
@@ -10,12 +10,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { dropThreadCapabilities, threadId } from '../io/native.js';
 import { VxtapError } from '../core/errors.js';
-import { type FdbChange, type TopologyChange, Vtep, type VtepSpec } from './vtep.js';
+import { type FdbChange, type NeighChange, type TopologyChange, Vtep, type VtepSpec } from './vtep.js';
 
 /** What the main thread asks a queue (queues.ts). */
 export type QueueRequest =
   | { cmd: 'stats'; id: number }
   | { cmd: 'fdb'; id: number; change: FdbChange }
+  | { cmd: 'neigh'; id: number; change: NeighChange }
   | { cmd: 'topology'; id: number; change: TopologyChange }
   | { cmd: 'close' };
 /**
@@ -48,9 +49,14 @@ try {
 port.on('message', (m: QueueRequest) => {
   if (m.cmd === 'stats') {
     reply({ id: m.id, stats: vtep.stats() });
-  } else if (m.cmd === 'fdb' || m.cmd === 'topology') {
+  } else if (m.cmd === 'fdb') {
+    reply({ id: m.id, applied: vtep.applyFdb(m.change) });
+  } else if (m.cmd === 'neigh') {
+    reply({ id: m.id, applied: vtep.applyNeigh(m.change) });
+  } else if (m.cmd === 'topology') {
     try {
-      reply({ id: m.id, applied: m.cmd === 'fdb' ? vtep.applyFdb(m.change) : (vtep.applyTopology(m.change), true) });
+      vtep.applyTopology(m.change);
+      reply({ id: m.id, applied: true });
     } catch (e) {
       // A change the leader made but this queue cannot (its TAP queue did not attach): the caller undoes it.
       reply({ id: m.id, error: e instanceof Error ? e.message : String(e), code: e instanceof VxtapError ? e.code : 'E_DEVICE' });

@@ -6,6 +6,8 @@ import * as arp from './arp.js';
 import * as ethernet from './ethernet.js';
 import * as icmp from './icmp.js';
 import * as ipv4 from './ipv4.js';
+import * as ipv6 from './ipv6.js';
+import * as ndisc from './ndisc.js';
 import * as udp from './udp.js';
 import * as vxlan from './vxlan.js';
 import { MAC_BROADCAST } from './mac.js';
@@ -19,7 +21,7 @@ const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const mac = fc.integer({ min: 0, max: MAC_BROADCAST });
 
-const modules: Record<string, Record<string, unknown>> = { arp, ethernet, icmp, ipv4, udp, vxlan };
+const modules: Record<string, Record<string, unknown>> = { arp, ethernet, icmp, ipv4, ipv6, ndisc, udp, vxlan };
 
 // Field name (without get/set) -> values the field can hold.
 const fields: Record<string, Record<string, Arb>> = {
@@ -36,6 +38,11 @@ const fields: Record<string, Record<string, Arb>> = {
     Ipv4FragOffset: fc.integer({ min: 0, max: 0x1fff }).map((u) => u * 8),
     Ipv4Ttl: u8, Ipv4Protocol: u8, Ipv4Checksum: u16, Ipv4Src: u32, Ipv4Dst: u32,
   },
+  ipv6: {
+    Ipv6Version: fc.integer({ min: 0, max: 15 }), Ipv6TrafficClass: u8, Ipv6FlowLabel: fc.integer({ min: 0, max: 0xfffff }),
+    Ipv6PayloadLength: u16, Ipv6NextHeader: u8, Ipv6HopLimit: u8,
+  },
+  ndisc: { NdFlags: u8 },
   icmp: { IcmpType: u8, IcmpCode: u8, IcmpChecksum: u16, IcmpRest: u32 },
   udp: { UdpSrcPort: u16, UdpDstPort: u16, UdpLength: u16, UdpChecksum: u16 },
   vxlan: { VxlanFlags: u8, Vni: fc.integer({ min: 0, max: vxlan.VNI_MAX }) },

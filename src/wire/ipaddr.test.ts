@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { formatIpv4Addr, parseCidr, parseIpv4Addr } from './ipaddr.js';
+import { isIPv6 } from 'node:net';
+import { formatIpv4Addr, formatIpv6Addr, parseCidr, parseIpv4Addr, parseIpv6Addr } from './ipaddr.js';
 
 describe('ipaddr', () => {
   it('parses and formats dotted quads in network order', () => {
@@ -41,4 +42,39 @@ describe('ipaddr', () => {
     'rejects CIDR %j, naming it',
     (s) => expect(() => parseCidr(s)).toThrow(`invalid CIDR ${JSON.stringify(s)}`),
   );
+
+  it('parses IPv6 in every RFC 4291 form and formats it as RFC 5952 says', () => {
+    expect(parseIpv6Addr('2001:db8::1')).toEqual([0x20010db8, 0, 0, 1]);
+    expect(parseIpv6Addr('::')).toEqual([0, 0, 0, 0]);
+    expect(parseIpv6Addr('::ffff:192.0.2.1')).toEqual([0, 0, 0xffff, 0xc0000201]);
+    expect(parseIpv6Addr('FE80:0:0:0:0:0:0:1')).toEqual([0xfe800000, 0, 0, 1]);
+    expect(parseIpv6Addr('1:2:3:4:5:6:7::')).toEqual([0x10002, 0x30004, 0x50006, 0x70000]);
+    expect(formatIpv6Addr([0x20010db8, 0, 0, 1])).toBe('2001:db8::1');
+    expect(formatIpv6Addr([0, 0, 0, 0])).toBe('::');
+    expect(formatIpv6Addr([0x20010db8, 0x10000, 0, 1])).toBe('2001:db8:1::1'); // the longer run
+    expect(formatIpv6Addr([0x20010db8, 0, 0x10000, 1])).toBe('2001:db8::1:0:0:1'); // the first of equal runs
+    expect(formatIpv6Addr([0x20010db8, 0x10001, 0x10001, 0x10001])).toBe('2001:db8:1:1:1:1:1:1'); // no run of one
+  });
+
+  it.each(['', ':', ':::', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '12345::', 'g::1', '::1.2.3', '1.2.3.4::', '::1.2.3.4:5', `${'1:'.repeat(30)}1`, '2001:db8::1%eth0', '2001:db8::/64'])(
+    'rejects IPv6 address %j, naming it',
+    (s) => expect(() => parseIpv6Addr(s)).toThrow(/^invalid IPv6 address /),
+  );
+
+  it('agrees with Node on what is IPv6, and round-trips', () => {
+    fc.assert(fc.property(fc.ipV6(), (s) => {
+      expect(isIPv6(s)).toBe(true);
+      const w = parseIpv6Addr(s);
+      expect(parseIpv6Addr(formatIpv6Addr(w))).toEqual(w);
+    }));
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom('0', '1', 'f', ':', '.', '2', '5'), maxLength: 20 }), (s) => {
+      let ok = true;
+      try {
+        parseIpv6Addr(s);
+      } catch {
+        ok = false;
+      }
+      expect(ok).toBe(isIPv6(s));
+    }));
+  });
 });

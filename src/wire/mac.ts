@@ -53,8 +53,13 @@ export function readMac(b: Uint8Array, off: number): number {
 
 /** Writes the 48-bit MAC number `mac` at `off`. */
 export function writeMac(b: Uint8Array, off: number, mac: number): void {
-  setU16(b, off, macNumberHi(mac));
-  setU32(b, off + 2, macNumberLo(mac));
+  writeMacParts(b, off, macNumberHi(mac), macNumberLo(mac));
+}
+
+/** Writes the MAC whose `macHi` and `macLo` parts are `hi` and `lo` at `off` (no 48-bit number on the hot path). */
+export function writeMacParts(b: Uint8Array, off: number, hi: number, lo: number): void {
+  setU16(b, off, hi);
+  setU32(b, off + 2, lo);
 }
 
 /** True if the MAC at `off` is a group address (I/G bit set); broadcast is one. */

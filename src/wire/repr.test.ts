@@ -9,6 +9,7 @@ import {
   IPV4_ERR_TRUNCATED, IPV4_FLAG_DF, IPV4_HLEN, type Ipv4Repr, emitIpv4, ipv4Check, ipv4HeaderChecksum, parseIpv4,
   setIpv4Checksum,
 } from './ipv4.js';
+import { IPV6_ERR_TRUNCATED, IPV6_HLEN, type Ipv6Repr, emitIpv6, ipv6Check, parseIpv6 } from './ipv6.js';
 import { MAC_BROADCAST } from './mac.js';
 import { UDP_ERR_TRUNCATED, UDP_HLEN, type UdpRepr, emitUdp, parseUdp, udpCheck } from './udp.js';
 import {
@@ -68,6 +69,21 @@ const codecs = {
       return b;
     }),
   } satisfies Codec<Ipv4Repr>,
+  ipv6: {
+    hlen: IPV6_HLEN, parse: parseIpv6, emit: emitIpv6, check: ipv6Check, truncated: IPV6_ERR_TRUNCATED,
+    repr: fc.record({
+      trafficClass: u8, flowLabel: fc.integer({ min: 0, max: 0xfffff }), payloadLen: fc.integer({ min: 0, max: 200 }),
+      nextHeader: u8, hopLimit: u8, src: fc.array(u32, { minLength: 4, maxLength: 4 }), dst: fc.array(u32, { minLength: 4, maxLength: 4 }),
+    }),
+    payload: (r) => r.payloadLen,
+    packet: fc.tuple(bytes(IPV6_HLEN), payload).map(([h, p]) => {
+      const b = concat(h, p);
+      b[0] = 0x60 | (b[0] & 0x0f);
+      b[4] = p.length >>> 8;
+      b[5] = p.length;
+      return b;
+    }),
+  } satisfies Codec<Ipv6Repr>,
   udp: {
     hlen: UDP_HLEN, parse: parseUdp, emit: emitUdp, check: udpCheck, truncated: UDP_ERR_TRUNCATED,
     repr: fc.record({ srcPort: u16, dstPort: u16, payloadLen: fc.integer({ min: 0, max: 0xffff - UDP_HLEN }), checksum: u16 }),

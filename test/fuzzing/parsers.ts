@@ -60,7 +60,7 @@ const EXAMPLE = {
   local: '198.51.100.1', dstport: 4789, srcport: [49152, 65535], ignoreReserved: false, control: '/run/vxtap/h1.sock',
   networks: [
     {
-      vni: 42, remotes: ['198.51.100.2'], learning: true, stickyLocal: true, ageing: 300, maxaddress: 0, innerVlan: false,
+      vni: 42, remotes: ['198.51.100.2'], learning: true, stickyLocal: true, ageing: 300, maxaddress: 0, innerVlan: false, proxy: true,
       static: [{ mac: '02:00:00:00:00:0a', dst: '198.51.100.3' }, { mac: '02:00:00:00:00:0b', dev: 'vxa1' }],
       ports: [{ dev: 'vxa0', address: '203.0.113.1/25', mtu: 1450 }, { dev: 'vxa1' }],
     },
@@ -212,7 +212,7 @@ const networkConfigText = fc.oneof(
 const leaseTarget: Target = {
   name: 'lease',
   what: 'etcd lease values and keys and the network config, as a store returns them',
-  cases: 20_000,
+  cases: 10_000,
   netns: false,
   open: async () => sync(fc.tuple(leaseText, subnetKeyText, networkConfigText), (text, key, config) => {
     const a = plainErrorOnly(() => decodeAttrs(text));

@@ -15,7 +15,9 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { neighShow } from '../../src/control/neigh-commands.js';
 import { ControlServer } from '../../src/control/server.js';
+import { FAMILY_IPV6 } from '../../src/switch/neigh.js';
 import { parseIpv4Addr } from '../../src/wire/ipaddr.js';
 import { UdpOverlay } from '../../src/udp/overlay.js';
 import { Vtep, type NetworkSpec } from '../../src/vxlan/vtep.js';
@@ -80,7 +82,7 @@ async function attachCapture(path: string, filter: string): Promise<() => void> 
 
 function network(vni: number, dev: string, o: Partial<NetworkSpec> = {}): NetworkSpec {
   return {
-    vni, remotes: [], learning: true, stickyLocal: true, ageingSec: 300, maxAddress: 0, allowInnerVlan: false, statics: [],
+    vni, remotes: [], learning: true, stickyLocal: true, ageingSec: 300, maxAddress: 0, allowInnerVlan: false, proxy: false, statics: [],
     ports: [{ dev, mtu: 1450 }], ...o,
   };
 }
@@ -215,7 +217,7 @@ function overlayTarget(name: string, capture: boolean): Target {
 const MAX_ANSWER = 1 << 20;
 const PCAPNG_SHB = Buffer.from([0x0a, 0x0d, 0x0d, 0x0a]);
 
-const CMDS = ['stats', 'fdb', 'routes', 'capture', '__proto__', 'constructor', 'toString', 'hasOwnProperty', '', 'STATS'];
+const CMDS = ['stats', 'fdb', 'routes', 'capture', 'neigh', '__proto__', 'constructor', 'toString', 'hasOwnProperty', '', 'STATS'];
 const requestObject = fc.record({
   cmd: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...CMDS) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 1 }) }, { weight: 1, arbitrary: fc.string({ minLength: 2000, maxLength: 5000 }) }),
   points: fc.option(fc.array(fc.constantFrom('tap-rx', 'tap-tx', 'wire-rx', 'wire-tx', 'drop', 'x'), { maxLength: 6 }), { nil: undefined }),
@@ -224,6 +226,7 @@ const requestObject = fc.record({
   snaplen: fc.option(fc.oneof(fc.integer({ min: 0, max: 300_000 }), fc.constant(1.5)), { nil: undefined }),
   nano: fc.option(fc.jsonValue({ maxDepth: 0 }), { nil: undefined }),
   buffer: fc.option(fc.integer({ min: 0, max: 2 << 20 }), { nil: undefined }),
+  dev: fc.option(fc.oneof(fc.constantFrom('fzd', 'vxt0', 'a b', ''), fc.jsonValue({ maxDepth: 1 })), { nil: undefined }),
   extra: fc.option(fc.jsonValue({ maxDepth: 1 }), { nil: undefined }),
 }, { requiredKeys: [] });
 const requestBytes = fc.oneof(
@@ -276,7 +279,7 @@ function checkAnswer(request: Buffer, answer: Buffer): void {
 
 const controlTarget: Target = {
   name: 'control',
-  what: 'request lines on the control socket of a running VTEP (stats, fdb, routes, capture)',
+  what: 'request lines on the control socket of a running VTEP (stats, fdb, routes, neigh, capture)',
   cases: 3_000,
   netns: true,
   open: async (): Promise<Fuzzer> => {
@@ -286,10 +289,12 @@ const controlTarget: Target = {
       networks: [network(42, `fzd${tag}`)],
     });
     vtep.start();
+    vtep.applyNeigh({ op: 'set', vni: 42, family: FAMILY_IPV6, addr: [0x20010db8, 0, 0, 2], mac: 0x02000000000b, dev: `fzd${tag}` });
     const dir = mkdtempSync(join(tmpdir(), 'vxtap-fuzz-'));
     const server = new ControlServer(join(dir, 'c.sock'), {
       stats: () => vtep.stats(),
       fdb: () => vtep.fdbRows(),
+      neigh: (req) => neighShow(req.dev, vtep),
       routes: () => [],
     }, { capture: (req, sock) => vtep.capture.attach(req, sock) }, { idleTimeoutMs: 1000, maxClients: 64 });
     await server.listen();

@@ -25,7 +25,7 @@ const floodOf = (remotes: number[]) => [...new Set(remotes)].sort((a, b) => a - 
 
 function networkOf(n: NetworkSpec): ModelNetwork {
   return {
-    settings: JSON.stringify([n.learning, n.stickyLocal, n.ageingSec, n.maxAddress, n.allowInnerVlan]),
+    settings: JSON.stringify([n.learning, n.stickyLocal, n.ageingSec, n.maxAddress, n.allowInnerVlan, n.proxy]),
     ports: new Map(n.ports.map((p) => [p.dev, portKey(p)])),
     flood: floodOf(n.remotes),
     statics: new Map(n.statics.map((s) => [s.mac, s.dev !== undefined ? `dev ${s.dev}` : `dst ${s.remote}`])),
@@ -121,7 +121,7 @@ const MACS = ['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03'];
 const devsOf = (vni: number) => [`vx${vni}a`, `vx${vni}b`, `vx${vni}c`, 'vxs'];
 
 type RawPort = { dev: string; mtu?: number; address?: string; mac?: string };
-type RawNetwork = { vni: number; remotes: string[]; learning: boolean; ageing: number; maxaddress: number; ports: RawPort[]; static: Array<{ mac: string; dst?: string; dev?: string }> };
+type RawNetwork = { vni: number; remotes: string[]; learning: boolean; ageing: number; maxaddress: number; proxy: boolean; ports: RawPort[]; static: Array<{ mac: string; dst?: string; dev?: string }> };
 
 const portArb = (vni: number) => fc.record({
   dev: fc.constantFrom(...devsOf(vni)),
@@ -135,6 +135,7 @@ const networkArb = (vni: number): fc.Arbitrary<RawNetwork> => fc.record({
   learning: fc.boolean(),
   ageing: fc.constantFrom(300, 60),
   maxaddress: fc.constantFrom(0, 8),
+  proxy: fc.boolean(),
   ports: fc.uniqueArray(portArb(vni), { minLength: 1, maxLength: 3, selector: (p) => p.dev }),
   static: fc.array(fc.record({ mac: fc.constantFrom(...MACS), to: fc.oneof(fc.constantFrom(...REMOTES).map((dst) => ({ dst })), fc.nat(2).map((i) => ({ port: i }))) }), { maxLength: 3 }),
 }).map(({ static: statics, ports, ...n }) => ({
@@ -166,6 +167,7 @@ function edit(o: RawNetwork, other: RawNetwork, e: Edit): RawNetwork {
     learning: e.settings ? other.learning : o.learning,
     ageing: e.settings ? other.ageing : o.ageing,
     maxaddress: e.settings ? other.maxaddress : o.maxaddress,
+    proxy: e.settings ? other.proxy : o.proxy,
     ports,
     static: statics,
   };

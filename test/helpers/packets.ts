@@ -4,7 +4,10 @@
 import { ARP_HLEN, emitArp } from '../../src/wire/arp.js';
 import { checksumAdd, checksumFold } from '../../src/wire/checksum.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HLEN, emitEthernet } from '../../src/wire/ethernet.js';
-import { parseIpv4Addr } from '../../src/wire/ipaddr.js';
+import { setIcmpChecksum } from '../../src/wire/icmp.js';
+import { parseIpv4Addr, parseIpv6Addr } from '../../src/wire/ipaddr.js';
+import { IPPROTO_ICMPV6, IPV6_HLEN, emitIpv6 } from '../../src/wire/ipv6.js';
+import { ICMPV6_NEIGHBOR_SOLICIT, type NdOptionRepr, emitNd, icmpv6Checksum, ndBufferLen } from '../../src/wire/ndisc.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_HLEN, emitIpv4 } from '../../src/wire/ipv4.js';
 import { parseMac } from '../../src/wire/mac.js';
 import { UDP_HLEN, emitUdp } from '../../src/wire/udp.js';
@@ -63,6 +66,17 @@ export function echo(type: 0 | 8, id: number, seq: number): Buffer {
 export function arp(op: number, sha: string, spa: string, tha: string, tpa: string): Buffer {
   const b = Buffer.alloc(ARP_HLEN);
   emitArp({ op, sha: parseMac(sha), spa: parseIpv4Addr(spa), tha: parseMac(tha), tpa: parseIpv4Addr(tpa) }, b, 0);
+  return b;
+}
+
+/** An IPv6 packet around an NS or NA (ndisc.ts), checksum right; the hop limit ND requires unless told. */
+export function ndisc(src: string, dst: string, o: { target: string; type?: number; flags?: number; options?: NdOptionRepr[]; hopLimit?: number }): Buffer {
+  const nd = { type: o.type ?? ICMPV6_NEIGHBOR_SOLICIT, flags: o.flags ?? 0, target: parseIpv6Addr(o.target), options: o.options ?? [] };
+  const len = ndBufferLen(nd);
+  const b = Buffer.alloc(IPV6_HLEN + len);
+  emitIpv6({ trafficClass: 0, flowLabel: 0, payloadLen: len, nextHeader: IPPROTO_ICMPV6, hopLimit: o.hopLimit ?? 255, src: parseIpv6Addr(src), dst: parseIpv6Addr(dst) }, b, 0);
+  emitNd(nd, b, IPV6_HLEN);
+  setIcmpChecksum(b, IPV6_HLEN, icmpv6Checksum(b, 0, len));
   return b;
 }
 

@@ -98,6 +98,15 @@ describe('vxtap-only clusters (vxlan backend)', () => {
     expect(metric(m, 'vxtap_flannel_store_up')).toBe(1);
     expect(metric(m, 'vxtap_rx_packets_total{vni="1"}')).toBeGreaterThan(1000);
     expect(metric(m, 'vxtap_drops_total{reason="unknown_sender"}')).toBe(0);
+
+    // vxtap's neighbour table holds b's gateway too, and its proxy answers ARP for it
+    // once the kernel's permanent entry is gone (nothing else would: there is no flood list).
+    expect(await request(a.control, 'neigh')).toEqual([{ vni: 1, ip: netAddr(keyOf(b)), lladdr: macB, dev: 'flannel.1' }]);
+    n1.ip(`neigh del ${netAddr(keyOf(b))} dev flannel.1`);
+    await n1.ping(podB);
+    expect(neighsOn(n1, 'flannel.1').find((e) => e.dst === netAddr(keyOf(b)))?.lladdr).toBe(macB);
+    const proxy = ((await nodeStats(a)).vnis as Record<string, { proxy: { arp_replies: number } }>)['1'].proxy;
+    expect(proxy.arp_replies).toBeGreaterThan(0);
   });
 
   it('three nodes, one finding its interface by the default route and one configured by FLANNELD_* variables: all pairs reach each other', async () => {

@@ -29,7 +29,7 @@ function sample(text: string, name: string, labels = ''): number | undefined {
 }
 
 type Tree = Record<string, unknown> & {
-  vnis?: Record<string, { rx_packets: number; rx_bytes: number; tx_packets: number; tx_bytes: number; fdb_entries: number }>;
+  vnis?: Record<string, { rx_packets: number; rx_bytes: number; tx_packets: number; tx_bytes: number; fdb_entries: number; neigh_entries: number; proxy: Record<string, number> }>;
   udp?: { rx_packets: number; rx_bytes: number; tx_packets: number; tx_bytes: number; routes: number };
   drops: Record<string, number>;
   learning?: Record<string, number>;
@@ -58,6 +58,12 @@ async function checkAgainstStats(h: Host, v: Vxtap): Promise<{ text: string; sta
     expect([sample(text, 'vxtap_rx_packets_total', l), sample(text, 'vxtap_rx_bytes_total', l), sample(text, 'vxtap_tx_packets_total', l),
       sample(text, 'vxtap_tx_bytes_total', l), sample(text, 'vxtap_fdb_entries', l)], `VNI ${vni}`)
       .toEqual([c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes, c.fdb_entries]);
+    expect(sample(text, 'vxtap_neigh_entries', l), `VNI ${vni} neighbours`).toBe(c.neigh_entries);
+    expect(Object.keys(c.proxy)).toHaveLength(5);
+    for (const [name, n] of Object.entries(c.proxy)) {
+      const [proto, outcome] = name.split('_');
+      expect(sample(text, 'vxtap_proxy_total', `${l},proto="${proto}",outcome="${outcome}"`), `VNI ${vni} ${name}`).toBe(n);
+    }
   }
   if (stats.udp) {
     const u = stats.udp;
@@ -77,10 +83,12 @@ describe('--metrics in vxtap vxlan and vxtap run, against a kernel VTEP', () => 
   const lab = new Lab('metrics');
   let a: Host, b: Host, c: Host, ipA: string, ipB: string, ipC: string;
 
+  let macB: string;
+
   beforeAll(() => {
     [a, b, c] = [lab.host('a'), lab.host('b'), lab.host('c')];
     [ipA, ipB, ipC] = lab.underlay([a, b, c]);
-    kernelVxlan(b, { vni: 42, local: ipB, remotes: [ipA, ipC], address: overlay(2), learning: true });
+    macB = kernelVxlan(b, { vni: 42, local: ipB, remotes: [ipA, ipC], address: overlay(2), learning: true }).mac;
   });
   afterAll(() => lab.cleanup());
 
@@ -97,16 +105,18 @@ describe('--metrics in vxtap vxlan and vxtap run, against a kernel VTEP', () => 
     expect(await v.stop()).toBe(0);
   });
 
-  it('run: the config\'s "metrics" serves the same', async () => {
+  it('run: the config\'s "metrics" serves the same, the ARP proxy\'s counters and neighbour entries included', async () => {
     const file = join(tmpdir(), `${lab.id}-run.json`);
     writeFileSync(file, JSON.stringify({
       local: ipC, control: `/run/vxtap/${lab.id}-c.sock`, metrics: METRICS,
-      networks: [{ vni: 42, remotes: [ipB], ports: [{ dev: 'vxt1', address: overlay(3) }] }],
+      networks: [{ vni: 42, remotes: [ipB], proxy: true, ports: [{ dev: 'vxt1', address: overlay(3) }] }],
     }));
     const v = await c.vxtap(['run', '--config', file], `/run/vxtap/${lab.id}-c.sock`);
+    await c.exec(process.execPath, [CLI, 'neigh', 'add', `${OVERLAY}.2`, 'lladdr', macB, 'dev', 'vxt1', '--control', v.control]);
     await c.ping(`${OVERLAY}.2`);
     const { stats } = await checkAgainstStats(c, v);
     expect(stats.vnis!['42'].tx_packets).toBeGreaterThanOrEqual(3);
+    expect([stats.vnis!['42'].neigh_entries, stats.vnis!['42'].proxy.arp_replies]).toEqual([1, 1]);
     expect(await v.stop()).toBe(0);
   });
 });
