@@ -15,6 +15,7 @@ import { type FdbReply, fdbUpdate, parseFdbWords } from './control/fdb-commands.
 import { kernelDrops } from './control/kernel-drops.js';
 import { type NeighReply, neighShow, neighUpdate, parseNeighWords } from './control/neigh-commands.js';
 import { DataPathMetrics, HealthServer, statsOfTree } from './control/metrics.js';
+import { Reloader, type ReloadReply } from './control/reload.js';
 import { ControlServer, request } from './control/server.js';
 import { runFlannel } from './flannel/node.js';
 import { UdpOverlay } from './udp/overlay.js';
@@ -42,6 +43,7 @@ usage:
                 [--healthz-ip IP] [--healthz-port N] [--lease-file PATH [--network-config JSON]]
                 [--subnet-lease-ttl S] [--control PATH] [--control-group G] [--user NAME]
                 [--ip-masq]
+  vxtap reload --dev NAME [--control PATH]
   vxtap stats --dev NAME [--control PATH]
   vxtap fdb show --dev NAME [--control PATH] [--json]
   vxtap fdb add|append|replace|del LLADDR dev DEV [dst IP] [vni N] [static|dynamic]
@@ -90,6 +92,12 @@ add|replace|change|del change that table at once, in every queue, as
 \`ip neigh\` does the kernel's: IP is IPv4 or IPv6, the entry serves the VNI of
 dev DEV, add fails if it exists, change and del if it does not. neigh show
 lists the entries (of DEV's VNI with dev DEV).
+
+run --config FILE reloads FILE on SIGHUP and on \`vxtap reload\`: VNIs, ports,
+flood lists (remotes) and statics are added and removed; networks that did
+not change are not touched. A file that does not validate, or that changes
+what is fixed at start (local, dstport, srcport, queues, offload, control,
+user, metrics, udp...), is refused whole and the running config stays.
 
 udp runs the userspace UDP overlay (flannel's udp backend format): a TUN
 device NAME whose IP packets go, by longest-prefix route, as whole UDP
@@ -244,8 +252,12 @@ function metricsServer(addr: string, field: string, read: () => Promise<object>,
   });
 }
 
-/** `mode` names the command in errors (`vxtap vxlan`); `field` what set a config field (`--user` for `user`). */
-async function runDataplane(config: Config, mode: string, field = (name: string) => `--${name}`): Promise<void> {
+/**
+ * `mode` names the command in errors (`vxtap vxlan`); `field` what set a
+ * config field (`--user` for `user`); `file` is the config file of `vxtap run`,
+ * which SIGHUP and `vxtap reload` read again.
+ */
+async function runDataplane(config: Config, mode: string, field = (name: string) => `--${name}`, file?: string): Promise<void> {
   const userField = field('user');
   const log = createLogger();
   const privileges = dataplanePrivileges(config);
@@ -258,6 +270,18 @@ async function runDataplane(config: Config, mode: string, field = (name: string)
   const udp = specs.udp && new UdpOverlay(specs.udp, vtep?.capture);
   const hub = vtep?.capture ?? udp?.capture;
   for (const p of [vtep, udp]) if (p) p.rxErrors.onError = rxErrorLogger(log);
+  const reloader = file === undefined ? undefined : new Reloader(file, config, queues);
+  /** Reads the file again and applies it; logged either way, `via` says what asked. */
+  const reload = (r: Reloader, via: string, t0 = performance.now()) => r.reload().then(
+    (reply) => {
+      log.info({ via, file, changes: reply.changes, ms: Math.round(performance.now() - t0) }, `vxtap reloaded ${file}: ${reply.changes.length} change(s)`);
+      return reply;
+    },
+    (e: unknown) => {
+      log.error({ via, file, err: (e as Error).message }, `vxtap: reload refused: ${(e as Error).message}`);
+      throw e;
+    },
+  );
   const control = new ControlServer(controlPathOf(config), {
     stats: () => stats(queues, udp),
     fdb: () => vtep?.fdbRows() ?? [],
@@ -265,6 +289,7 @@ async function runDataplane(config: Config, mode: string, field = (name: string)
     neigh: (req) => neighShow(req.dev, vtep),
     'neigh-update': (req) => neighUpdate(req.args, queues),
     routes: () => udp?.routeRows() ?? [],
+    reload: () => (reloader ? reload(reloader, 'vxtap reload') : Promise.reject(new VxtapError('E_USAGE', `reload: this instance was not started with --config FILE (it runs ${mode}): there is no file to read again`))),
   }, hub ? { capture: (req, sock) => hub.attach(req, sock) } : {}, { group: config.controlGroup });
   await control.listen();
   let started = false;
@@ -308,6 +333,9 @@ async function runDataplane(config: Config, mode: string, field = (name: string)
   };
   process.on('SIGINT', () => void stop({ signal: 'SIGINT' }));
   process.on('SIGTERM', () => void stop({ signal: 'SIGTERM' }));
+  if (reloader) {
+    process.on('SIGHUP', () => void reload(reloader, 'SIGHUP').catch(() => {}));
+  }
   if (queues) {
     queues.onFailure = (failure) => void stop({ failure });
     if (queues.failure) void stop({ failure: queues.failure });
@@ -378,7 +406,14 @@ async function main(argv: string[]): Promise<void> {
     case 'run': {
       const p = parseFlags(rest, { config: { arity: 1 } });
       const file = required<string>(p, 'config', 'the JSON config file');
-      return runDataplane(loadConfigFile(file), 'vxtap run', (name) => `${file}: ${name}`);
+      return runDataplane(loadConfigFile(file), 'vxtap run', (name) => `${file}: ${name}`, file);
+    }
+    case 'reload': {
+      const c = controlPath(rest);
+      if (c.positionals.length > 0) throw new VxtapError('E_USAGE', `reload: unexpected argument '${c.positionals[0]}': the instance reads its own --config FILE again (see: vxtap help)`);
+      const reply = (await request(c.path, 'reload', 30_000)) as ReloadReply;
+      console.log(reply.changes.length === 0 ? 'vxtap: reload: nothing changed' : reply.changes.join('\n'));
+      return;
     }
     case 'stats': {
       const c = controlPath(rest);

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { IANA_VXLAN_PORT, VNI_MAX } from '../wire/vxlan.js';
 import { parseCidr, parseIpv4Addr } from '../wire/ipaddr.js';
 import { parseMac } from '../wire/mac.js';
-import type { VtepSpec } from '../vxlan/vtep.js';
+import type { NetworkSpec, VtepSpec } from '../vxlan/vtep.js';
 import type { UdpOverlaySpec } from '../udp/overlay.js';
 import { mtuOfAddress } from '../io/device.js';
 import { prefixMask } from '../switch/routes.js';
@@ -224,21 +224,26 @@ function toVtepSpec(c: Config): VtepSpec {
     ignoreReserved: c.ignoreReserved,
     offload: c.offload,
     queues: c.queues,
-    networks: c.networks.map((n) => ({
-      vni: n.vni,
-      remotes: n.remotes.map(parseIpv4Addr),
-      learning: n.learning,
-      stickyLocal: n.stickyLocal,
-      ageingSec: n.ageing,
-      maxAddress: n.maxaddress,
-      allowInnerVlan: n.innerVlan,
-      proxy: n.proxy,
-      statics: n.static.map((s) => ({
-        mac: parseMac(s.mac),
-        ...(s.dst !== undefined ? { remote: parseIpv4Addr(s.dst) } : { dev: s.dev }),
-      })),
-      ports: n.ports.map((p) => ({ dev: p.dev, address: p.address, mtu: p.mtu, mac: p.mac })),
+    networks: c.networks.map(toNetworkSpec),
+  };
+}
+
+/** One network of a validated config as the data path takes it (also for a reload's changes). */
+export function toNetworkSpec(n: Config['networks'][number]): NetworkSpec {
+  return {
+    vni: n.vni,
+    remotes: n.remotes.map(parseIpv4Addr),
+    learning: n.learning,
+    stickyLocal: n.stickyLocal,
+    ageingSec: n.ageing,
+    maxAddress: n.maxaddress,
+    allowInnerVlan: n.innerVlan,
+    proxy: n.proxy,
+    statics: n.static.map((s) => ({
+      mac: parseMac(s.mac),
+      ...(s.dst !== undefined ? { remote: parseIpv4Addr(s.dst) } : { dev: s.dev }),
     })),
+    ports: n.ports.map((p) => ({ dev: p.dev, address: p.address, mtu: p.mtu, mac: p.mac })),
   };
 }
 

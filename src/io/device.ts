@@ -1,6 +1,6 @@
 // TAP and TUN devices: creation through the addon, link settings through
 // iproute2 (one `ip -batch` per device, so set-up costs one exec).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { addon, isSysError, Kind, type NativeEndpoint } from './native.js';
 import { VxtapError } from '../core/errors.js';
 
@@ -56,13 +56,19 @@ export interface LinkSettings {
   up?: boolean;
 }
 
-/** Applies link settings with one `ip -batch` run. */
-export function configureLink(name: string, s: LinkSettings): void {
+/** The iproute2 commands that apply link settings. */
+export function linkCommands(name: string, s: LinkSettings): string[] {
   const cmds: string[] = [];
   if (s.mac !== undefined) cmds.push(`link set dev ${name} address ${s.mac}`);
   if (s.mtu !== undefined) cmds.push(`link set dev ${name} mtu ${s.mtu}`);
   if (s.address !== undefined) cmds.push(`address add ${s.address} dev ${name}`);
   if (s.up) cmds.push(`link set dev ${name} up`);
+  return cmds;
+}
+
+/** Applies link settings with one `ip -batch` run. */
+export function configureLink(name: string, s: LinkSettings): void {
+  const cmds = linkCommands(name, s);
   if (cmds.length > 0) ipBatch(cmds, `configuring ${name}`);
 }
 
@@ -71,9 +77,24 @@ export function ipBatch(cmds: string[], what: string): void {
   try {
     execFileSync('ip', ['-batch', '-'], { input: cmds.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
   } catch (e) {
-    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
-    throw new VxtapError('E_DEVICE', `${what}: ip says: ${stderr.split('\n')[0]}`);
+    throw ipError(e, what);
   }
+}
+
+/**
+ * ipBatch without blocking the thread while `ip` runs: for a running data
+ * path, whose batches go on meanwhile.
+ */
+export function ipBatchAsync(cmds: string[], what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = execFile('ip', ['-batch', '-'], (e, _stdout, stderr) => (e ? reject(ipError({ stderr }, what)) : resolve()));
+    p.stdin!.end(cmds.join('\n') + '\n');
+  });
+}
+
+function ipError(e: unknown, what: string): VxtapError {
+  const stderr = (e as { stderr?: Buffer | string }).stderr?.toString().trim() || String(e);
+  return new VxtapError('E_DEVICE', `${what}: ip says: ${stderr.split('\n')[0]}`);
 }
 
 /**

@@ -130,11 +130,17 @@ export function gsoSegmentsPerSend(stride: number): number {
  * kernel or iproute2 cannot set it and the device keeps its default.
  */
 export function capDeviceSegments(dev: string, datagram: number): number {
-  const segs = gsoSegmentsPerSend(datagram);
+  const cap = segmentCap(dev, datagram);
   try {
-    ipBatch([`link set dev ${dev} gso_max_segs ${segs}`], `capping ${dev}'s GSO segments`);
-    return segs;
+    ipBatch([cap.cmd], cap.what);
+    return cap.segs;
   } catch {
     return 0;
   }
+}
+
+/** capDeviceSegments' iproute2 command, for a caller that runs it asynchronously (ipBatchAsync). */
+export function segmentCap(dev: string, datagram: number): { cmd: string; what: string; segs: number } {
+  const segs = gsoSegmentsPerSend(datagram);
+  return { cmd: `link set dev ${dev} gso_max_segs ${segs}`, what: `capping ${dev}'s GSO segments`, segs };
 }

@@ -267,9 +267,10 @@ export interface Transfer {
 
 /**
  * Sends `bytes` random bytes over TCP from `from` to `to` (listening on
- * dst:port) and returns what each end saw; equal hashes mean an intact stream.
+ * dst:port), at `rate` bytes a second (0: as fast as it goes), and returns
+ * what each end saw; equal hashes mean an intact stream.
  */
-export async function transfer(from: Host, to: Host, dst: string, bytes: number, port = 5201): Promise<{ sent: Transfer; received: Transfer }> {
+export async function transfer(from: Host, to: Host, dst: string, bytes: number, port = 5201, rate = 0): Promise<{ sent: Transfer; received: Transfer }> {
   const sink = to.spawn(process.execPath, [TCPXFER, 'sink', String(port)]);
   let out = '';
   let err = '';
@@ -281,7 +282,7 @@ export async function transfer(from: Host, to: Host, dst: string, bytes: number,
     });
     sink.once('exit', () => reject(new Error(`tcp sink exited: ${err}`)));
   });
-  const sent = JSON.parse(await from.exec(process.execPath, [TCPXFER, 'source', dst, String(port), String(bytes)], 60_000)) as Transfer;
+  const sent = JSON.parse(await from.exec(process.execPath, [TCPXFER, 'source', dst, String(port), String(bytes), String(rate)], 120_000)) as Transfer;
   if (sink.exitCode === null) await once(sink, 'exit');
   return { sent, received: JSON.parse(out) as Transfer };
 }

@@ -1,7 +1,9 @@
 // A TCP transfer checked end to end: `sink PORT` receives one connection and
-// `source HOST PORT BYTES` sends random bytes; each prints one JSON line with
-// the byte count, the SHA-256 of the stream and the seconds it took. Equal
-// hashes on both ends mean every byte crossed the overlay intact.
+// `source HOST PORT BYTES [RATE]` sends random bytes, as fast as it can or at
+// RATE bytes a second (an application-limited stream, whose congestion window
+// stays small); each prints one JSON line with the byte count, the SHA-256 of
+// the stream and the seconds it took. Equal hashes on both ends mean every
+// byte crossed the overlay intact.
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer } from 'node:net';
 
@@ -12,6 +14,8 @@ export interface Transfer {
 }
 
 const CHUNK = 1 << 20;
+/** A paced source writes every TICK_MS what the rate allows by then. */
+const TICK_MS = 5;
 
 function sink(port: number): void {
   const server = createServer((sock) => {
@@ -32,22 +36,28 @@ function sink(port: number): void {
   server.listen(port, () => process.stderr.write('listening\n'));
 }
 
-function source(host: string, port: number, total: number): void {
+function source(host: string, port: number, total: number, rate: number): void {
   const hash = createHash('sha256');
   const sock = connect(port, host);
   let sent = 0;
   let start = 0;
+  let tick: NodeJS.Timeout | null = null;
   const pump = () => {
-    while (sent < total) {
-      const chunk = randomBytes(Math.min(CHUNK, total - sent));
+    const allowed = rate > 0 ? Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate)) : total;
+    while (sent < allowed) {
+      const chunk = randomBytes(Math.min(CHUNK, allowed - sent));
       hash.update(chunk);
       sent += chunk.length;
       if (!sock.write(chunk)) return void sock.once('drain', pump);
     }
+    if (sent < total) return; // the next tick
+    if (tick !== null) clearInterval(tick);
+    tick = null;
     sock.end();
   };
   sock.on('connect', () => {
     start = performance.now();
+    if (rate > 0) tick = setInterval(pump, TICK_MS);
     pump();
   });
   sock.on('close', () => {
@@ -62,8 +72,8 @@ function source(host: string, port: number, total: number): void {
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'sink') sink(Number(args[0]));
-else if (mode === 'source') source(args[0], Number(args[1]), Number(args[2]));
+else if (mode === 'source') source(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 0));
 else {
-  process.stderr.write('usage: tcpxfer sink PORT | tcpxfer source HOST PORT BYTES\n');
+  process.stderr.write('usage: tcpxfer sink PORT | tcpxfer source HOST PORT BYTES [RATE]\n');
   process.exit(2);
 }

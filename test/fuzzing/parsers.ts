@@ -8,13 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileFilter, MAX_FILTER_LENGTH } from '../../src/capture/filter.js';
 import { parseFlags, type FlagSpec } from '../../src/control/args.js';
-import { loadConfigFile, toSpecs, validateConfig } from '../../src/control/config.js';
+import { type Config, loadConfigFile, toSpecs, validateConfig } from '../../src/control/config.js';
+import { planReload, RESTART_FIELDS } from '../../src/control/reload.js';
 import { VxtapError } from '../../src/core/errors.js';
 import { parseNetworkConfig } from '../../src/flannel/config.js';
 import { parseFlannelFlags } from '../../src/flannel/flags.js';
 import { decodeAttrs, encodeAttrs, parseSubnetKey, subnetKey } from '../../src/flannel/lease.js';
 import { capturedFrame } from './frames.js';
 import { plainErrorOnly, userErrorOnly, type Target } from './harness.js';
+import { configPair, replay, touched } from './reload-model.js';
 
 const sync = <T extends unknown[]>(arb: fc.Arbitrary<T>, pred: (...a: T) => void) =>
   ({ property: fc.property(arb, (a) => pred(...a)) as unknown as fc.IRawProperty<never, boolean> });
@@ -105,7 +107,7 @@ let configDir: string | null = null;
 const configTarget: Target = {
   name: 'config',
   what: 'config files: mutated examples and any JSON, validated and turned into pipeline specs; text through loadConfigFile',
-  cases: 5_000,
+  cases: 3_000,
   netns: false,
   open: async () => {
     configDir = mkdtempSync(join(tmpdir(), 'vxtap-fuzz-config-'));
@@ -229,4 +231,45 @@ const leaseTarget: Target = {
   }),
 };
 
-export const PARSER_TARGETS: Target[] = [filterTarget, configTarget, flagsTarget, leaseTarget];
+// ---- reload -----------------------------------------------------------------
+
+/**
+ * planReload on two valid configs: refused (one line) exactly when a field
+ * fixed at start changed; otherwise its steps turn a model of the old config
+ * into the new one, its undos take it back, and a network that is the same
+ * in both is never touched.
+ */
+export function checkReload(old: Config, next: Config): void {
+  const fixed = RESTART_FIELDS.some((f) => JSON.stringify(old[f]) !== JSON.stringify(next[f]));
+  const steps = userErrorOnly(() => planReload(old, next));
+  if (steps instanceof VxtapError) {
+    if (!fixed) throw new Error(`refused a reload that changes no fixed field: ${steps.message}`);
+    return;
+  }
+  if (fixed) throw new Error('accepted a reload that changes a field fixed at start');
+  const { applied, undone } = replay(old, steps);
+  const want = replay(next, []).applied;
+  if (applied !== want) throw new Error(`the steps give ${applied}, the new config is ${want}`);
+  if (undone !== replay(old, []).applied) throw new Error(`the undos give ${undone}, not the old config`);
+  const unchanged = next.networks.filter((n) => old.networks.some((o) => JSON.stringify(o) === JSON.stringify(n)));
+  for (const s of steps) {
+    const t = touched(s.change);
+    const hit = unchanged.find((n) => n.vni === t.vni || n.ports.some((p) => p.dev === t.dev));
+    if (hit !== undefined) throw new Error(`VNI ${hit.vni} did not change, and a step touches it: ${JSON.stringify(s.change)}`);
+  }
+}
+
+const reloadTarget: Target = {
+  name: 'reload',
+  what: 'config reloads: pairs of configs planned as steps, checked against a model of the VTEP',
+  cases: 2_000,
+  netns: false,
+  open: async () => sync(fc.tuple(configPair), ({ old, next }) => {
+    const a = userErrorOnly(() => validateConfig(old));
+    const b = userErrorOnly(() => validateConfig(next));
+    if (a instanceof VxtapError || b instanceof VxtapError) return;
+    checkReload(a, b);
+  }),
+};
+
+export const PARSER_TARGETS: Target[] = [filterTarget, configTarget, flagsTarget, leaseTarget, reloadTarget];

@@ -84,6 +84,44 @@ export async function udpGsoTrain(from: Host, to: Host, dst: string, port: numbe
   return { lens: got.map((b) => b.length), intact: Buffer.concat(got).equals(sent) };
 }
 
+/** Whether one echo request from h to dst is answered (ARP included). */
+export function pings(h: Host, dst: string): Promise<boolean> {
+  return h.exec('ping', ['-c', '1', '-W', '1', dst]).then(() => true, () => false);
+}
+
+/** Whether h has a link named dev. */
+export function hasLink(h: Host, dev: string): boolean {
+  try {
+    h.run('ip', 'link', 'show', 'dev', dev);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A UDP listener on h at ip:port; `received` holds each datagram's text, in order. */
+export async function udpListener(h: Host, ip: string, port: number): Promise<{ received: string[]; stop: () => void }> {
+  const lines: string[] = [];
+  const p = h.spawn(process.execPath, ['-e', `
+    const s = require('node:dgram').createSocket('udp4');
+    s.on('message', (m) => process.stdout.write(m + '\\n'));
+    s.bind(${port}, '${ip}', () => process.stdout.write('bound\\n'));`]);
+  p.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter((l) => l !== '')));
+  await eventually(`the UDP listener on ${h.name}`, () => lines.includes('bound'));
+  lines.length = 0;
+  return { received: lines, stop: () => p.kill() };
+}
+
+/** n datagrams `${tag}${i}` from h to dst:port, each from its own socket: its own source port, its own flow (spread over queues). */
+export function udpFlows(h: Host, dst: string, port: number, tag: string, n: number): Promise<string> {
+  return h.exec(process.execPath, ['-e', `
+    const dgram = require('node:dgram');
+    for (let i = 0; i < ${n}; i++) {
+      const s = dgram.createSocket('udp4');
+      s.send(Buffer.from('${tag}' + i), ${port}, '${dst}', () => s.close());
+    }`]);
+}
+
 /** Overlay address of host number n (1-based). */
 export function overlay(n: number, len = 24): string {
   return `${OVERLAY}.${n}/${len}`;

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, type Host, Lab, OVERLAY, type Vxtap } from '../../src/lab/netns.js';
-import { eventually, kernelVxlan, overlay } from '../helpers/peers.js';
+import { eventually, kernelVxlan, overlay, pings, udpFlows, udpListener } from '../helpers/peers.js';
 
 const ZERO = '00:00:00:00:00:00';
 const SPOOFED = '02:00:00:00:00:99';
@@ -17,11 +17,6 @@ async function fdb(h: Host, ...words: string[]): Promise<{ code: number | null; 
   p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(p, 'exit')) as [number | null];
   return { code, stderr };
-}
-
-/** Whether one echo request from h to dst is answered (ARP included). */
-async function pings(h: Host, dst: string): Promise<boolean> {
-  return h.exec('ping', ['-c', '1', '-W', '1', dst]).then(() => true, () => false);
 }
 
 describe('runtime FDB commands against a kernel VTEP', () => {
@@ -109,13 +104,8 @@ describe('runtime FDB commands with --queues 2', () => {
   let a: Host, b: Host, va: Vxtap, ipA: string, ipB: string;
   let received: string[] = [];
 
-  /** N datagrams to b, each from its own socket (its own source port: its own flow, spread over the queues). */
-  const send = (tag: string) => a.exec(process.execPath, ['-e', `
-    const dgram = require('node:dgram');
-    for (let i = 0; i < ${N}; i++) {
-      const s = dgram.createSocket('udp4');
-      s.send(Buffer.from('${tag}' + i), ${PORT}, '${OVERLAY}.2', () => s.close());
-    }`]);
+  /** N datagrams to b, each its own flow, spread over the queues. */
+  const send = (tag: string) => udpFlows(a, `${OVERLAY}.2`, PORT, tag, N);
   const queuePackets = async () => ((await va.stats()) as unknown as { queue_packets: number[] }).queue_packets;
   /** Gives datagrams that were going to arrive the time to (a negative check: nothing arrives). */
   const settle = () => new Promise((r) => setTimeout(r, 1000));
@@ -127,13 +117,7 @@ describe('runtime FDB commands with --queues 2', () => {
     va = await a.vxtap(['vxlan', '--dev', 'vxt0', '--vni', '42', '--local', ipA, '--address', overlay(1), '--queues', '2', '--nolearning']);
     const kernelMac = kernelVxlan(b, { vni: 42, local: ipB, remotes: [ipA], address: overlay(2), learning: true }).mac;
     a.ip(`neigh replace ${OVERLAY}.2 lladdr ${kernelMac} dev vxt0 nud permanent`);
-    const listener = b.spawn(process.execPath, ['-e', `
-      const s = require('node:dgram').createSocket('udp4');
-      s.on('message', (m) => process.stdout.write(m + '\\n'));
-      s.bind(${PORT}, '${OVERLAY}.2', () => process.stdout.write('bound\\n'));`]);
-    listener.stdout!.on('data', (d: Buffer) => received.push(...d.toString().split('\n').filter((l) => l !== '')));
-    await eventually('the listener on b', () => received.includes('bound'));
-    received = [];
+    received = (await udpListener(b, `${OVERLAY}.2`, PORT)).received;
   });
   afterAll(() => lab.cleanup());
 
@@ -152,7 +136,7 @@ describe('runtime FDB commands with --queues 2', () => {
     expect(q1[1] - q0[1], 'queue 1 carried some of the flows').toBeGreaterThan(0);
 
     expect(await fdb(a, 'del', ZERO, 'dev', 'vxt0')).toEqual({ code: 0, stderr: '' });
-    received = [];
+    received.length = 0;
     const q2 = await queuePackets();
     await send('deleted');
     await settle();
