@@ -9,7 +9,7 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, type Host, Lab, OVERLAY, OVERLAY6, type Vxtap } from '../../src/lab/netns.js';
-import { eventually, kernelVxlan, macOf, overlay } from '../helpers/peers.js';
+import { eventually, kernelVxlan, macOf, overlay, sendDatagrams } from '../helpers/peers.js';
 import { type Capture, capture } from './flannel-helpers.js';
 
 const IP_B = `${OVERLAY}.2`;
@@ -17,8 +17,8 @@ const IP6_A = `${OVERLAY6}1`;
 const IP6_B = `${OVERLAY6}2`;
 /** An address a will try to take while the table says a remote host has it. */
 const IP6_TAKEN = `${OVERLAY6}9`;
-/** tshark's fields per packet: ARP opcode, ICMPv6 type and ICMP type, inner headers included. */
-const FIELDS = ['arp.opcode', 'icmpv6.type', 'icmp.type', 'ipv6.src'];
+/** tshark's fields per packet: ARP opcode, ICMPv6 type, ICMP type, IPv6 source and VNI, inner headers included. */
+const FIELDS = ['arp.opcode', 'icmpv6.type', 'icmp.type', 'ipv6.src', 'vxlan.vni'];
 
 async function neigh(h: Host, ...words: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const p = h.spawn(process.execPath, [CLI, 'neigh', ...words]);
@@ -43,18 +43,29 @@ describe('the ARP/ND proxy against a kernel VTEP', () => {
   let cap: Capture;
 
   const proxyStats = async () => ((await va.stats()) as unknown as { vnis: Record<string, { proxy: Proxy; neigh_entries: number }> }).vnis['42'];
-  /** The packets inside VXLAN on b's underlay since the capture started: ARP requests, NS, echo requests. */
-  const seen = () => {
-    const rows = cap.rows();
+  /** Marker VNIs, one per use: a datagram from b to a's VXLAN port that vxtap drops (unknown VNI) and answers nothing. */
+  let marker = 4000;
+  const hasMarker = (vni: number) => cap.rows().findIndex((r) => r[4] === String(vni));
+  const sendMarker = (vni: number) => sendDatagrams(b, ipA, 4789, [Buffer.concat([Buffer.from([8, 0, 0, 0, vni >> 16, (vni >> 8) & 0xff, vni & 0xff, 0]), Buffer.alloc(14)])]);
+  /**
+   * The packets inside VXLAN on b's underlay while `action` runs: ARP
+   * requests, NS, echo requests. tshark says "Capturing on" a moment before it
+   * captures, so a marker datagram goes until tshark has seen one; a second
+   * after the action has been printed after everything before it.
+   */
+  const during = async (action: () => Promise<void>) => {
+    const start = ++marker;
+    await eventually('tshark to see the start marker', async () => hasMarker(start) >= 0 || void (await sendMarker(start)), 15_000);
+    await action();
+    const end = ++marker;
+    await sendMarker(end);
+    await eventually('tshark to see the end marker', () => hasMarker(end) >= 0);
+    const rows = cap.rows().slice(hasMarker(start) + 1, hasMarker(end)).filter((r) => r[4] === '42');
     return {
       arp: rows.filter((r) => r[0] === '1').length,
       ns: rows.filter((r) => r[1].split(',').includes('135')),
       echo: rows.filter((r) => r[2].split(',').includes('8') || r[1].split(',').includes('128')).length,
     };
-  };
-  const restart = async () => {
-    await cap.stop();
-    cap = await capture(b, 'ul0', 'udp port 4789', FIELDS, ['-d', 'udp.port==4789,vxlan']);
   };
   const neighState = (ip: string): string | undefined =>
     (JSON.parse(a.run('ip', '-j', 'neigh', 'show', 'to', ip, 'dev', 'vxt0')) as Array<{ lladdr?: string; state: string[] }>)
@@ -80,10 +91,10 @@ describe('the ARP/ND proxy against a kernel VTEP', () => {
     expect(await neigh(a, 'add', IP_B, 'lladdr', macB, 'dev', 'vxt0')).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(JSON.parse((await neigh(a, 'show', 'dev', 'vxt0', '--json')).stdout)).toEqual([{ vni: 42, ip: IP_B, lladdr: macB, dev: 'vxt0' }]);
     const before = (await proxyStats()).proxy;
-    await a.ping(IP_B, 1);
+    const hit = await during(() => a.ping(IP_B, 1).then(() => undefined));
     expect(neighState(IP_B)).toMatch(new RegExp(`^${macB} `));
-    await eventually('the echo request inside VXLAN on b\'s underlay', () => seen().echo >= 1);
-    expect(seen().arp, 'no ARP request on the underlay').toBe(0);
+    expect(hit.echo, 'the echo request inside VXLAN on b\'s underlay').toBeGreaterThanOrEqual(1);
+    expect(hit.arp, 'no ARP request on the underlay').toBe(0);
     const after = (await proxyStats()).proxy;
     expect(after.arp_replies).toBe(before.arp_replies + 1);
     expect(after.arp_misses).toBe(before.arp_misses);
@@ -97,51 +108,51 @@ describe('the ARP/ND proxy against a kernel VTEP', () => {
     const gone = await neigh(a, 'del', IP_B, 'dev', 'vxt0');
     expect(gone.code).toBe(2);
     expect(gone.stderr).toContain('(ENOENT)');
-    await restart();
     a.ip('neigh flush dev vxt0');
-    await a.ping(IP_B, 1);
-    await eventually('the flooded ARP request on b\'s underlay', () => seen().arp >= 1);
+    const miss = await during(() => a.ping(IP_B, 1).then(() => undefined));
+    expect(miss.arp, 'the flooded ARP request on b\'s underlay').toBeGreaterThanOrEqual(1);
     expect((await proxyStats()).proxy.arp_misses).toBeGreaterThan(after.arp_misses);
     expect((await proxyStats()).proxy.arp_replies).toBe(after.arp_replies);
   });
 
   it('answers a neighbour solicitation from the table with nothing on the wire, and floods a miss', async () => {
-    await restart();
     expect(await neigh(a, 'replace', IP6_B, 'lladdr', macB, 'dev', 'vxt0')).toEqual({ code: 0, stdout: '', stderr: '' });
     const before = (await proxyStats()).proxy;
-    await a.ping(IP6_B, 1);
+    const hit = await during(() => a.ping(IP6_B, 1).then(() => undefined));
     expect(neighState(IP6_B)).toMatch(new RegExp(`^${macB} `));
-    await eventually('the ICMPv6 echo request inside VXLAN on b\'s underlay', () => seen().echo >= 1);
-    expect(seen().ns, 'no neighbour solicitation on the underlay').toEqual([]);
+    expect(hit.echo, 'the ICMPv6 echo request inside VXLAN on b\'s underlay').toBeGreaterThanOrEqual(1);
+    expect(hit.ns, 'no neighbour solicitation on the underlay').toEqual([]);
     const after = (await proxyStats()).proxy;
     expect(after.nd_replies).toBe(before.nd_replies + 1);
     expect(after.nd_invalid).toBe(before.nd_invalid);
 
     expect(await neigh(a, 'del', IP6_B, 'lladdr', macB, 'dev', 'vxt0')).toEqual({ code: 0, stdout: '', stderr: '' });
-    await restart();
     a.ip('neigh flush dev vxt0');
-    await a.ping(IP6_B, 1);
-    await eventually('the flooded solicitation on b\'s underlay', () => seen().ns.length >= 1);
+    const miss = await during(() => a.ping(IP6_B, 1).then(() => undefined));
+    expect(miss.ns.length, 'the flooded solicitation on b\'s underlay').toBeGreaterThanOrEqual(1);
     expect((await proxyStats()).proxy.nd_misses).toBeGreaterThan(after.nd_misses);
   });
 
   it('answers duplicate address detection for an address the table gives a remote host, and lets it pass otherwise', async () => {
     expect(await neigh(a, 'add', IP6_TAKEN, 'lladdr', macB, 'dev', 'vxt0')).toEqual({ code: 0, stdout: '', stderr: '' });
-    await restart();
     const replies = (await proxyStats()).proxy.nd_replies;
-    a.ip(`address add ${IP6_TAKEN}/64 dev vxt0`); // with DAD
     const flags = (ip: string) => (JSON.parse(a.run('ip', '-j', 'address', 'show', 'dev', 'vxt0')) as Array<{ addr_info: Array<{ local: string; dadfailed?: boolean; tentative?: boolean }> }>)[0]
       .addr_info.find((x) => x.local === ip);
-    await eventually('DAD to fail', () => flags(IP6_TAKEN)?.dadfailed === true);
+    const taken = await during(async () => {
+      a.ip(`address add ${IP6_TAKEN}/64 dev vxt0`); // with DAD
+      await eventually('DAD to fail', () => flags(IP6_TAKEN)?.dadfailed === true);
+    });
     expect((await proxyStats()).proxy.nd_replies).toBe(replies + 1);
-    expect(seen().ns, 'the DAD solicitation stayed on a').toEqual([]);
+    expect(taken.ns, 'the DAD solicitation stayed on a').toEqual([]);
     a.ip(`address del ${IP6_TAKEN}/64 dev vxt0`);
 
     // Not in the table: the solicitation (from ::) goes to b, which has no such address, and DAD succeeds.
     const free = `${OVERLAY6}8`;
-    a.ip(`address add ${free}/64 dev vxt0`);
-    await eventually('DAD to succeed', () => flags(free) !== undefined && flags(free)!.tentative !== true && flags(free)!.dadfailed !== true);
-    await eventually('the DAD solicitation on b\'s underlay', () => seen().ns.some((r) => r[3].split(',').includes('::')));
+    const passed = await during(async () => {
+      a.ip(`address add ${free}/64 dev vxt0`);
+      await eventually('DAD to succeed', () => flags(free) !== undefined && flags(free)!.tentative !== true && flags(free)!.dadfailed !== true);
+    });
+    expect(passed.ns.some((r) => r[3].split(',').includes('::')), 'the DAD solicitation on b\'s underlay').toBe(true);
   });
 
   it('refuses bad commands with one line naming the word, exit 2', async () => {
