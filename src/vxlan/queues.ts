@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { VxtapError } from '../core/errors.js';
 import { type FdbChange, Vtep, type VtepSpec } from './vtep.js';
+import { warmUp, type WarmUpResult } from './warmup.js';
 import type { QueueReply, QueueRequest } from './worker.js';
 
 /** Stats keys that describe queue 0 rather than add up across queues. */
@@ -68,8 +69,15 @@ export class VtepQueues {
     return this.spec.queues ?? 1;
   }
 
-  /** Starts queue 0, then the workers one by one (the TAP must exist before they attach). */
+  /** Queue 0's warm-up (warmup.ts), once it has started. */
+  warmed: WarmUpResult | null = null;
+
+  /**
+   * Warms the data path, then starts queue 0, then the workers one by one
+   * (the TAP must exist before they attach), each warming its own thread first.
+   */
   async start(): Promise<void> {
+    this.warmed = await warmUp(this.spec);
     this.leader.start();
     for (let q = 1; q < this.count; q++) {
       const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { ...this.spec, queue: q } });
@@ -164,7 +172,7 @@ export class VtepQueues {
       perQueue.push(packetsIn(part));
       addInto(total, part);
     }
-    return { ...total, queues: this.count, queue_packets: perQueue };
+    return { ...total, queues: this.count, queue_packets: perQueue, warm_up: this.warmed };
   }
 
   /** Closes every queue; a worker that has not ended QUEUE_ANSWER_MS later (wedged) is terminated. */

@@ -27,7 +27,7 @@ import {
   DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, sendDropReason,
 } from '../core/drops.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
-import { openPipelineDevice, Pipeline, wireWriteMode } from '../dataplane/pipeline.js';
+import { openPipelineDevice, Pipeline, type PipelineDevice, wireWriteMode } from '../dataplane/pipeline.js';
 import { configureLink } from '../io/device.js';
 import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
 import { capDeviceSegments, enableUdpOffloads, TsoSplitter } from '../io/offload.js';
@@ -196,6 +196,21 @@ export interface FdbEntryView {
   isStatic: boolean;
 }
 
+/**
+ * Where a VTEP's ports come from: TAP devices, or a stand-in that reads and
+ * writes frames as a TAP does (the warm-up's, warmup.ts).
+ */
+export interface PortDevices {
+  open(name: string, offload: boolean, multiQueue: boolean): PipelineDevice;
+  /** Whether the ports are links that queue 0 configures (MTU, address, MAC, up) and caps. */
+  readonly links: boolean;
+}
+
+const TAP_DEVICES: PortDevices = {
+  open: (name, offload, multiQueue) => openPipelineDevice(name, true, offload, multiQueue),
+  links: true,
+};
+
 export class Vtep extends Pipeline {
   readonly learning = new Float64Array(LEARN_NAMES.length);
   private readonly networks = new Map<number, Network>();
@@ -222,7 +237,7 @@ export class Vtep extends Pipeline {
   private readonly srcMin: number;
   private readonly srcMax: number;
 
-  constructor(readonly spec: VtepSpec) {
+  constructor(readonly spec: VtepSpec, private readonly devices: PortDevices = TAP_DEVICES) {
     super(new CaptureHub(spec.dstPort, new NeighbourTable(spec.local)), 0, spec.local, spec.dstPort, spec.trustedOnly === true);
     this.srcMin = spec.srcPortMin;
     this.srcMax = spec.srcPortMax;
@@ -237,7 +252,7 @@ export class Vtep extends Pipeline {
     const spec = this.spec;
     const off = this.offloads;
     const multiQueue = (spec.queues ?? 1) > 1;
-    const leader = (spec.queue ?? 0) === 0;
+    const leader = (spec.queue ?? 0) === 0 && this.devices.links;
     off.udpGro = this.openUnderlay(multiQueue ? UDP_REUSE_PORT : 0, spec.offload).gro;
     this.openSenders(multiQueue ? UDP_REUSE_PORT : 0);
 
@@ -259,7 +274,7 @@ export class Vtep extends Pipeline {
       const net = new Network(ns);
       this.networks.set(ns.vni, net);
       for (const ps of ns.ports) {
-        const dev = openPipelineDevice(ps.dev, true, spec.offload, multiQueue);
+        const dev = this.devices.open(ps.dev, spec.offload, multiQueue);
         off.tapTso = dev.tso && off.tapTso;
         off.tapUso = dev.uso && off.tapUso;
         const port = new Port(this.ports.length, dev.name, dev.endpoint, pool.batch(portSlot, HEADROOM, BATCH), net, ps.mtu);

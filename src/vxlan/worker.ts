@@ -9,6 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { dropThreadCapabilities, threadId } from '../io/native.js';
 import { type FdbChange, Vtep, type VtepSpec } from './vtep.js';
+import { warmUp } from './warmup.js';
 
 /** What the main thread asks a queue (queues.ts). */
 export type QueueRequest = { cmd: 'stats'; id: number } | { cmd: 'fdb'; id: number; change: FdbChange } | { cmd: 'close' };
@@ -23,6 +24,7 @@ const reply = (m: QueueReply) => port.postMessage(m);
 // its descriptors still polled.
 process.on('uncaughtExceptionMonitor', () => vtep.close());
 try {
+  await warmUp(vtep.spec);
   vtep.start();
   if (process.geteuid!() !== 0) dropThreadCapabilities();
   reply({ tid: threadId() });
