@@ -61,23 +61,27 @@ export class VtepQueues {
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
 
-  constructor(readonly spec: VtepSpec) {
+  /**
+   * `warmed`: the warm-up (warmup.ts) run for spec before this is built. The
+   * VTEP must be built after it: one built before keeps object layouts
+   * (maps) that the warm-up's optimised code does not expect, and its first
+   * packets would throw that code away.
+   */
+  constructor(readonly spec: VtepSpec, readonly warmed: WarmUpResult | null = null) {
     this.leader = new Vtep({ ...spec, queue: 0 });
+  }
+
+  /** Warms the data path, then builds the queues (not started). */
+  static async warm(spec: VtepSpec): Promise<VtepQueues> {
+    return new VtepQueues(spec, await warmUp(spec));
   }
 
   get count(): number {
     return this.spec.queues ?? 1;
   }
 
-  /** Queue 0's warm-up (warmup.ts), once it has started. */
-  warmed: WarmUpResult | null = null;
-
-  /**
-   * Warms the data path, then starts queue 0, then the workers one by one
-   * (the TAP must exist before they attach), each warming its own thread first.
-   */
+  /** Starts queue 0, then the workers one by one (the TAP must exist before they attach), each warming its own thread first. */
   async start(): Promise<void> {
-    this.warmed = await warmUp(this.spec);
     this.leader.start();
     for (let q = 1; q < this.count; q++) {
       const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { ...this.spec, queue: q } });

@@ -162,8 +162,18 @@ class Network {
   readonly counters = new Float64Array(5);
   /** The VXLAN header of this VNI, copied in front of every split segment. */
   readonly header = Buffer.alloc(VXLAN_HLEN);
+  // What the data path reads of the spec, as fields of this class: a spec's
+  // object layout depends on how its caller built it, and the warm-up's
+  // optimised code (warmup.ts) would be thrown away at the first packet of
+  // a spec built another way.
+  readonly vni: number;
+  readonly learning: boolean;
+  readonly allowInnerVlan: boolean;
 
   constructor(readonly spec: NetworkSpec) {
+    this.vni = spec.vni;
+    this.learning = spec.learning;
+    this.allowInnerVlan = spec.allowInnerVlan;
     this.fdb = new Fdb(spec.maxAddress, spec.stickyLocal ? spec.ageingSec * 1000 : 0);
     this.flood = Uint32Array.from(spec.remotes);
     writeVxlanHeader(this.header, 0, spec.vni);
@@ -236,11 +246,14 @@ export class Vtep extends Pipeline {
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly srcMin: number;
   private readonly srcMax: number;
+  /** spec.ignoreReserved, as a field (see Network). */
+  private readonly ignoreReserved: boolean;
 
   constructor(readonly spec: VtepSpec, private readonly devices: PortDevices = TAP_DEVICES) {
     super(new CaptureHub(spec.dstPort, new NeighbourTable(spec.local)), 0, spec.local, spec.dstPort, spec.trustedOnly === true);
     this.srcMin = spec.srcPortMin;
     this.srcMax = spec.srcPortMax;
+    this.ignoreReserved = spec.ignoreReserved;
   }
 
   /** Opens sockets and devices, programs the FDB and starts forwarding. */
@@ -294,7 +307,9 @@ export class Vtep extends Pipeline {
     // built, with TCP segments (and, where the TAP has USO, UDP datagrams) merged.
     this.tapWrite = spec.offload ? WriteMode.InBuffer : WriteMode.Plain;
     this.wireWrite = wireWriteMode(spec.offload, off.tapUso);
-    this.dirty.length = this.ports.length;
+    // Filled from the start, so that the array never changes its elements kind
+    // (and its map) at the first packet, after the warm-up (warmup.ts).
+    this.dirty.push(...this.ports);
 
     this.startWireRx(udpRx);
     for (const port of this.ports) {
@@ -418,7 +433,7 @@ export class Vtep extends Pipeline {
     const b = rx.slab;
     const lens = rx.lens;
     const net = port.network;
-    const vni = net.spec.vni;
+    const vni = net.vni;
     const fdb = net.fdb;
     const counters = port.counters;
     const mirror = this.capture.active;
@@ -483,7 +498,7 @@ export class Vtep extends Pipeline {
     const ports = net.ports;
     const flood = net.flood;
     if (ports.length === 1 && flood.length === 0) {
-      this.dropFrame(DROP_NO_DESTINATION, b, off, len, net.spec.vni);
+      this.dropFrame(DROP_NO_DESTINATION, b, off, len, net.vni);
       return;
     }
     net.counters[FLOODED]++;
@@ -494,7 +509,7 @@ export class Vtep extends Pipeline {
       return;
     }
     const vx = off - VXLAN_HLEN;
-    writeVxlanHeader(b, vx, net.spec.vni);
+    writeVxlanHeader(b, vx, net.vni);
     const hash = flowHash(b, off, len);
     for (let k = 0; k < flood.length; k++) this.toWire(b, net, vx, len + VXLAN_HLEN, flood[k], hash);
   }
@@ -589,7 +604,7 @@ export class Vtep extends Pipeline {
 
   /** Writes one TAP queue; the batch's `portMode`/`portHdrBack` place the virtio-net headers. */
   private flushPort(port: Port, b: Buffer): void {
-    port.counters[2] += this.flushDevice(port.txq, port.endpoint, b, this.portMode, this.portHdrBack, port.network.spec.vni);
+    port.counters[2] += this.flushDevice(port.txq, port.endpoint, b, this.portMode, this.portHdrBack, port.network.vni);
   }
 
   protected override beginWireBatch(): void {
@@ -613,7 +628,7 @@ export class Vtep extends Pipeline {
    */
   protected fromWire(b: Buffer, off: number, len: number, i: number, udpSize: number): void {
     const src4 = this.udpRx!.addrs[i];
-    const err = vxlanCheck(b, off, len, this.spec.ignoreReserved);
+    const err = vxlanCheck(b, off, len, this.ignoreReserved);
     if (err !== 0) {
       this.dropDatagram(err === VXLAN_ERR_NO_I_FLAG ? DROP_NO_I_FLAG : err === VXLAN_ERR_RESERVED ? DROP_RESERVED_BITS : DROP_TRUNCATED, b, off, len, i);
       return;
@@ -631,7 +646,7 @@ export class Vtep extends Pipeline {
     }
     // RFC 7348 section 6.1: "Decapsulated VXLAN frames with the inner VLAN
     // tag SHOULD be discarded unless configured otherwise."
-    if (!net.spec.allowInnerVlan && isVlanType((b[inner + ETH_TYPE] << 8) | b[inner + ETH_TYPE + 1])) {
+    if (!net.allowInnerVlan && isVlanType((b[inner + ETH_TYPE] << 8) | b[inner + ETH_TYPE + 1])) {
       this.dropDatagram(DROP_INNER_VLAN, b, off, len, i);
       return;
     }
@@ -643,7 +658,7 @@ export class Vtep extends Pipeline {
     net.counters[RX_PACKETS]++;
     net.counters[RX_BYTES] += innerLen;
     const fdb = net.fdb;
-    if (net.spec.learning) {
+    if (net.learning) {
       const code = fdb.learn(macHi(b, src), macLo(b, src), NO_PORT, src4, this.now);
       if (code !== 0) this.countLearn(code);
     }

@@ -17,6 +17,8 @@ export type QueueRequest = { cmd: 'stats'; id: number } | { cmd: 'fdb'; id: numb
 export type QueueReply = { tid: number } | { error: string } | { id: number; stats: object } | { id: number; applied: boolean };
 
 const port = parentPort!;
+// Warmed before the pipeline is built (see VtepQueues).
+await warmUp(workerData as VtepSpec);
 const vtep = new Vtep(workerData as VtepSpec);
 const reply = (m: QueueReply) => port.postMessage(m);
 // An uncaught error ends this thread (the main thread hears of it and stops
@@ -24,7 +26,6 @@ const reply = (m: QueueReply) => port.postMessage(m);
 // its descriptors still polled.
 process.on('uncaughtExceptionMonitor', () => vtep.close());
 try {
-  await warmUp(vtep.spec);
   vtep.start();
   if (process.geteuid!() !== 0) dropThreadCapabilities();
   reply({ tid: threadId() });

@@ -75,7 +75,7 @@ describe.each([{ offload: true }, { offload: false }])('warm-up (offload: $offlo
     }
     await a.ping(`${OVERLAY}.2`, 3, 0.2);
     const macs = (await va!.fdb()).map((e) => e.mac);
-    for (const m of WARM_MACS) expect(macs).not.toContain(m);
+    expect(macs.filter((m) => m.startsWith('02:76:78:77:'))).toEqual([]);
   });
 });
 
