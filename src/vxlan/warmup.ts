@@ -104,14 +104,30 @@ function startPair(spec: VtepSpec, ends: WarmEnd[], vteps: Vtep[]): number | str
 /** The real VTEP's settings on loopback, with one network and one port. */
 function warmSpec(spec: VtepSpec, local: number, remote: number, dstPort: number): VtepSpec {
   const net = spec.networks[0];
+  // Without learning, the far host's MACs are static entries (as a flannel node's
+  // are), so that unicast to a remote is warmed, not only the flood.
+  const far = local === LOOP_A ? [macNumber(MAC_B)] : Array.from({ length: SOURCES }, (_, k) => macNumber(sourceMac(k)));
   return {
     ...spec,
     local,
     dstPort,
     queues: 1,
     queue: 0,
-    networks: [{ ...net, remotes: [remote], statics: [], ports: [{ dev: 'warm', mtu: net.ports[0].mtu }] }],
+    networks: [{
+      ...net, remotes: [remote], statics: net.learning ? [] : far.map((mac) => ({ mac, remote })), ports: [{ dev: 'warm', mtu: net.ports[0].mtu }],
+    }],
   };
+}
+
+/** Host A's k-th source MAC. */
+function sourceMac(k: number): number[] {
+  const mac = [...MAC_A];
+  mac[4] = k;
+  return mac;
+}
+
+function macNumber(mac: number[]): number {
+  return mac.reduce((n, byte) => n * 256 + byte, 0);
 }
 
 /** Ports that are socket pairs: the VTEP reads and writes one end as its TAP, the driver the other. */
@@ -223,9 +239,7 @@ class Driver {
    * super-frame of four segments before it when offloads are on.
    */
   private echo(): void {
-    const src = [...MAC_A];
-    src[4] = this.seq % SOURCES;
-    const frames = [this.icmp(8, src, MAC_B, IP_A, IP_B)];
+    const frames = [this.icmp(8, sourceMac(this.seq % SOURCES), MAC_B, IP_A, IP_B)];
     if (this.vnet) frames.unshift(this.tso());
     this.write(this.a.host, frames);
   }
