@@ -27,6 +27,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Lab, OVERLAY, sh, type Host, type Vxtap } from '../src/lab/netns.js';
 import { eventually, kernelVxlan } from '../test/helpers/peers.js';
 import { BUSY_WARN_PCT, fmt, machine, machineLine, quiet, table, writeResult, type Machine } from './report.js';
@@ -42,7 +43,7 @@ const UDP_B = '198.18.2.1';
 /** flannel's udp backend port, which socat also uses. */
 const FLANNEL_UDP_PORT = 8285;
 
-interface Overlay {
+export interface Overlay {
   /** b's address on this path: where a aims the traffic. */
   dst: string;
   /** a's device on this path, whose MTU is recorded. */
@@ -52,14 +53,14 @@ interface Overlay {
 }
 
 /** What a path's set-up may hold beyond the lab: a temporary folder, and clean-ups run after the lab's. */
-interface Scratch {
+export interface Scratch {
   /** A fresh folder of this path's own (configs, keys, sockets), removed after the round. */
   dir: string;
   /** Registers a clean-up, run after the round even if the set-up failed. */
   defer(fn: () => void): void;
 }
 
-interface PathSpec {
+export interface PathSpec {
   key: string;
   label: string;
   color: string;
@@ -90,7 +91,7 @@ function vxtapVxlanPath(key: string, label: string, color: string, extra: string
   };
 }
 
-const PATHS: PathSpec[] = [
+export const PATHS: PathSpec[] = [
   {
     key: 'veth',
     label: 'plain veth',
@@ -807,7 +808,10 @@ function flag(name: string): string | undefined {
   return i < 0 ? undefined : process.argv[i + 1] ?? '';
 }
 
-main().catch((e: unknown) => {
-  console.error(`bench:e2e failed: ${message(e)}`);
-  process.exit(1);
-});
+// Run, unless imported for its paths (bench/rtt.ts).
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((e: unknown) => {
+    console.error(`bench:e2e failed: ${message(e)}`);
+    process.exit(1);
+  });
+}

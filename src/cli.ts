@@ -264,7 +264,7 @@ async function runDataplane(config: Config, mode: string, field = (name: string)
   const user = config.user === undefined ? undefined : lookupUser(config.user, userField);
   const specs = toSpecs(config);
   checkPrivileges(privileges, user, mode, userField);
-  const queues = specs.vtep && new VtepQueues(specs.vtep);
+  const queues = specs.vtep && await VtepQueues.warm(specs.vtep);
   const vtep = queues?.leader; // queue 0: the FDB view, capture and devices
   // One capture hub per process: the VTEP's, which the udp overlay mirrors through too, or the overlay's own.
   const udp = specs.udp && new UdpOverlay(specs.udp, vtep?.capture);

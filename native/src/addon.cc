@@ -127,6 +127,21 @@ Napi::Value OpenRaw(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// socketPair() -> [fd, fd]: a connected AF_UNIX datagram pair, non-blocking.
+// Each end reads and writes whole frames as a TAP's descriptor does; the
+// warm-up (src/vxlan/warmup.ts) puts one where a TAP would be.
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+    return ThrowErrno(env, "socketpair", errno);
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, fds[0]);
+  out.Set(1u, fds[1]);
+  return out;
+}
+
 }  // namespace
 
 // setOffload(fd, TUN_F_* flags) -> 0 or errno (EINVAL: a flag is unknown to this kernel).
@@ -275,6 +290,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New<OpenTun>(env, "openTun"));
   exports.Set("openUdp", Napi::Function::New<OpenUdp>(env, "openUdp"));
   exports.Set("openRaw", Napi::Function::New<OpenRaw>(env, "openRaw"));
+  exports.Set("socketPair", Napi::Function::New<SocketPair>(env, "socketPair"));
   exports.Set("setOffload", Napi::Function::New<SetOffload>(env, "setOffload"));
   exports.Set("setUdpOption", Napi::Function::New<SetUdpOption>(env, "setUdpOption"));
   exports.Set("tsoSplit", Napi::Function::New<TsoSplitBatch>(env, "tsoSplit"));

@@ -51,7 +51,8 @@ import { ipBatch } from '../io/device.js';
 import { NO_PORT } from '../switch/fdb.js';
 import { FAMILY_IPV4 } from '../switch/neigh.js';
 import { UdpOverlay } from '../udp/overlay.js';
-import { Vtep } from '../vxlan/vtep.js';
+import { Vtep, type VtepSpec } from '../vxlan/vtep.js';
+import { warmUp, type WarmUpResult } from '../vxlan/warmup.js';
 import { formatIpv4Addr, parseIpv4Addr } from '../wire/ipaddr.js';
 import { formatMac, parseMac, randomLocalMac } from '../wire/mac.js';
 import { parseNetworkConfig, type BackendConfig, type FlannelConfig } from './config.js';
@@ -182,6 +183,8 @@ interface NodeBackend {
   readonly attrs: LeaseAttrs;
   /** Our VtepMAC (vxlan), or null. */
   readonly vtepMac: number | null;
+  /** Warms the data path for our lease (the vxlan backend: vxlan/warmup.ts), before start. */
+  warmUp?(lease: HeldLease): Promise<void>;
   /** Opens the device and data path for our lease; programs the device's own kernel state. */
   start(lease: HeldLease): void;
   /** Applies other nodes' lease changes to the data path; returns the kernel commands they need. */
@@ -225,6 +228,7 @@ class VxlanBackend implements NodeBackend {
   private readonly mac = randomLocalMac();
   readonly vtepMac = this.mac;
   private vtep: Vtep | null = null;
+  private warmed: WarmUpResult | null = null;
   /** Remote leases programmed, by subnet key. */
   private readonly remotes = new Map<string, RemoteVtep>();
   /** Which lease (subnet key) each VtepMAC's FDB entry belongs to. */
@@ -238,9 +242,19 @@ class VxlanBackend implements NodeBackend {
     this.attrs = vxlanAttrs(ext.publicIp, { vni: be.vni, vtepMac: formatMac(this.mac) });
   }
 
+  async warmUp(lease: HeldLease): Promise<void> {
+    this.warmed = await warmUp(this.spec(lease));
+  }
+
   start(lease: HeldLease): void {
     checkDeviceFree(this.dev);
-    this.vtep = new Vtep({
+    this.vtep = new Vtep(this.spec(lease));
+    this.vtep.rxErrors.onError = rxErrorLogger(this.log);
+    this.vtep.start();
+  }
+
+  private spec(lease: HeldLease): VtepSpec {
+    return {
       local: parseIpv4Addr(this.ext.addr),
       dstPort: this.be.port,
       srcPortMin: DEFAULT_SRCPORT[0],
@@ -266,9 +280,7 @@ class VxlanBackend implements NodeBackend {
         statics: [],
         ports: [{ dev: this.dev, address: `${formatIpv4Addr(lease.subnet.addr)}/32`, mtu: this.mtu, mac: formatMac(this.mac) }],
       }],
-    });
-    this.vtep.rxErrors.onError = rxErrorLogger(this.log);
-    this.vtep.start();
+    };
   }
 
   apply(batch: readonly LeaseEvent[]): string[] {
@@ -373,7 +385,7 @@ class VxlanBackend implements NodeBackend {
   }
 
   statsView(): object {
-    return this.vtep ? { ...this.vtep.stats(), kernel_drops: kernelDrops() } : {};
+    return this.vtep ? { ...this.vtep.stats(), kernel_drops: kernelDrops(), warm_up: this.warmed } : {};
   }
 
   fdbRows(): object[] {
@@ -644,6 +656,8 @@ export class FlannelNode {
     const lease = await manager.acquire(config);
     if (this.stopping) return;
 
+    await backend.warmUp?.(lease);
+    if (this.stopping) return;
     backend.start(lease);
     this.deviceUp = true;
     this.metrics.setDataPath(backend.stats());

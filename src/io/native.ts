@@ -101,6 +101,8 @@ interface Addon {
   /** flags: UDP_DONT_FRAGMENT | UDP_REUSE_PORT. */
   openUdp(ip: string, port: number, rcvbuf: number, sndbuf: number, flags?: number): number;
   openRaw(sndbuf: number): number;
+  /** A connected, non-blocking AF_UNIX datagram pair: each end reads and writes whole frames, as a TAP's descriptor does. */
+  socketPair(): [number, number];
   /** TUNSETOFFLOAD; returns 0 or the errno. */
   setOffload(fd: number, flags: number): number;
   /** UDP_GRO on/off, or a UDP_SEGMENT probe ('gso', 0); returns 0 or the errno. */

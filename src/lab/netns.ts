@@ -74,10 +74,11 @@ export class Host {
   /**
    * Starts vxtap inside the namespace and waits until it reports ready.
    * `control` is its control socket: the --control argument, or without one
-   * the default vxtap derives for --dev in this (named) namespace.
+   * the default vxtap derives for --dev in this (named) namespace. `cli`
+   * is the build to run (bench:rtt compares builds).
    */
-  async vxtap(args: string[], control = controlOf(args, this.ns)): Promise<Vxtap> {
-    const p = this.spawn(process.execPath, [CLI, ...args]);
+  async vxtap(args: string[], control = controlOf(args, this.ns), cli = CLI): Promise<Vxtap> {
+    const p = this.spawn(process.execPath, [cli, ...args]);
     const v = new Vxtap(p, control);
     await v.ready();
     return v;

@@ -12,6 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { type ErrorCode, VxtapError } from '../core/errors.js';
 import { type FdbChange, type NeighChange, type NetworkSpec, type PortSpec, type TopologyChange, Vtep, type VtepSpec } from './vtep.js';
+import { warmUp, type WarmUpResult } from './warmup.js';
 import type { QueueReply, QueueRequest } from './worker.js';
 
 /** Stats keys that describe queue 0 rather than add up across queues. */
@@ -62,15 +63,26 @@ export class VtepQueues {
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
 
-  constructor(readonly spec: VtepSpec) {
+  /**
+   * `warmed`: the warm-up (warmup.ts) run for spec before this is built. The
+   * VTEP must be built after it: one built before keeps object layouts
+   * (maps) that the warm-up's optimised code does not expect, and its first
+   * packets would throw that code away.
+   */
+  constructor(readonly spec: VtepSpec, readonly warmed: WarmUpResult | null = null) {
     this.leader = new Vtep({ ...spec, queue: 0 });
+  }
+
+  /** Warms the data path, then builds the queues (not started). */
+  static async warm(spec: VtepSpec): Promise<VtepQueues> {
+    return new VtepQueues(spec, await warmUp(spec));
   }
 
   get count(): number {
     return this.spec.queues ?? 1;
   }
 
-  /** Starts queue 0, then the workers one by one (the TAP must exist before they attach). */
+  /** Starts queue 0, then the workers one by one (the TAP must exist before they attach), each warming its own thread first. */
   async start(): Promise<void> {
     this.leader.start();
     for (let q = 1; q < this.count; q++) {
@@ -227,7 +239,7 @@ export class VtepQueues {
       perQueue.push(packetsIn(part));
       addInto(total, part);
     }
-    return { ...total, queues: this.count, queue_packets: perQueue };
+    return { ...total, queues: this.count, queue_packets: perQueue, warm_up: this.warmed };
   }
 
   /** Closes every queue; a worker that has not ended QUEUE_ANSWER_MS later (wedged) is terminated. */

@@ -37,7 +37,7 @@ import {
 } from '../core/drops.js';
 import { VxtapError } from '../core/errors.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
-import { openPipelineDevice, Pipeline, wireWriteMode } from '../dataplane/pipeline.js';
+import { openPipelineDevice, Pipeline, type PipelineDevice, wireWriteMode } from '../dataplane/pipeline.js';
 import { configureLink, ipBatchAsync, linkCommands, type LinkSettings } from '../io/device.js';
 import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
 import { capDeviceSegments, enableUdpOffloads, segmentCap, TsoSplitter } from '../io/offload.js';
@@ -183,8 +183,18 @@ class Network {
   readonly counters = new Float64Array(5);
   /** The VXLAN header of this VNI, copied in front of every split segment. */
   readonly header = Buffer.alloc(VXLAN_HLEN);
+  // What the data path reads of the spec, as fields of this class: a spec's
+  // object layout depends on how its caller built it, and the warm-up's
+  // optimised code (warmup.ts) would be thrown away at the first packet of
+  // a spec built another way.
+  readonly vni: number;
+  readonly learning: boolean;
+  readonly allowInnerVlan: boolean;
 
   constructor(readonly spec: NetworkSpec) {
+    this.vni = spec.vni;
+    this.learning = spec.learning;
+    this.allowInnerVlan = spec.allowInnerVlan;
     this.fdb = new Fdb(spec.maxAddress, spec.stickyLocal ? spec.ageingSec * 1000 : 0);
     this.proxy = spec.proxy ? new NeighProxy(this.neigh, this.fdb) : null;
     this.proxyCounters = this.proxy?.counters ?? new Float64Array(PROXY_COUNTER_NAMES.length);
@@ -243,6 +253,21 @@ export interface FdbEntryView {
   isStatic: boolean;
 }
 
+/**
+ * Where a VTEP's ports come from: TAP devices, or a stand-in that reads and
+ * writes frames as a TAP does (the warm-up's, warmup.ts).
+ */
+export interface PortDevices {
+  open(name: string, offload: boolean, multiQueue: boolean): PipelineDevice;
+  /** Whether the ports are links that queue 0 configures (MTU, address, MAC, up) and caps. */
+  readonly links: boolean;
+}
+
+const TAP_DEVICES: PortDevices = {
+  open: (name, offload, multiQueue) => openPipelineDevice(name, true, offload, multiQueue),
+  links: true,
+};
+
 export class Vtep extends Pipeline {
   readonly learning = new Float64Array(LEARN_NAMES.length);
   private readonly networks = new Map<number, Network>();
@@ -278,13 +303,16 @@ export class Vtep extends Pipeline {
   private running = false;
   /** Queue 0's ports added while running whose links configurePort has yet to set. */
   private readonly unconfigured = new Map<string, PortSpec>();
+  /** spec.ignoreReserved, as a field (see Network). */
+  private readonly ignoreReserved: boolean;
 
-  constructor(readonly spec: VtepSpec) {
+  constructor(readonly spec: VtepSpec, private readonly devices: PortDevices = TAP_DEVICES) {
     super(new CaptureHub(spec.dstPort, new NeighbourTable(spec.local)), 0, spec.local, spec.dstPort, spec.trustedOnly === true);
     this.srcMin = spec.srcPortMin;
     this.srcMax = spec.srcPortMax;
     this.multiQueue = (spec.queues ?? 1) > 1;
-    this.leader = (spec.queue ?? 0) === 0;
+    this.leader = (spec.queue ?? 0) === 0 && devices.links;
+    this.ignoreReserved = spec.ignoreReserved;
   }
 
   /** Opens sockets and devices, programs the FDB and starts forwarding. */
@@ -359,7 +387,7 @@ export class Vtep extends Pipeline {
     if (this.byName.has(ps.dev)) throw new VxtapError('E_CONFIG', `dev ${ps.dev} is a port already (VNI ${this.byName.get(ps.dev)!.network.spec.vni})`);
     const spec = this.spec;
     const off = this.offloads;
-    const dev = openPipelineDevice(ps.dev, true, spec.offload, this.multiQueue);
+    const dev = this.devices.open(ps.dev, spec.offload, this.multiQueue);
     openOrClose(() => {
       off.tapTso = dev.tso && off.tapTso;
       off.tapUso = dev.uso && off.tapUso;
@@ -381,7 +409,9 @@ export class Vtep extends Pipeline {
     this.ports[port.index] = port;
     this.byName.set(port.name, port);
     net.ports.push(port);
-    this.dirty.length = this.ports.length;
+    // Filled with ports, never holes, so that the array keeps its elements
+    // kind (and its map) at the first packet, after the warm-up (warmup.ts).
+    while (this.dirty.length < this.ports.length) this.dirty.push(port);
     port.endpoint.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, null, null, null,
       (n, stopped) => this.onTap(port, n, stopped));
   }
@@ -595,7 +625,7 @@ export class Vtep extends Pipeline {
     const b = rx.slab;
     const lens = rx.lens;
     const net = port.network;
-    const vni = net.spec.vni;
+    const vni = net.vni;
     const fdb = net.fdb;
     const proxy = net.proxy;
     const counters = port.counters;
@@ -668,7 +698,7 @@ export class Vtep extends Pipeline {
     const ports = net.ports;
     const flood = net.flood;
     if (ports.length === 1 && flood.length === 0) {
-      this.dropFrame(DROP_NO_DESTINATION, b, off, len, net.spec.vni);
+      this.dropFrame(DROP_NO_DESTINATION, b, off, len, net.vni);
       return;
     }
     net.counters[FLOODED]++;
@@ -679,7 +709,7 @@ export class Vtep extends Pipeline {
       return;
     }
     const vx = off - VXLAN_HLEN;
-    writeVxlanHeader(b, vx, net.spec.vni);
+    writeVxlanHeader(b, vx, net.vni);
     const hash = flowHash(b, off, len);
     for (let k = 0; k < flood.length; k++) this.toWire(b, net, vx, len + VXLAN_HLEN, flood[k], hash);
   }
@@ -774,7 +804,7 @@ export class Vtep extends Pipeline {
 
   /** Writes one TAP queue; the batch's `portMode`/`portHdrBack` place the virtio-net headers. */
   private flushPort(port: Port, b: Buffer): void {
-    port.counters[2] += this.flushDevice(port.txq, port.endpoint, b, this.portMode, this.portHdrBack, port.network.spec.vni);
+    port.counters[2] += this.flushDevice(port.txq, port.endpoint, b, this.portMode, this.portHdrBack, port.network.vni);
   }
 
   protected override beginWireBatch(): void {
@@ -798,7 +828,7 @@ export class Vtep extends Pipeline {
    */
   protected fromWire(b: Buffer, off: number, len: number, i: number, udpSize: number): void {
     const src4 = this.udpRx!.addrs[i];
-    const err = vxlanCheck(b, off, len, this.spec.ignoreReserved);
+    const err = vxlanCheck(b, off, len, this.ignoreReserved);
     if (err !== 0) {
       this.dropDatagram(err === VXLAN_ERR_NO_I_FLAG ? DROP_NO_I_FLAG : err === VXLAN_ERR_RESERVED ? DROP_RESERVED_BITS : DROP_TRUNCATED, b, off, len, i);
       return;
@@ -816,7 +846,7 @@ export class Vtep extends Pipeline {
     }
     // RFC 7348 section 6.1: "Decapsulated VXLAN frames with the inner VLAN
     // tag SHOULD be discarded unless configured otherwise."
-    if (!net.spec.allowInnerVlan && isVlanType((b[inner + ETH_TYPE] << 8) | b[inner + ETH_TYPE + 1])) {
+    if (!net.allowInnerVlan && isVlanType((b[inner + ETH_TYPE] << 8) | b[inner + ETH_TYPE + 1])) {
       this.dropDatagram(DROP_INNER_VLAN, b, off, len, i);
       return;
     }
@@ -828,7 +858,7 @@ export class Vtep extends Pipeline {
     net.counters[RX_PACKETS]++;
     net.counters[RX_BYTES] += innerLen;
     const fdb = net.fdb;
-    if (net.spec.learning) {
+    if (net.learning) {
       const code = fdb.learn(macHi(b, src), macLo(b, src), NO_PORT, src4, this.now);
       if (code !== 0) this.countLearn(code);
     }

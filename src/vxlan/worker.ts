@@ -11,6 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { dropThreadCapabilities, threadId } from '../io/native.js';
 import { VxtapError } from '../core/errors.js';
 import { type FdbChange, type NeighChange, type TopologyChange, Vtep, type VtepSpec } from './vtep.js';
+import { warmUp } from './warmup.js';
 
 /** What the main thread asks a queue (queues.ts). */
 export type QueueRequest =
@@ -32,6 +33,8 @@ export type QueueReply =
   | { id: number; error: string; code: string };
 
 const port = parentPort!;
+// Warmed before the pipeline is built (see VtepQueues).
+await warmUp(workerData as VtepSpec);
 const vtep = new Vtep(workerData as VtepSpec);
 const reply = (m: QueueReply) => port.postMessage(m);
 // An uncaught error ends this thread (the main thread hears of it and stops

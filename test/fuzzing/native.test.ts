@@ -199,6 +199,9 @@ function fuzz(addon: any, fc: any, seed: number, runs: number): string {
     new addon.Endpoint(fd, addon.KIND_DEVICE).close();
   });
   check('openRaw', fc.array(junkArb, { maxLength: 2 }), (a: any[]) => new addon.Endpoint(addon.openRaw(...a), addon.KIND_RAW).close());
+  check('socketPair', fc.array(junkArb, { maxLength: 2 }), (a: any[]) => {
+    for (const fd of addon.socketPair(...a)) new addon.Endpoint(fd, addon.KIND_DEVICE).close();
+  });
   // Only the descriptors opened here, or none (an fd beyond any open one).
   const fdArb = fc.oneof(fc.constantFrom(tap.fd, tun.fd, -1, 100000), junkArb);
   check('setOffload', fc.tuple(fdArb, or(fc.nat())), (a: any[]) => addon.setOffload(...a));
@@ -233,7 +236,7 @@ describe('native addon fuzzing', () => {
     // Every entry point was reached, and the structured calls got past the checks.
     expect(Object.keys(summary).sort()).toEqual([
       'Endpoint', 'ambientClear', 'ambientRaise', 'capGet', 'capSet', 'groCoalesce', 'groCoalesce/junk', 'openRaw', 'openTun',
-      'openUdp', 'sendDatagrams', 'setKeepCaps', 'setNoNewPrivs', 'setOffload', 'setUdpOption', 'startRx', 'tsoSplit',
+      'openUdp', 'sendDatagrams', 'setKeepCaps', 'setNoNewPrivs', 'setOffload', 'setUdpOption', 'socketPair', 'startRx', 'tsoSplit',
       'tsoSplit/junk', 'writeFrames', 'writeFrames/junk',
     ]);
     for (const name of ['groCoalesce', 'tsoSplit', 'writeFrames', 'sendDatagrams', 'startRx', 'openTun']) {

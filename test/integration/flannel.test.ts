@@ -98,6 +98,9 @@ describe('vxtap-only clusters (vxlan backend)', () => {
     expect(metric(m, 'vxtap_flannel_store_up')).toBe(1);
     expect(metric(m, 'vxtap_rx_packets_total{vni="1"}')).toBeGreaterThan(1000);
     expect(metric(m, 'vxtap_drops_total{reason="unknown_sender"}')).toBe(0);
+    // The data path was warmed before the device opened (vxlan/warmup.ts), with no warm-up MAC left behind.
+    expect(((await nodeStats(a)).warm_up as { rounds: number }).rounds).toBeGreaterThan(0);
+    expect((await remoteFdb(a)).size).toBe(1);
 
     // vxtap's neighbour table holds b's gateway too, and its proxy answers ARP for it
     // once the kernel's permanent entry is gone (nothing else would: there is no flood list).

@@ -84,7 +84,7 @@ describe('the ARP/ND proxy against a kernel VTEP', () => {
   });
   afterAll(async () => {
     await cap?.stop();
-    lab.cleanup();
+    await lab.cleanup();
   });
 
   it('answers ARP from the table with nothing on the wire, and floods a miss', async () => {
