@@ -22,7 +22,9 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 async function warmFramesDuring(host: Host, devs: Array<{ dev: string; probeTo: string }>, action: () => Promise<void>): Promise<number[]> {
   const filter = [...WARM_MACS.map((m) => `frame contains ${m}`), `udp.dstport == ${PROBE_PORT}`].join(' or ');
   const caps = devs.map(({ dev }) => {
-    const p = host.spawn('tshark', ['-i', dev, '-l', '-n', '-Y', filter, '-T', 'fields', '-e', 'udp.dstport', '-e', 'frame.number']);
+    // The warm-up's burst (GSO trains of up to 64 KiB with offloads) overflows a
+    // capture ring of the default size: 128 bytes of each frame hold the MACs.
+    const p = host.spawn('tshark', ['-i', dev, '-s', '128', '-B', '32', '-l', '-n', '-Y', filter, '-T', 'fields', '-e', 'udp.dstport', '-e', 'frame.number']);
     const c = { probes: 0, warm: 0, partial: '', proc: p };
     p.stdout!.on('data', (d: Buffer) => {
       const rows = (c.partial + d.toString()).split('\n');
