@@ -32,6 +32,8 @@ export interface Sample {
   heapUsed: number;
   /** The heap in use after the latest full collection; null before the first. */
   heapAfterGc: number | null;
+  /** Full collections so far (absent in runs before it was recorded). */
+  fullGcs?: number;
   /** V8's reserved heap and the memory Buffers hold outside it, to tell what RSS is made of. */
   heapTotal?: number;
   external?: number;

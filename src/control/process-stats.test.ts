@@ -13,7 +13,8 @@ async function collect(): Promise<void> {
 
 describe('process stats', () => {
   it('reports the live heap that each full collection leaves, from the first one after the first call', async () => {
-    expect(processStats().heapAfterGc).toBeNull();
+    const before = processStats();
+    expect(before.heapAfterGc).toBeNull();
     // About 8 MiB that stay live across one full collection, then are dropped before the next.
     let live: object[] | null = Array.from({ length: 250_000 }, (_, i) => ({ i, s: `x${i}` }));
     await collect();
@@ -21,7 +22,9 @@ describe('process stats', () => {
     const kept = live.length; // not through expect(), which would keep a reference
     live = null;
     await collect();
-    const without = processStats().heapAfterGc;
+    const after = processStats();
+    const without = after.heapAfterGc;
+    expect(after.fullGcs - before.fullGcs).toBeGreaterThanOrEqual(2);
     expect(kept).toBe(250_000);
     expect(withLive).not.toBeNull();
     expect(without!).toBeLessThan(withLive! - 4 * 2 ** 20);

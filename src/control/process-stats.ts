@@ -15,6 +15,8 @@ export interface ProcessStats {
    * the next one. null until one has run since the first `vxtap stats`.
    */
   heapAfterGc: number | null;
+  /** Full collections seen since the first `vxtap stats`. */
+  fullGcs: number;
   /** Memory outside the V8 heap that JS objects hold (Buffers, the packet slabs), bytes. */
   external: number;
   /** Open file descriptors (entries of /proc/self/fd, less the one reading it). */
@@ -22,13 +24,16 @@ export interface ProcessStats {
 }
 
 let afterGc: number | null = null;
+let fullGcs = 0;
 let gcObserver: PerformanceObserver | null = null;
 
 /** Starts noting the heap after each full collection; the observer costs nothing between collections. */
 function observeFullGcs(): void {
   gcObserver = new PerformanceObserver((list) => {
-    const full = list.getEntries().some((e) => ((e as { detail?: { kind?: number } }).detail)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
-    if (full) afterGc = process.memoryUsage().heapUsed;
+    const full = list.getEntries().filter((e) => (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR).length;
+    if (full === 0) return;
+    fullGcs += full;
+    afterGc = process.memoryUsage().heapUsed;
   });
   gcObserver.observe({ entryTypes: ['gc'] });
 }
@@ -36,5 +41,5 @@ function observeFullGcs(): void {
 export function processStats(): ProcessStats {
   if (gcObserver === null) observeFullGcs();
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, heapAfterGc: afterGc, external: m.external, fds: readdirSync('/proc/self/fd').length - 1 };
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, heapAfterGc: afterGc, fullGcs, external: m.external, fds: readdirSync('/proc/self/fd').length - 1 };
 }
