@@ -11,7 +11,9 @@
 //   - lease churn: 8 leases of made-up nodes added to the lease file, and
 //     removed the next cycle, so the flannel nodes program and unprogram them.
 // Every minute (--interval S) it records each vxtap process's RSS, V8 heap
-// and open file descriptors from its `vxtap stats` (the `process` section).
+// (the floor of each interval, and what the latest full collection left),
+// reserved heap, Buffer memory and open file descriptors from its `vxtap
+// stats` (the `process` section).
 // At the end: bench/results/soak.json and soak.svg, and exit 1 if a series
 // keeps growing (see growing()).
 import { type ChildProcess } from 'node:child_process';
@@ -22,6 +24,7 @@ import { join } from 'node:path';
 import { GROWTH, growing, type Sample, type Series } from './growth.js';
 import { parseFlags, one } from '../src/control/args.js';
 import { CONTROL_DIR } from '../src/control/control-path.js';
+import type { ProcessStats } from '../src/control/process-stats.js';
 import { FileStore } from '../src/flannel/file-store.js';
 import { vxlanAttrs } from '../src/flannel/lease.js';
 import { CLI, Lab, OVERLAY, sh, type Host, type Vxtap } from '../src/lab/netns.js';
@@ -97,9 +100,13 @@ function chart(watched: Watched[], verdicts: string[]): string {
   const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
   const mib = (v: number) => (v / 2 ** 20).toFixed(0);
   const lines = watched.map((w, k) => {
-    const pts = (f: (s: Sample) => number) => w.samples.map((s) => `${x(s.t).toFixed(1)},${y(f(s)).toFixed(1)}`).join(' ');
+    const pts = (f: (s: Sample) => number | null) => w.samples.flatMap((s) => {
+      const v = f(s);
+      return v === null ? [] : [`${x(s.t).toFixed(1)},${y(v).toFixed(1)}`];
+    }).join(' ');
     return `<polyline fill="none" stroke="${colors[k % 4]}" stroke-width="2" points="${pts((s) => s.rss)}"/>` +
       `<polyline fill="none" stroke="${colors[k % 4]}" stroke-width="1" stroke-dasharray="4 3" points="${pts((s) => s.heapUsed)}"/>` +
+      `<polyline fill="none" stroke="${colors[k % 4]}" stroke-width="1.5" stroke-dasharray="1 2" points="${pts((s) => s.heapAfterGc)}"/>` +
       `<text x="${W - R + 10}" y="${T + 20 + 36 * k}" fill="${colors[k % 4]}" font-size="12">${w.name}</text>` +
       `<text x="${W - R + 10}" y="${T + 34 + 36 * k}" fill="#555" font-size="10">${verdicts[k]}</text>`;
   });
@@ -110,7 +117,7 @@ function chart(watched: Watched[], verdicts: string[]): string {
   const xticks = [0, 0.25, 0.5, 0.75, 1].map((f) => `<text x="${x(tMax * f)}" y="${H - B + 16}" text-anchor="middle" font-size="10">${(tMax * f / 60).toFixed(1)}</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
-<text x="${L}" y="22" font-size="14">vxtap soak: RSS (solid) and V8 heap used (dashed) per process, MiB</text>
+<text x="${L}" y="22" font-size="14">vxtap soak, MiB per process: RSS (solid), heap floor (dashed), heap after a full GC (dotted)</text>
 ${ticks.join('\n')}
 ${xticks.join('\n')}
 <text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle" font-size="11">minutes</text>
@@ -185,24 +192,34 @@ async function main(argv: string[]): Promise<number> {
     const probeMs = Math.min(5000, intervalMs / 4);
     const probe = async (w: Watched) => {
       if (!w.v.alive) throw new Error(`${w.name} exited: ${w.v.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-      return ((await w.v.stats()) as unknown as { process: { rss: number; heapUsed: number; fds: number } }).process;
+      return ((await w.v.stats()) as unknown as { process: ProcessStats }).process;
     };
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-    const sampleAll = async (readings: Array<Array<{ rss: number; heapUsed: number; fds: number }>>) => {
+    const sampleAll = async (readings: ProcessStats[][]) => {
       const t = (Date.now() - t0) / 1000;
       watched.forEach((w, k) => {
         const r = readings[k];
-        w.samples.push({ t, rss: median(r.map((x) => x.rss)), heapUsed: Math.min(...r.map((x) => x.heapUsed)), fds: Math.max(...r.map((x) => x.fds)) });
+        w.samples.push({
+          t,
+          rss: median(r.map((x) => x.rss)),
+          heapUsed: Math.min(...r.map((x) => x.heapUsed)),
+          heapAfterGc: r[r.length - 1].heapAfterGc,
+          fullGcs: r[r.length - 1].fullGcs,
+          heapTotal: median(r.map((x) => x.heapTotal)),
+          external: median(r.map((x) => x.external)),
+          fds: Math.max(...r.map((x) => x.fds)),
+        });
       });
-      log(`sample ${(t / 60).toFixed(1)} min: ${watched.map((w) => {
+      const mib = (v: number | null | undefined) => (v == null ? '-' : fmt(v / 2 ** 20));
+      log(`sample ${(t / 60).toFixed(1)} min (rss/heap floor/after GC/reserved/external MiB): ${watched.map((w) => {
         const s = w.samples[w.samples.length - 1];
-        return `${w.name} ${fmt(s.rss / 2 ** 20)}/${fmt(s.heapUsed / 2 ** 20)} MiB ${s.fds} fds`;
+        return `${w.name} ${mib(s.rss)}/${mib(s.heapUsed)}/${mib(s.heapAfterGc)}/${mib(s.heapTotal)}/${mib(s.external)} ${s.fds} fds`;
       }).join('; ')}`);
     };
     await sampleAll(await Promise.all(watched.map(async (w) => [await probe(w)])));
     let traffic = true;
     const sampler = (async () => {
-      let readings = watched.map(() => [] as Array<{ rss: number; heapUsed: number; fds: number }>);
+      let readings = watched.map(() => [] as ProcessStats[]);
       let next = t0 + intervalMs;
       try {
         while (Date.now() < end && !stopping) {
@@ -260,19 +277,24 @@ async function main(argv: string[]): Promise<number> {
     for (const w of watched) {
       const parts: string[] = [];
       for (const series of Object.keys(GROWTH) as Series[]) {
-        const g = growing(w.samples, series);
+        // A process that ran no full collection in the second half has no
+        // heapAfterGc from it to fit: it is judged by its heap floor, under the same rule.
+        const half = w.samples[Math.floor(w.samples.length / 2)];
+        const noGc = series === 'heapAfterGc' && half.fullGcs === w.samples[w.samples.length - 1].fullGcs;
+        const samples = noGc ? w.samples.map((s) => ({ ...s, heapAfterGc: s.heapUsed })) : w.samples;
+        const g = growing(samples, series);
         failed ||= g.growing;
         const unit = series === 'fds' ? 1 : 2 ** 20;
-        const first = w.samples[0][series] / unit;
-        const last = w.samples[w.samples.length - 1][series] / unit;
-        rows.push([w.name, series, fmt(first), fmt(last), fmt(g.rise / unit), fmt(g.limit / unit), g.growing ? 'GROWING' : 'flat']);
-        if (series !== 'fds') parts.push(`${series} ${g.growing ? 'grows' : 'flat'}`);
-        else parts.push(`fds ${g.growing ? 'grow' : 'flat'}`);
+        const known = samples.filter((s) => s[series] !== null);
+        const val = (s: Sample | undefined) => (s === undefined ? '-' : fmt(s[series]! / unit));
+        rows.push([w.name, noGc ? 'heapUsed (floor: no full GC in the 2nd half)' : series, val(known[0]), val(known[known.length - 1]), fmt(g.rise / unit), fmt(g.limit / unit), g.growing ? 'GROWING' : 'flat']);
+        const name = series === 'heapAfterGc' ? 'heap' : series;
+        parts.push(`${name} ${g.growing ? 'grows' : 'flat'}`);
       }
       verdicts.push(parts.join(', '));
     }
     const report = table(['process', 'series', 'first', 'last', 'rise (2nd half)', 'limit', 'verdict'], rows);
-    console.log(`${cycle} cycles in ${((Date.now() - t0) / 60_000).toFixed(1)} minutes (MiB for rss and heapUsed)\n${report}`);
+    console.log(`${cycle} cycles in ${((Date.now() - t0) / 60_000).toFixed(1)} minutes (MiB for rss and heapAfterGc)\n${report}`);
     writeResult('soak.json', JSON.stringify({ machine: m, minutes, intervalSec: intervalMs / 1000, cycles: cycle, growth: GROWTH, processes: watched.map((w) => ({ name: w.name, samples: w.samples })), failed }, null, 2) + '\n');
     writeResult('soak.svg', chart(watched, verdicts));
     log(`results: bench/results/soak.json, bench/results/soak.svg${failed ? '; a series keeps growing' : ''}`);

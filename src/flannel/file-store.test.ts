@@ -121,3 +121,46 @@ describe('lease file contents', () => {
     await expect(new FileStore(path).list()).rejects.toThrow(new RegExp(`^lease file ${path} is not valid \\(.+\\): fix it, or remove it to start afresh \\(its leases are lost\\)$`));
   });
 });
+
+describe('watching the lease file', () => {
+  const idle = { compacted: () => undefined, failed: (e: Error) => { throw e; } };
+  const until = async (ok: () => boolean): Promise<void> => {
+    while (!ok()) await new Promise((r) => setTimeout(r, 10));
+  };
+
+  // Issue 15's soak: every poll used to read and parse the whole file (its
+  // history is up to 1000 changes, 134 kB), once a second per node, whether
+  // or not anything had changed.
+  it('does not read the file again while it is unchanged, and still sees the next change', async () => {
+    const path = join(dir, 'idle-watch.json');
+    const writer = new FileStore(path);
+    await writer.create({ addr: 0xc6120000, len: 24 }, udpAttrs('198.51.100.1'), 60);
+    const watcher = new FileStore(path, { pollMs: 10 });
+    const batches: number[] = [];
+    const cancel = watcher.watch(1, { ...idle, events: (b) => batches.push(b.length) });
+    await until(() => batches.length >= 1);
+    expect(batches[0]).toBe(1);
+    const reads = watcher.reads;
+    await until(() => batches.length >= 21); // 20 polls of an unchanged file
+    expect(watcher.reads).toBe(reads);
+    expect(batches.slice(1).every((n) => n === 0)).toBe(true);
+    const before = batches.length;
+    await writer.create({ addr: 0xc6120100, len: 24 }, udpAttrs('198.51.100.2'), 60);
+    await until(() => batches.slice(before).includes(1));
+    expect(watcher.reads).toBe(reads + 1);
+    cancel();
+  });
+
+  it('still reads an unchanged file when a lease in it expires, and deletes the lease', async () => {
+    const path = join(dir, 'expiring-watch.json');
+    const writer = new FileStore(path);
+    await writer.create({ addr: 0xc6120000, len: 24 }, udpAttrs('198.51.100.1'), 1);
+    const watcher = new FileStore(path, { pollMs: 20 });
+    const events: string[] = [];
+    const cancel = watcher.watch(1, { ...idle, events: (b) => events.push(...b.map((e) => e.type)) });
+    await until(() => events.includes('delete'));
+    expect(events).toEqual(['put', 'delete']);
+    expect(await writer.list()).toEqual({ leases: [], revision: 2 });
+    cancel();
+  });
+});

@@ -12,7 +12,7 @@
 //
 // The file can be seeded by hand with just the network config, as an object
 // or as the text etcd would hold: {"config":{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}}.
-import { mkdirSync, readFileSync, renameSync, watch as fsWatch, writeFileSync, type FSWatcher } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, watch as fsWatch, writeFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { VxtapError } from '../core/errors.js';
@@ -56,6 +56,8 @@ export class FileStore implements LeaseStore {
   private readonly lockTimeoutMs: number;
   /** Aborted by close(): ends a wait for the lock. */
   private readonly closing = new AbortController();
+  /** Whole reads of the file, ever (changes, lists and watchers): `vxtap stats` shows them. */
+  reads = 0;
 
   constructor(readonly path: string, private readonly o: FileStoreOptions = {}) {
     this.configKey = `${path}: config`;
@@ -76,6 +78,7 @@ export class FileStore implements LeaseStore {
   }
 
   private read(): Db {
+    this.reads++;
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
@@ -206,8 +209,15 @@ export class FileStore implements LeaseStore {
       clearTimeout(scheduled);
       watcher?.close();
     };
+    // The file as the last read found it, and the first expiry it holds: a
+    // poll that finds the same file before then has nothing to read. Every
+    // change renames a new file into place, so a change is a new identity.
+    let seen: string | null = null;
+    let nextExpiry = Infinity;
     const poll = (): void => {
       scheduled = undefined;
+      const id = fileIdentity(this.path);
+      if (id !== null && id === seen && Date.now() < nextExpiry) return h.events([], next - 1);
       let db: Db;
       try {
         db = this.read();
@@ -215,6 +225,8 @@ export class FileStore implements LeaseStore {
         cancel();
         return h.failed(this.fail('watching', e));
       }
+      // Taken before the read: a change in between makes the next poll read again.
+      seen = id;
       // The history we need is gone, or the revision went back (the file was
       // removed or replaced): either way, only a fresh list is right.
       if (next <= db.compacted || db.revision < next - 1) {
@@ -231,8 +243,10 @@ export class FileStore implements LeaseStore {
       }
       next = db.revision + 1;
       const now = Date.now();
+      nextExpiry = Infinity;
+      for (const l of Object.values(db.leases)) if (l.expires !== null && l.expires < nextExpiry) nextExpiry = l.expires;
       // Nobody deletes expired leases unless a process does; the first watcher to notice does.
-      if (Object.values(db.leases).some((l) => l.expires !== null && l.expires <= now)) {
+      if (nextExpiry <= now) {
         this.mutate('expiring leases', () => undefined).catch((e: Error) => this.o.log?.warn(e.message));
       }
       h.events(batch, db.revision);
@@ -257,6 +271,16 @@ export class FileStore implements LeaseStore {
   async close(): Promise<void> {
     this.closing.abort();
     for (const cancel of [...this.watches]) cancel();
+  }
+}
+
+/** What tells one version of the file from another (inode, size, times), or null if it cannot be had. */
+function fileIdentity(path: string): string | null {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return null; // the read reports what is wrong
   }
 }
 

@@ -697,6 +697,8 @@ export class FlannelNode {
       storeUp: this.manager?.storeUp ?? false,
       remoteLeases: this.manager?.remoteLeases().length ?? 0,
       kernel: { batches: this.kernel.batches, commands: this.kernel.commands, failures: this.kernel.failures },
+      // With the lease file: how often it was read whole (a watcher reads it only when it changed).
+      leaseFileReads: this.store instanceof FileStore ? this.store.reads : undefined,
       refusedLeases: this.guard?.refusals() ?? [],
       ipMasq: this.masq !== null,
       notReady: this.notReady(),
