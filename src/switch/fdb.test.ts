@@ -42,6 +42,16 @@ class Model {
     }
     return n;
   }
+  forgetPort(port: number): number {
+    let n = 0;
+    for (const [mac, e] of this.m) {
+      if (e.port === port) {
+        this.m.delete(mac);
+        n++;
+      }
+    }
+    return n;
+  }
 }
 
 // A small MAC space makes collisions, moves and re-learning common; the top
@@ -55,6 +65,7 @@ const opArb = fc.oneof(
   fc.record({ op: fc.constant('static' as const), mac: macArb, port: fc.integer({ min: -1, max: 3 }), remote: fc.integer({ min: 1, max: 4 }) }),
   fc.record({ op: fc.constant('delete' as const), mac: macArb }),
   fc.record({ op: fc.constant('sweep' as const), age: fc.integer({ min: 0, max: 200 }) }),
+  fc.record({ op: fc.constant('forget' as const), port: fc.integer({ min: 0, max: 3 }) }),
 );
 
 describe('Fdb against a naive model', () => {
@@ -74,6 +85,8 @@ describe('Fdb against a naive model', () => {
             expect(fdb.addStatic(hiOf(o.mac), loOf(o.mac), o.port, remote)).toBe(model.addStatic(o.mac, o.port, remote));
           } else if (o.op === 'delete') {
             expect(fdb.delete(hiOf(o.mac), loOf(o.mac))).toBe(model.m.delete(o.mac));
+          } else if (o.op === 'forget') {
+            expect(fdb.forgetPort(o.port)).toBe(model.forgetPort(o.port));
           } else {
             expect(fdb.sweep(now, o.age)).toBe(model.sweep(now, o.age));
           }

@@ -159,13 +159,23 @@ export class Fdb {
   /** Removes learned entries last seen before now - maxAgeMs. Returns how many. */
   sweep(now: number, maxAgeMs: number): number {
     const limit = now - maxAgeMs;
+    return this.removeWhere((i) => !(this.flags[i] & FDB_STATIC) && this.seen[i] < limit);
+  }
+
+  /** Removes every entry, static or learned, behind local port `port` (the port is gone). Returns how many. */
+  forgetPort(port: number): number {
+    return this.removeWhere((i) => this.port[i] === port);
+  }
+
+  /** Removes the entries whose slot `doomed` picks; off the data path (a sweep, a runtime change). */
+  private removeWhere(doomed: (slot: number) => boolean): number {
     let removed = 0;
     let i = 0;
     // Backward-shift deletion pulls a later entry into slot i, so slot i is
     // examined again after a removal instead of advancing. Entries that wrap
     // from the table's start were already examined and kept.
     while (i <= this.mask) {
-      if (this.keyHi[i] !== EMPTY && !(this.flags[i] & FDB_STATIC) && this.seen[i] < limit) {
+      if (this.keyHi[i] !== EMPTY && doomed(i)) {
         this.removeSlot(i);
         removed++;
       } else {

@@ -6,10 +6,12 @@
 // Each queue learns into its own FDB: a MAC learned by one queue is unknown
 // to the others until they see it too, and they flood it meanwhile. Static
 // entries and flood lists are the same everywhere: a runtime change
-// (applyFdb) reaches every queue before it is answered.
+// (applyFdb) reaches every queue before it is answered. So do networks and
+// ports added or removed at runtime (addNetwork, addPort, ...): queue 0
+// first, since it creates a TAP that the other queues then attach to.
 import { Worker } from 'node:worker_threads';
-import { VxtapError } from '../core/errors.js';
-import { type FdbChange, Vtep, type VtepSpec } from './vtep.js';
+import { type ErrorCode, VxtapError } from '../core/errors.js';
+import { type FdbChange, type NetworkSpec, type PortSpec, type TopologyChange, Vtep, type VtepSpec } from './vtep.js';
 import type { QueueReply, QueueRequest } from './worker.js';
 
 /** Stats keys that describe queue 0 rather than add up across queues. */
@@ -124,11 +126,12 @@ export class VtepQueues {
     if (p === undefined) return; // it came after its request gave up
     this.pending.delete(m.id);
     clearTimeout(p.timer);
-    p.resolve('stats' in m ? m.stats : m.applied);
+    if ('error' in m) p.reject(new VxtapError(m.code as ErrorCode, m.error));
+    else p.resolve('stats' in m ? m.stats : m.applied);
   }
 
   /** Queue q's answer to a request, or an error if it does not answer within QUEUE_ANSWER_MS or fails meanwhile. */
-  private ask(w: Worker, q: number, request: { cmd: 'stats' } | { cmd: 'fdb'; change: FdbChange }): Promise<unknown> {
+  private ask(w: Worker, q: number, request: { cmd: 'stats' } | { cmd: 'fdb'; change: FdbChange } | { cmd: 'topology'; change: TopologyChange }): Promise<unknown> {
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
@@ -148,6 +151,44 @@ export class VtepQueues {
   async applyFdb(change: FdbChange): Promise<number[]> {
     const applied = [this.leader.applyFdb(change), ...await Promise.all(this.workers.map((w, k) => this.ask(w, k + 1, { cmd: 'fdb', change })))];
     return applied.flatMap((ok, q) => (ok === true ? [] : [q]));
+  }
+
+  /** Adds a network with its ports, flood list and statics, in every queue; a VxtapError if any queue cannot. */
+  addNetwork(network: NetworkSpec): Promise<void> {
+    return this.everyQueue({ op: 'add-network', network }, { op: 'remove-network', vni: network.vni });
+  }
+
+  /** Removes a network, its ports (their TAPs disappear) and its FDB, in every queue. */
+  removeNetwork(vni: number): Promise<void> {
+    return this.everyQueue({ op: 'remove-network', vni });
+  }
+
+  /** Adds a TAP port to network `vni`; every queue attaches its TAP queue. */
+  addPort(vni: number, port: PortSpec): Promise<void> {
+    return this.everyQueue({ op: 'add-port', vni, port }, { op: 'remove-port', dev: port.dev });
+  }
+
+  /** Removes a port and its FDB entries; its TAP disappears once every queue has closed its share. */
+  removePort(dev: string): Promise<void> {
+    return this.everyQueue({ op: 'remove-port', dev });
+  }
+
+  /**
+   * Makes a topology change in queue 0 (which throws what it refuses, before
+   * any other queue sees it), then in the others. If one of them fails, `undo`
+   * takes the change back where it was made, and the first failure is thrown.
+   */
+  private async everyQueue(change: TopologyChange, undo?: TopologyChange): Promise<void> {
+    this.leader.applyTopology(change);
+    const asked = await Promise.allSettled(this.workers.map((w, k) => this.ask(w, k + 1, { cmd: 'topology', change })));
+    const failed = asked.findIndex((r) => r.status === 'rejected');
+    if (failed < 0) return;
+    if (undo !== undefined) {
+      this.leader.applyTopology(undo);
+      await Promise.allSettled(this.workers.flatMap((w, k) => (asked[k].status === 'fulfilled' ? [this.ask(w, k + 1, { cmd: 'topology', change: undo })] : [])));
+    }
+    const e = (asked[failed] as PromiseRejectedResult).reason as Error;
+    throw e instanceof VxtapError ? new VxtapError(e.code, `queue ${failed + 1}: ${e.message}`) : e;
   }
 
   /**

@@ -12,6 +12,12 @@
 //
 // Every batch ends with one native call per queue that received packets.
 //
+// Networks and ports come and go at runtime (addNetwork, addPort,
+// removePort, removeNetwork), between two batches, and a VTEP may start with
+// none: each port has its own receive slab, opened and dropped with it. An FDB
+// entry names a port by its index in `ports`; a removed port's entries go
+// with it, and its index is free for the next port.
+//
 // Capture: `capture.active` is read once per batch (or flush); while no
 // capture is attached that check is all the mirroring costs. Every drop goes
 // through dropFrame/dropDatagram (dataplane/pipeline.ts), which count it and
@@ -26,6 +32,7 @@ import {
   DROP_REMOTE_DST, DROP_RESERVED_BITS, DROP_RX_ERROR, DROP_TAP_RUNT, DROP_TRUNCATED,
   DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, sendDropReason,
 } from '../core/drops.js';
+import { VxtapError } from '../core/errors.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
 import { openPipelineDevice, Pipeline, wireWriteMode } from '../dataplane/pipeline.js';
 import { configureLink } from '../io/device.js';
@@ -154,6 +161,7 @@ class Port {
   }
 }
 
+/** A network's settings and its flood list and statics as added; its ports come and go on their own (Vtep.addPort). */
 class Network {
   readonly fdb: Fdb;
   /** Replaced whole by a runtime change (applyFdb), never changed in place. */
@@ -189,6 +197,17 @@ export type FdbChange =
   | { op: 'set'; vni: number; mac: number; dev?: string; remote: number; isStatic: boolean }
   | { op: 'delete'; vni: number; mac: number };
 
+/**
+ * A change of the networks and ports, as every queue applies it
+ * (VtepQueues). A network comes with the ports, remotes and statics its spec
+ * lists; removing one closes its ports and drops its FDB.
+ */
+export type TopologyChange =
+  | { op: 'add-network'; network: NetworkSpec }
+  | { op: 'remove-network'; vni: number }
+  | { op: 'add-port'; vni: number; port: PortSpec }
+  | { op: 'remove-port'; dev: string };
+
 /** One FDB entry as the control plane sees it: a local port's name, or a remote VTEP. */
 export interface FdbEntryView {
   dev?: string;
@@ -199,7 +218,9 @@ export interface FdbEntryView {
 export class Vtep extends Pipeline {
   readonly learning = new Float64Array(LEARN_NAMES.length);
   private readonly networks = new Map<number, Network>();
-  private readonly ports: Port[] = [];
+  /** Indexed by Port.index; a removed port leaves a hole until the next port takes it. */
+  private readonly ports: Array<Port | undefined> = [];
+  private readonly byName = new Map<string, Port>();
   private readonly dirty: Port[] = [];
   private ndirty = 0;
   /** One send queue per sending socket: the raw socket, or each pool socket. */
@@ -219,13 +240,19 @@ export class Vtep extends Pipeline {
   private now = 0;
   readonly offloads: VtepOffloads = { tapVnetHdr: false, tapTso: false, tapUso: false, udpGro: false, udpGso: false, sourcePorts: 'raw', tapGsoMaxSegs: 0 };
   private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepMs = 0;
   private readonly srcMin: number;
   private readonly srcMax: number;
+  private readonly multiQueue: boolean;
+  /** Queue 0 configures the links (address, MTU, MAC, segments). */
+  private readonly leader: boolean;
 
   constructor(readonly spec: VtepSpec) {
     super(new CaptureHub(spec.dstPort, new NeighbourTable(spec.local)), 0, spec.local, spec.dstPort, spec.trustedOnly === true);
     this.srcMin = spec.srcPortMin;
     this.srcMax = spec.srcPortMax;
+    this.multiQueue = (spec.queues ?? 1) > 1;
+    this.leader = (spec.queue ?? 0) === 0;
   }
 
   /** Opens sockets and devices, programs the FDB and starts forwarding. */
@@ -236,59 +263,136 @@ export class Vtep extends Pipeline {
   private open(): void {
     const spec = this.spec;
     const off = this.offloads;
-    const multiQueue = (spec.queues ?? 1) > 1;
-    const leader = (spec.queue ?? 0) === 0;
-    off.udpGro = this.openUnderlay(multiQueue ? UDP_REUSE_PORT : 0, spec.offload).gro;
-    this.openSenders(multiQueue ? UDP_REUSE_PORT : 0);
-
-    let maxMtu = 0;
-    for (const n of spec.networks) for (const p of n.ports) maxMtu = Math.max(maxMtu, p.mtu);
-    const nports = spec.networks.reduce((a, n) => a + n.ports.length, 0);
-    // With TSO a TAP frame is up to 64 KiB, and so is a GRO train.
-    const frameMax = ETH_HLEN + VLAN_HLEN + maxMtu;
-    const portSlot = slotSizeFor(HEADROOM, spec.offload ? MAX_FRAME : frameMax);
+    const flags = this.multiQueue ? UDP_REUSE_PORT : 0;
+    off.udpGro = this.openUnderlay(flags, spec.offload).gro;
+    this.openSenders(flags);
     // A GRO train, or a kernel VTEP's super-frame that crossed a veth whole (superframe.ts).
     const udpSlot = slotSizeFor(0, MAX_FRAME);
-    const pool = new SlabPool(BATCH * (portSlot * nports + udpSlot));
-    const udpRx = pool.batch(udpSlot, 0, BATCH);
-
+    const udpRx = new SlabPool(BATCH * udpSlot).batch(udpSlot, 0, BATCH);
+    // Until a TAP says otherwise (addPort), offloads are what the spec asks.
     off.tapVnetHdr = spec.offload;
     off.tapTso = spec.offload;
     off.tapUso = spec.offload;
-    for (const ns of spec.networks) {
-      const net = new Network(ns);
-      this.networks.set(ns.vni, net);
-      for (const ps of ns.ports) {
-        const dev = openPipelineDevice(ps.dev, true, spec.offload, multiQueue);
-        off.tapTso = dev.tso && off.tapTso;
-        off.tapUso = dev.uso && off.tapUso;
-        const port = new Port(this.ports.length, dev.name, dev.endpoint, pool.batch(portSlot, HEADROOM, BATCH), net, ps.mtu);
-        this.ports.push(port);
-        net.ports.push(port);
-        if (leader) configureLink(dev.name, { mtu: ps.mtu, address: ps.address, mac: ps.mac, up: true });
-        if (leader && off.tapTso && off.udpGso) off.tapGsoMaxSegs = capDeviceSegments(dev.name, VXLAN_HLEN + ETH_HLEN + ps.mtu);
-      }
-      for (const st of ns.statics) {
-        const port = st.dev === undefined ? NO_PORT : net.ports.findIndex((p) => p.name === st.dev);
-        this.addStatic(ns.vni, st.mac, port === NO_PORT ? NO_PORT : net.ports[port].index, st.remote ?? 0);
-      }
-    }
-    if (off.tapTso) this.splitter = new TsoSplitter(BATCH);
     // A frame read from a vnet TAP keeps its virtio-net header at the start of
     // its slot: another TAP takes it as it is; frames from the wire get theirs
     // built, with TCP segments (and, where the TAP has USO, UDP datagrams) merged.
     this.tapWrite = spec.offload ? WriteMode.InBuffer : WriteMode.Plain;
     this.wireWrite = wireWriteMode(spec.offload, off.tapUso);
-    this.dirty.length = this.ports.length;
-
     this.startWireRx(udpRx);
-    for (const port of this.ports) {
-      const rx = port.rx;
-      port.endpoint.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, null, null, null,
-        (n, stopped) => this.onTap(port, n, stopped));
+    for (const ns of spec.networks) this.addNetwork(ns);
+    this.resetSweep();
+  }
+
+  /**
+   * Adds a network with the ports, flood list and statics its spec lists.
+   * Throws a VxtapError (and adds nothing) when the VNI exists or a port
+   * cannot be opened.
+   */
+  addNetwork(ns: NetworkSpec): void {
+    if (this.networks.has(ns.vni)) throw new VxtapError('E_CONFIG', `vni ${ns.vni} exists already`);
+    const net = new Network(ns);
+    this.networks.set(ns.vni, net);
+    try {
+      for (const ps of ns.ports) this.addPort(ns.vni, ps);
+      for (const st of ns.statics) {
+        const port = st.dev === undefined ? undefined : this.portOf(net, st.dev);
+        this.addStatic(ns.vni, st.mac, port === undefined ? NO_PORT : port.index, st.remote ?? 0);
+      }
+    } catch (e) {
+      this.removeNetwork(ns.vni);
+      throw e;
     }
-    const ageing = Math.min(...spec.networks.map((n) => n.ageingSec)) * 1000;
-    this.sweepTimer = setInterval(() => this.sweep(), Math.max(100, Math.min(SWEEP_MS, ageing / 4)));
+    this.resetSweep();
+  }
+
+  /** Removes a network: closes its ports (their TAPs disappear) and drops its FDB and flood list. */
+  removeNetwork(vni: number): void {
+    const net = this.network(vni);
+    for (const port of [...net.ports]) this.removePort(port.name);
+    this.networks.delete(vni);
+    this.resetSweep();
+  }
+
+  /**
+   * Opens a TAP port on network `vni` and starts reading it: with its
+   * virtio-net header and TSO/USO where offloads are on, on this queue's
+   * share of a multi-queue TAP; queue 0 sets its link (MTU, address, MAC, up)
+   * and caps its super-frames to one UDP GSO send.
+   */
+  addPort(vni: number, ps: PortSpec): void {
+    const net = this.network(vni);
+    if (this.byName.has(ps.dev)) throw new VxtapError('E_CONFIG', `dev ${ps.dev} is a port already (VNI ${this.byName.get(ps.dev)!.network.spec.vni})`);
+    const spec = this.spec;
+    const off = this.offloads;
+    const dev = openPipelineDevice(ps.dev, true, spec.offload, this.multiQueue);
+    openOrClose(() => {
+      off.tapTso = dev.tso && off.tapTso;
+      off.tapUso = dev.uso && off.tapUso;
+      if (this.leader) configureLink(dev.name, { mtu: ps.mtu, address: ps.address, mac: ps.mac, up: true });
+      if (this.leader && off.tapTso && off.udpGso) off.tapGsoMaxSegs = capDeviceSegments(dev.name, VXLAN_HLEN + ETH_HLEN + ps.mtu);
+    }, () => dev.endpoint.close());
+    if (off.tapTso && this.splitter === null) this.splitter = new TsoSplitter(BATCH);
+    this.wireWrite = wireWriteMode(spec.offload, off.tapUso);
+    // With TSO a TAP frame is up to 64 KiB. Each port has its own slab, freed with it.
+    const slot = slotSizeFor(HEADROOM, spec.offload ? MAX_FRAME : ETH_HLEN + VLAN_HLEN + ps.mtu);
+    const rx = new SlabPool(BATCH * slot).batch(slot, HEADROOM, BATCH);
+    const free = this.ports.indexOf(undefined);
+    const port = new Port(free < 0 ? this.ports.length : free, dev.name, dev.endpoint, rx, net, ps.mtu);
+    this.ports[port.index] = port;
+    this.byName.set(port.name, port);
+    net.ports.push(port);
+    this.dirty.length = this.ports.length;
+    port.endpoint.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, null, null, null,
+      (n, stopped) => this.onTap(port, n, stopped));
+  }
+
+  /** Closes a port (its TAP disappears once every queue has closed its share) and removes its FDB entries. */
+  removePort(dev: string): void {
+    const port = this.byName.get(dev);
+    if (port === undefined) throw new VxtapError('E_CONFIG', `dev ${dev} is not a port of this instance`);
+    port.endpoint.close();
+    const net = port.network;
+    net.fdb.forgetPort(port.index);
+    net.ports.splice(net.ports.indexOf(port), 1);
+    this.byName.delete(dev);
+    this.ports[port.index] = undefined;
+  }
+
+  /** Applies a topology change between two batches (a worker queue's side of VtepQueues). */
+  applyTopology(c: TopologyChange): void {
+    if (c.op === 'add-network') this.addNetwork(c.network);
+    else if (c.op === 'remove-network') this.removeNetwork(c.vni);
+    else if (c.op === 'add-port') this.addPort(c.vni, c.port);
+    else this.removePort(c.dev);
+  }
+
+  /** The VNIs configured. */
+  vnis(): number[] {
+    return [...this.networks.keys()];
+  }
+
+  private network(vni: number): Network {
+    const net = this.networks.get(vni);
+    if (net === undefined) throw new VxtapError('E_CONFIG', `vni ${vni} is not configured`);
+    return net;
+  }
+
+  /** Port `dev` of network `net`. */
+  private portOf(net: Network, dev: string): Port {
+    const port = this.byName.get(dev);
+    if (port === undefined || port.network !== net) throw new VxtapError('E_CONFIG', `dev ${dev} is not a port of VNI ${net.spec.vni}`);
+    return port;
+  }
+
+  /** Sweeps as often as the shortest ageing time needs, and every 10 s at most (the kernel's interval). */
+  private resetSweep(): void {
+    if (this.udp === null) return; // closed, or not open yet
+    const ageing = Math.min(...[...this.networks.values()].map((n) => n.spec.ageingSec)) * 1000;
+    const ms = Math.max(100, Math.min(SWEEP_MS, ageing / 4));
+    if (this.sweepTimer !== null && ms === this.sweepMs) return;
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepMs = ms;
+    this.sweepTimer = setInterval(() => this.sweep(), ms);
     this.sweepTimer.unref();
   }
 
@@ -318,10 +422,9 @@ export class Vtep extends Pipeline {
 
   /** Adds a static FDB entry: MAC -> local port index, or -> remote VTEP (port NO_PORT). */
   addStatic(vni: number, mac: number, port: number, remote: number): void {
-    const net = this.networks.get(vni);
-    if (net === undefined) throw new Error(`vni ${vni} is not configured`);
+    const net = this.network(vni);
     if (!net.fdb.addStatic(macNumberHi(mac), macNumberLo(mac), port, remote)) {
-      throw new Error(`vni ${vni}: static entry ${formatMac(mac)} exceeds maxaddress ${net.spec.maxAddress}`);
+      throw new VxtapError('E_CONFIG', `vni ${vni}: static entry ${formatMac(mac)} exceeds maxaddress ${net.spec.maxAddress}`);
     }
   }
 
@@ -332,7 +435,7 @@ export class Vtep extends Pipeline {
 
   /** The VNI of the local port named `dev`, if it is one of this VTEP's. */
   vniOf(dev: string): number | undefined {
-    return this.ports.find((p) => p.name === dev)?.network.spec.vni;
+    return this.byName.get(dev)?.network.spec.vni;
   }
 
   /** The VNI's flood list (remote VTEPs, uint32). */
@@ -346,13 +449,12 @@ export class Vtep extends Pipeline {
     const slot = fdb?.find(macNumberHi(mac), macNumberLo(mac)) ?? -1;
     if (fdb === undefined || slot < 0) return undefined;
     const port = fdb.port[slot];
-    return { ...(port === NO_PORT ? { remote: fdb.remote[slot] >>> 0 } : { dev: this.ports[port].name }), isStatic: fdb.isStatic(slot) };
+    return { ...(port === NO_PORT ? { remote: fdb.remote[slot] >>> 0 } : { dev: this.ports[port]!.name }), isStatic: fdb.isStatic(slot) };
   }
 
   /** Applies a runtime FDB change between two batches. Returns false when the FDB is full (maxaddress). */
   applyFdb(c: FdbChange): boolean {
-    const net = this.networks.get(c.vni);
-    if (net === undefined) throw new Error(`vni ${c.vni} is not configured`);
+    const net = this.network(c.vni);
     if (c.op === 'flood') {
       net.flood = Uint32Array.from(c.remotes);
       return true;
@@ -362,7 +464,7 @@ export class Vtep extends Pipeline {
       net.fdb.delete(hi, lo);
       return true;
     }
-    const port = c.dev === undefined ? NO_PORT : this.ports.find((p) => p.name === c.dev)!.index;
+    const port = c.dev === undefined ? NO_PORT : this.portOf(net, c.dev).index;
     if (c.isStatic) return net.fdb.addStatic(hi, lo, port, c.remote);
     // A dynamic entry is a learned one: it ages and moves. Whatever was there is replaced.
     net.fdb.delete(hi, lo);
@@ -385,7 +487,7 @@ export class Vtep extends Pipeline {
     this.sweepTimer = null;
     this.udp?.close();
     for (const e of this.senders) e.close();
-    for (const p of this.ports) p.endpoint.close();
+    for (const p of this.ports) p?.endpoint.close();
     this.udp = null;
     this.senders = [];
   }
@@ -451,7 +553,7 @@ export class Vtep extends Pipeline {
       } else if (to === port.index) {
         this.dropFrame(DROP_HAIRPIN, b, off, len, vni);
       } else {
-        this.toPort(this.ports[to], b, off, len);
+        this.toPort(this.ports[to]!, b, off, len);
       }
     }
     this.flushWire(b);
@@ -641,7 +743,7 @@ export class Vtep extends Pipeline {
     }
     const to = fdb.port[slot];
     if (to === NO_PORT) this.dropDatagram(DROP_REMOTE_DST, b, off, len, i);
-    else this.wireToPort(this.ports[to], b, inner, innerLen, udpSize);
+    else this.wireToPort(this.ports[to]!, b, inner, innerLen, udpSize);
   }
 
   /** A decapsulated frame to a port; a super-frame goes with its segment size for the port's MTU. */
@@ -668,7 +770,7 @@ export class Vtep extends Pipeline {
         rows.push({
           vni: net.spec.vni,
           mac: formatMac(e.mac),
-          ...(e.port === NO_PORT ? { dst: formatIpv4Addr(e.remote) } : { dev: this.ports[e.port].name }),
+          ...(e.port === NO_PORT ? { dst: formatIpv4Addr(e.remote) } : { dev: this.ports[e.port]!.name }),
           static: e.isStatic,
           ageSec: Math.round(e.ageMs / 100) / 10,
         });
@@ -691,7 +793,7 @@ export class Vtep extends Pipeline {
     }
     const ports: Record<string, object> = {};
     let partials = 0;
-    for (const p of this.ports) {
+    for (const p of this.byName.values()) {
       const c = p.counters;
       const partial = p.endpoint.partialChecksums;
       partials += partial;
@@ -706,7 +808,7 @@ export class Vtep extends Pipeline {
   }
 
   portNames(): string[] {
-    return this.ports.map((p) => p.name);
+    return [...this.byName.keys()];
   }
 }
 
