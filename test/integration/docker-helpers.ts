@@ -30,7 +30,7 @@ export const BUSYBOX = '/bin/busybox';
 export const IMAGE = 'vxtap-test:busybox';
 const CGROUPS = '/sys/fs/cgroup';
 /** What the tests run in containers: busybox applets. */
-const APPLETS = ['sh', 'ping', 'nc', 'ip', 'sleep', 'sha256sum', 'head', 'cat', 'wc', 'cut', 'echo', 'true', 'ls', 'grep'];
+const APPLETS = ['sh', 'ping', 'nc', 'ip', 'sleep', 'sha256sum', 'head', 'cat', 'wc', 'cut', 'echo', 'true', 'ls', 'grep', 'mkfifo'];
 
 const live = new Set<DockerHost>();
 process.on('exit', () => {
