@@ -14,8 +14,9 @@
 // There is no veth and no bridge: the container's interface is vxtap's TAP.
 // What Docker created is kept in the state file, so that a restarted plugin
 // knows its networks again. A TAP does not outlive the process that holds it,
-// so the ports of containers that were joined when the plugin stopped are
-// gone: restore() logs each one, naming the endpoint, its network and its
+// so the containers that were joined when the plugin stopped have lost their
+// interface: restore() gives each a new TAP in its sandbox (recover.ts), and
+// logs each one it cannot give back, naming the endpoint, its network and its
 // container's sandbox, and how to reconnect it.
 //
 // Calls are carried out one at a time, in the order they came: the state file
@@ -29,6 +30,7 @@ import { DEFAULT_AGEING, DEFAULT_SRCPORT } from '../control/config.js';
 import { VtepQueues } from '../vxlan/queues.js';
 import type { FdbRow } from '../vxlan/vtep.js';
 import { GENERIC, parseNetworkOptions, VXLAN_OVERHEAD } from './options.js';
+import { moveIntoSandbox } from './recover.js';
 import type { DriverHandlers, Request } from './protocol.js';
 import { type EndpointState, loadState, type NetworkState, saveState } from './state.js';
 
@@ -65,32 +67,55 @@ export class DockerDriver {
   constructor(private readonly o: DriverOptions) {}
 
   /**
-   * Reads the state file and brings its networks back. Endpoints that were
-   * joined lost their TAP with the process that held it: each is logged and
-   * kept, unjoined, so that Docker's Leave and DeleteEndpoint for it succeed.
-   * Returns the endpoints lost.
+   * Reads the state file and brings its networks back. An endpoint that was
+   * joined lost its TAP with the process that held it: it gets a new one,
+   * moved into its container's sandbox and set up as Docker had set it up
+   * (recover.ts). One that cannot be given back (its sandbox is gone, a
+   * command fails) is logged as lost, naming it, and kept unjoined, so that
+   * Docker's Leave and DeleteEndpoint for it succeed.
    */
-  async restore(): Promise<EndpointState[]> {
+  async restore(): Promise<{ recovered: EndpointState[]; lost: EndpointState[] }> {
     const state = loadState(this.o.stateFile);
     for (const n of state.networks) {
       await this.addToDataplane(n);
       this.networks.set(n.id, n);
     }
+    const recovered: EndpointState[] = [];
     const lost: EndpointState[] = [];
     for (const e of state.endpoints) {
-      if (!this.networks.has(e.network)) continue;
-      if (e.joined) {
+      const n = this.networks.get(e.network);
+      if (n === undefined) continue;
+      this.endpoints.set(e.id, e);
+      if (!e.joined) continue;
+      const where = `endpoint ${short(e.id)} of network ${short(e.network)} (container sandbox ${e.sandbox})`;
+      try {
+        const name = await this.giveBack(e, n);
+        recovered.push(e);
+        this.o.log.info({ endpoint: e.id, network: e.network, dev: e.dev, sandbox: e.sandbox, name }, `${where}: port ${e.dev} given back as ${name}`);
+      } catch (err) {
         lost.push({ ...e });
-        this.o.log.error({ endpoint: e.id, network: e.network, dev: e.dev, sandbox: e.sandbox },
-          `endpoint ${short(e.id)} of network ${short(e.network)} lost its port ${e.dev} when the plugin stopped (container sandbox ${e.sandbox}): `
-          + `reconnect the container (docker network disconnect NETWORK CONTAINER, then docker network connect NETWORK CONTAINER) or restart it`);
+        this.o.log.error({ endpoint: e.id, network: e.network, dev: e.dev, sandbox: e.sandbox, err: (err as Error).message },
+          `${where} lost its port ${e.dev} when the plugin stopped, and it cannot be given back (${(err as Error).message}): `
+          + 'reconnect the container (docker network disconnect NETWORK CONTAINER, then docker network connect NETWORK CONTAINER) or restart it');
         e.joined = false;
         delete e.sandbox;
       }
-      this.endpoints.set(e.id, e);
     }
     this.save();
-    return lost;
+    return { recovered, lost };
+  }
+
+  /** A new TAP for a joined endpoint, moved into its sandbox; returns its name there. */
+  private async giveBack(e: EndpointState, n: NetworkState): Promise<string> {
+    if (e.sandbox === undefined) throw new VxtapError('E_DEVICE', 'no sandbox was recorded for it');
+    const vtep = this.vteps.get(n.port)!;
+    await vtep.addPort(n.vni, { dev: e.dev, mtu: n.mtu, mac: e.mac });
+    try {
+      return moveIntoSandbox({ dev: e.dev, sandbox: e.sandbox, address: e.address, address6: e.address6, gateway: n.gateway }, DST_PREFIX);
+    } catch (err) {
+      await vtep.removePort(e.dev);
+      throw err;
+    }
   }
 
   /** The protocol's handlers; each call waits for the one before it. */
@@ -208,7 +233,12 @@ export class DockerDriver {
       throw new VxtapError('E_USAGE', `--mac-address ${JSON.stringify(given.slice(0, 32))}: not a MAC address such as 02:42:cb:00:71:02`);
     }
     if (Math.floor(mac / 2 ** 40) % 2 === 1) throw new VxtapError('E_USAGE', `--mac-address ${given}: a multicast MAC cannot be an interface's: give a unicast one`);
-    const e: EndpointState = { id: r.EndpointID, network: r.NetworkID, dev: `vxd${r.EndpointID.slice(0, 12)}`, mac: formatMac(mac), joined: false };
+    const address = r.Interface?.Address || undefined;
+    const address6 = r.Interface?.AddressIPv6 || undefined;
+    const e: EndpointState = {
+      id: r.EndpointID, network: r.NetworkID, dev: `vxd${r.EndpointID.slice(0, 12)}`, mac: formatMac(mac), joined: false,
+      ...(address !== undefined && { address }), ...(address6 !== undefined && { address6 }),
+    };
     this.endpoints.set(e.id, e);
     this.save();
     // Docker takes the MAC from the driver only if it gave none itself.

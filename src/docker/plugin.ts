@@ -102,9 +102,9 @@ export async function runDockerPlugin(argv: string[]): Promise<void> {
     await health?.close();
     driver.close();
   };
-  let lost;
+  let restored;
   try {
-    lost = await driver.restore();
+    restored = await driver.restore();
     await control.listen();
     await health?.listen();
     await plugin.listen();
@@ -125,6 +125,6 @@ export async function runDockerPlugin(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   log.info({
     socket: plugin.path, control: control.path, local, underlayMtu, stateDir,
-    networks: driver.summary(), lost: lost.map((e) => e.id), ...(metrics !== undefined && { metrics }),
+    networks: driver.summary(), recovered: restored.recovered.map((e) => e.id), lost: restored.lost.map((e) => e.id), ...(metrics !== undefined && { metrics }),
   }, 'vxtap ready');
 }

@@ -25,6 +25,9 @@ const endpointState = z.strictObject({
   /** The TAP's name in the plugin's namespace (Docker renames it inside the container). */
   dev: z.string().min(1).max(15),
   mac: z.string().max(17),
+  /** The addresses Docker's IPAM gave it (CIDR), to give back to a container after a restart. */
+  address: z.string().max(64).optional(),
+  address6: z.string().max(64).optional(),
   /** A container holds the port (between Join and Leave). */
   joined: z.boolean(),
   /** The container's sandbox (its network namespace's path), while joined. */

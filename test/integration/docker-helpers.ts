@@ -99,6 +99,19 @@ export class DockerHost {
     });
   }
 
+  /**
+   * Starts a command beside dockerd: in the host's network namespace and in
+   * dockerd's private mount namespace, where /run/docker/plugins is this
+   * host's and the containers' sandboxes (network namespaces bind-mounted
+   * under the exec root) can be entered, as a plugin on a real host sees them.
+   */
+  spawnBeside(cmd: string, args: string[]): ChildProcess {
+    if (this.dockerd?.pid === undefined || this.dockerd.exitCode !== null) throw new Error(`dockerd on ${this.host.name} is not running`);
+    const p = spawn('nsenter', [`--mount=/proc/${this.dockerd.pid}/ns/mnt`, `--net=/run/netns/${this.host.ns}`, '--', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.host.children.push(p);
+    return p;
+  }
+
   /** Runs the docker client against this dockerd; resolves with its exit code and output. */
   async run(args: string[], timeoutMs = 60_000): Promise<Run> {
     const p = spawn(DOCKER, ['-H', `unix://${this.sock}`, ...args], {

@@ -4,9 +4,9 @@
 // one underlay bridge (198.51.100.0/24). Each host creates the network itself
 // (the driver is local scope) with the same VNI, and a disjoint --ip-range so
 // that Docker's IPAM on the two hosts never hands out one address twice.
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Host, Lab, OVERLAY, TCPXFER, type Vxtap } from '../../src/lab/netns.js';
+import { CLI, type Host, Lab, OVERLAY, TCPXFER, Vxtap } from '../../src/lab/netns.js';
 import { eventually, kernelVxlan } from '../helpers/peers.js';
 import { busyboxImage, DockerHost, dockerMissing } from './docker-helpers.js';
 
@@ -31,11 +31,16 @@ describe('vxtap docker-plugin with real dockerds', () => {
   let da: DockerHost, db: DockerHost;
   const plugins: Record<string, Vxtap> = {};
 
-  /** Starts (or restarts) host h's plugin, with its state and control socket in the host's folder. */
+  /**
+   * Starts (or restarts) host h's plugin beside its dockerd, on the default
+   * /run/docker/plugins/vxtap.sock, with its state and control socket in the host's folder.
+   */
   const startPlugin = async (h: Host, d: DockerHost, local: string): Promise<Vxtap> => {
     const control = `${d.dir}/control.sock`;
-    plugins[h.name] = await h.vxtap(['docker-plugin', '--local', local, '--plugin-dir', d.pluginDir, '--state-dir', `${d.dir}/state`, '--control', control], control);
-    return plugins[h.name];
+    const v = new Vxtap(d.spawnBeside(process.execPath, [CLI, 'docker-plugin', '--local', local, '--state-dir', `${d.dir}/state`, '--control', control]), control);
+    await v.ready();
+    plugins[h.name] = v;
+    return v;
   };
   const stats = async (h: Host) => (await plugins[h.name].stats()) as unknown as DockerStats;
   /** Devices in the host's own namespace (the plugin's and dockerd's), by kind. */
@@ -191,18 +196,28 @@ describe('vxtap docker-plugin with real dockerds', () => {
     expect(sockets(a)).toBe('');
   });
 
-  it('after a restart knows its networks again and names the containers whose ports it lost', async () => {
-    const b1 = (await stats(b)).docker.networks[0].endpoints[0];
-    expect(await plugins.b.stop()).toBe(0);
-    const restarted = await startPlugin(b, db, ipB);
-    expect(restarted.stderr).toContain(`lost its port ${b1.dev} when the plugin stopped`);
-    expect(restarted.stderr).toContain('docker network disconnect NETWORK CONTAINER, then docker network connect NETWORK CONTAINER');
-    // The network is back: a new container on it reaches host a, and b1 does again once reconnected.
+  it('after a restart gives running containers their interface back, and names the ones it cannot', async () => {
     await db.container('b2', 'ov');
-    const a1 = await da.address('a1', 'ov');
-    expect(await pings(db, 'b2', a1)).toBe(true);
-    await db.docker('network', 'disconnect', 'ov', 'b1');
-    await db.docker('network', 'connect', 'ov', 'b1');
+    const [a1, b1, b2] = await Promise.all([da.address('a1', 'ov'), db.address('b1', 'ov'), db.address('b2', 'ov')]);
+    const [tap1, tap2] = await Promise.all([tapOf(db, 'b1', 'ov'), tapOf(db, 'b2', 'ov')]);
+    expect(await plugins.b.stop()).toBe(0);
+    expect((await db.run(['exec', 'b1', 'ip', 'link', 'show', 'eth0'])).code, 'b1 has no eth0 while the plugin is down').not.toBe(0);
+    // As if b2's container had gone while the plugin was down: its sandbox no longer exists.
+    const file = `${db.dir}/state/state.json`;
+    const state = JSON.parse(readFileSync(file, 'utf8')) as { endpoints: Array<{ dev: string; sandbox?: string }> };
+    state.endpoints.find((e) => e.dev === tap2)!.sandbox = `${db.dir}/exec/netns/gone`;
+    writeFileSync(file, JSON.stringify(state));
+    const restarted = await startPlugin(b, db, ipB);
+    expect(restarted.stderr).toContain(`port ${tap1} given back as eth0`);
+    expect(restarted.stderr).toContain(`lost its port ${tap2} when the plugin stopped, and it cannot be given back (sandbox ${db.dir}/exec/netns/gone is gone (the container stopped)): reconnect the container (docker network disconnect NETWORK CONTAINER, then docker network connect NETWORK CONTAINER) or restart it`);
+    // b1 has its eth0 back, with its address and default route, and reaches host a; so does b2 once reconnected.
+    expect(await db.exec('b1', 'ip', '-o', '-4', 'addr', 'show', 'eth0')).toContain(`inet ${b1}/24`);
+    expect(await db.exec('b1', 'ip', 'route', 'show', 'default')).toContain(`default via ${RANGES.b.split('/')[0]} dev eth0`);
     expect(await pings(db, 'b1', a1)).toBe(true);
+    expect((await db.run(['exec', 'b2', 'ip', 'link', 'show', 'eth0'])).code).not.toBe(0);
+    await db.docker('network', 'disconnect', 'ov', 'b2');
+    await db.docker('network', 'connect', 'ov', 'b2');
+    expect(await pings(db, 'b2', a1)).toBe(true);
+    expect(await db.address('b2', 'ov')).toBe(b2);
   });
 });
