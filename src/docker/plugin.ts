@@ -6,7 +6,8 @@
 // It starts with no network: each `docker network create -d vxtap` adds one
 // to the VTEP of its UDP port. SIGINT or SIGTERM closes the sockets and the
 // VTEPs, which removes the TAPs (the containers' interfaces on vxtap
-// networks go with them); the state file stays for the next start.
+// networks go with them); the state file stays, and the next start brings
+// the networks back and gives the containers new TAPs (driver.restore()).
 import { join } from 'node:path';
 import { has, one, parseFlags, required, type FlagSpec } from '../control/args.js';
 import { defaultControlPath } from '../control/control-path.js';
