@@ -15,6 +15,8 @@ const SUBNET = `${OVERLAY}.0/24`;
 const RANGES = { a: `${OVERLAY}.64/27`, b: `${OVERLAY}.96/27` };
 const KERNEL_IP = `${OVERLAY}.200`;
 const TRANSFER_BYTES = 20_000_000;
+/** Each plugin's metrics server, on its host's own loopback. */
+const METRICS = '127.0.0.1:9109';
 
 interface DockerStats {
   vnis: Record<string, { rx_packets: number; tx_packets: number }>;
@@ -37,7 +39,8 @@ describe('vxtap docker-plugin with real dockerds', () => {
    */
   const startPlugin = async (h: Host, d: DockerHost, local: string): Promise<Vxtap> => {
     const control = `${d.dir}/control.sock`;
-    const v = new Vxtap(d.spawnBeside(process.execPath, [CLI, 'docker-plugin', '--local', local, '--state-dir', `${d.dir}/state`, '--control', control]), control);
+    const v = new Vxtap(d.spawnBeside(process.execPath, [CLI, 'docker-plugin', '--local', local, '--state-dir', `${d.dir}/state`, '--control', control,
+      '--metrics', METRICS]), control);
     await v.ready();
     plugins[h.name] = v;
     return v;
@@ -194,6 +197,29 @@ describe('vxtap docker-plugin with real dockerds', () => {
     expect(sockets(a)).not.toBe('');
     await da.docker('network', 'rm', 'alt');
     expect(sockets(a)).toBe('');
+  });
+
+  it('serves /metrics with the counters vxtap stats shows, summed over its VTEPs (one per UDP port)', async () => {
+    await da.docker('network', 'create', '-d', 'vxtap', '--subnet', '198.18.4.0/24', '-o', 'vni=46', '-o', 'port=8472', '-o', `remote=${ipB}`, 'other');
+    await da.container('o1', 'other');
+    expect(await pings(da, 'o1', '198.18.4.250', 1), 'nobody has that address: the ARP goes out on port 8472').toBe(false);
+    const script = `fetch('http://${METRICS}/metrics').then(async (r) => process.stdout.write(await r.text()))`;
+    const sample = (text: string, name: string, labels: string) => Number(text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `))?.split(' ')[1]);
+    const { text, s } = await eventually('stats that hold still across a scrape', async () => {
+      const before = JSON.stringify((await stats(a)).vnis);
+      const t = a.run(process.execPath, '-e', script);
+      const after = await stats(a);
+      return before === JSON.stringify(after.vnis) && { text: t, s: after };
+    });
+    expect(Object.keys(s.vnis)).toEqual(expect.arrayContaining(['42', '46']));
+    for (const vni of Object.keys(s.vnis)) {
+      expect([sample(text, 'vxtap_rx_packets_total', `vni="${vni}"`), sample(text, 'vxtap_tx_packets_total', `vni="${vni}"`)], `VNI ${vni}`)
+        .toEqual([s.vnis[vni].rx_packets, s.vnis[vni].tx_packets]);
+    }
+    expect(s.vnis['46'].tx_packets, 'the ARP requests of o1 sent on port 8472').toBeGreaterThan(0);
+    expect(sample(text, 'vxtap_drops_total', 'reason="isolated"')).toBe(s.drops.isolated);
+    await da.docker('rm', '-f', 'o1');
+    await da.docker('network', 'rm', 'other');
   });
 
   it('after a restart gives running containers their interface back, and names the ones it cannot', async () => {
