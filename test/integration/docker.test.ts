@@ -199,6 +199,18 @@ describe('vxtap docker-plugin with real dockerds', () => {
     expect(sockets(a)).toBe('');
   });
 
+  it("changes a network's flood list at runtime with vxtap fdb, naming a container's TAP", async () => {
+    const tap = await tapOf(da, 'a1', 'ov');
+    const fdb = (...words: string[]) => a.run(process.execPath, CLI, 'fdb', ...words, '--control', `${da.dir}/control.sock`);
+    const flood = async () => (await plugins.a.fdb()).filter((r) => r.vni === 42 && r.mac === '00:00:00:00:00:00').map((r) => r.dst).sort();
+    expect(await flood()).toEqual([ipB, ipC]);
+    fdb('del', '00:00:00:00:00:00', 'dev', tap, 'dst', ipC);
+    expect(await flood()).toEqual([ipB]);
+    fdb('append', '00:00:00:00:00:00', 'dev', tap, 'dst', ipC);
+    expect(await flood()).toEqual([ipB, ipC]);
+    expect(await pings(da, 'a1', KERNEL_IP)).toBe(true);
+  });
+
   it('serves /metrics with the counters vxtap stats shows, summed over its VTEPs (one per UDP port)', async () => {
     await da.docker('network', 'create', '-d', 'vxtap', '--subnet', '198.18.4.0/24', '-o', 'vni=46', '-o', 'port=8472', '-o', `remote=${ipB}`, 'other');
     await da.container('o1', 'other');
