@@ -77,7 +77,12 @@ export class DockerDriver {
   async restore(): Promise<{ recovered: EndpointState[]; lost: EndpointState[] }> {
     const state = loadState(this.o.stateFile);
     for (const n of state.networks) {
-      await this.addToDataplane(n);
+      try {
+        await this.addToDataplane(n);
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        throw new VxtapError('E_CONFIG', `state file ${this.o.stateFile}: network ${short(n.id)} (VNI ${n.vni}, port ${n.port}) cannot be brought back: ${why}`);
+      }
       this.networks.set(n.id, n);
     }
     const recovered: EndpointState[] = [];

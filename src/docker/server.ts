@@ -48,10 +48,10 @@ export class PluginServer {
   }
 
   private serve(req: IncomingMessage, res: ServerResponse): void {
-    const reply = (status: number, body: object) => {
+    const reply = (status: number, body: object, then?: () => void) => {
       if (res.headersSent) return;
       res.writeHead(status, { 'content-type': CONTENT_TYPE });
-      res.end(JSON.stringify(body) + '\n');
+      res.end(JSON.stringify(body) + '\n', then);
     };
     if (req.method !== 'POST') {
       req.resume();
@@ -66,8 +66,9 @@ export class PluginServer {
       if (size > MAX_BODY_BYTES) {
         over = true;
         res.setHeader('connection', 'close');
-        reply(413, { Err: `request body over ${MAX_BODY_BYTES} bytes` });
-        req.destroy();
+        // The rest of the body is not read: the connection goes once the answer is out.
+        req.pause();
+        reply(413, { Err: `request body over ${MAX_BODY_BYTES} bytes` }, () => req.socket.destroy());
         return;
       }
       chunks.push(d);
