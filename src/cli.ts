@@ -14,9 +14,10 @@ import { processStats } from './control/process-stats.js';
 import { type FdbReply, fdbUpdate, parseFdbWords } from './control/fdb-commands.js';
 import { kernelDrops } from './control/kernel-drops.js';
 import { type NeighReply, neighShow, neighUpdate, parseNeighWords } from './control/neigh-commands.js';
-import { DataPathMetrics, HealthServer, statsOfTree } from './control/metrics.js';
+import { metricsServer } from './control/metrics.js';
 import { Reloader, type ReloadReply } from './control/reload.js';
 import { ControlServer, request } from './control/server.js';
+import { runDockerPlugin } from './docker/plugin.js';
 import { runFlannel } from './flannel/node.js';
 import { UdpOverlay } from './udp/overlay.js';
 import { VtepQueues } from './vxlan/queues.js';
@@ -44,6 +45,8 @@ usage:
                 [--subnet-lease-ttl S] [--control PATH] [--control-group G] [--user NAME]
                 [--ip-masq]
   vxtap reload --dev NAME [--control PATH]
+  vxtap docker-plugin --local IP [--control PATH] [--metrics ADDR:PORT]
+                      [--plugin-dir DIR] [--state-dir DIR] [--no-offload]
   vxtap stats --dev NAME [--control PATH]
   vxtap fdb show --dev NAME [--control PATH] [--json]
   vxtap fdb add|append|replace|del LLADDR dev DEV [dst IP] [vni N] [static|dynamic]
@@ -109,6 +112,13 @@ flannel.<VNI>, or udp on TUN flannel0) comes from <prefix>/config. Without
 etcd, --lease-file keeps the leases in a file that nodes on one machine share;
 --network-config seeds its config. https:// endpoints speak TLS to etcd.
 flanneld's other flags (--kube-subnet-mgr among them) are refused by name.
+
+docker-plugin serves Docker's remote network driver API on
+/run/docker/plugins/vxtap.sock: docker network create -d vxtap --subnet CIDR
+-o vni=N [-o remote=IP[,IP...]] [-o port=P] [-o mode=bridge|private] NAME
+makes a VXLAN network whose containers each get a vxtap TAP as their eth0.
+Its state (the networks) is kept in --state-dir (/var/lib/vxtap/docker);
+its control socket is /run/vxtap/NETNS/docker-plugin.sock.
 
 capture mirrors a running instance's frames as pcapng, one interface per
 point (tap-rx, tap-tx, wire-rx, wire-tx, drop; default all), until -c COUNT
@@ -235,21 +245,6 @@ function udpConfig(argv: string[]): Config {
     },
   };
   return validateConfig(raw, udpFlagOf);
-}
-
-/** The /metrics server of `--metrics ADDR:PORT`: each scrape reads the counters `vxtap stats` prints. */
-function metricsServer(addr: string, field: string, read: () => Promise<object>, started: () => boolean): HealthServer {
-  const [host, port] = addr.split(':');
-  const metrics = new DataPathMetrics();
-  let tree: Record<string, unknown> = {};
-  metrics.setDataPath(statsOfTree(() => tree));
-  return new HealthServer({
-    host, port: Number(port), where: `${field} ${addr}`, fix: `port in ${field}`,
-    notReady: () => (started() ? [] : ['dataplane']), metrics,
-    beforeScrape: async () => {
-      tree = (await read()) as Record<string, unknown>;
-    },
-  });
 }
 
 /**
@@ -403,6 +398,8 @@ async function main(argv: string[]): Promise<void> {
       return runDataplane(udpConfig(rest), 'vxtap udp');
     case 'flannel':
       return runFlannel(rest);
+    case 'docker-plugin':
+      return runDockerPlugin(rest);
     case 'run': {
       const p = parseFlags(rest, { config: { arity: 1 } });
       const file = required<string>(p, 'config', 'the JSON config file');

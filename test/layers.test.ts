@@ -28,7 +28,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['dataplane'], // what the pipelines share
   ['vxlan', 'udp'], // the two pipelines
   ['control'], // config, the control socket and its clients, CLI flags, log, privileges
-  ['flannel', 'lab'], // the flannel node; the namespace lab
+  ['flannel', 'lab', 'docker'], // the flannel node; the namespace lab; the Docker network driver
   ['.'], // the command line
 ];
 

@@ -200,3 +200,18 @@ export class HealthServer {
     });
   }
 }
+
+/** The /metrics server of `--metrics ADDR:PORT`: each scrape reads the counters `vxtap stats` prints. */
+export function metricsServer(addr: string, field: string, read: () => Promise<object>, started: () => boolean): HealthServer {
+  const [host, port] = addr.split(':');
+  const metrics = new DataPathMetrics();
+  let tree: Record<string, unknown> = {};
+  metrics.setDataPath(statsOfTree(() => tree));
+  return new HealthServer({
+    host, port: Number(port), where: `${field} ${addr}`, fix: `port in ${field}`,
+    notReady: () => (started() ? [] : ['dataplane']), metrics,
+    beforeScrape: async () => {
+      tree = (await read()) as Record<string, unknown>;
+    },
+  });
+}

@@ -116,7 +116,7 @@ export class ControlServer {
     } finally {
       process.umask(umask);
     }
-    await this.removeStale();
+    await removeStaleSocket(path, '--control', 'control socket');
     // Half-open, so a stream client can end its side and still receive the end of the stream.
     const server = createServer({ allowHalfOpen: true }, (sock) => this.accept(sock));
     const listening = new Promise<void>((resolve, reject) => {
@@ -140,32 +140,6 @@ export class ControlServer {
       chmodSync(path, 0o660);
     }
     server.unref();
-  }
-
-  /**
-   * Removes a socket an instance that died left at the path. Anything else
-   * there is the user's: refused, never removed.
-   */
-  private async removeStale(): Promise<void> {
-    const path = this.path;
-    let st;
-    try {
-      st = lstatSync(path);
-    } catch {
-      return; // nothing there
-    }
-    if (!st.isSocket()) {
-      const what = st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'a file that is not a socket';
-      throw new VxtapError('E_USAGE', `--control ${path}: ${what} is there: give the path of a socket to create`);
-    }
-    if (await isAlive(path)) {
-      throw new VxtapError('E_CONTROL', `control socket ${path} belongs to a running instance: stop it or pass another --control`);
-    }
-    try {
-      unlinkSync(path);
-    } catch {
-      // removed meanwhile
-    }
   }
 
   private accept(sock: Socket): void {
@@ -246,6 +220,32 @@ export class ControlServer {
     } catch {
       // already gone
     }
+  }
+}
+
+/**
+ * Removes a socket that an instance which died left at `path`. Anything else
+ * there is the user's: refused, never removed. `field` is the flag that set
+ * the path, `what` names the socket in the error.
+ */
+export async function removeStaleSocket(path: string, field: string, what: string): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!st.isSocket()) {
+    const kind = st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'a file that is not a socket';
+    throw new VxtapError('E_USAGE', `${field} ${path}: ${kind} is there: give the path of a socket to create`);
+  }
+  if (await isAlive(path)) {
+    throw new VxtapError('E_CONTROL', `${what} ${path} belongs to a running instance: stop it or pass another ${field}`);
+  }
+  try {
+    unlinkSync(path);
+  } catch {
+    // removed meanwhile
   }
 }
 

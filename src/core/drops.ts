@@ -28,6 +28,7 @@ export const DROP_TTL_EXPIRED = 22;
 export const DROP_BAD_GSO = 23;
 export const DROP_TSO_NO_ROOM = 24;
 export const DROP_DEV_ERROR = 25;
+export const DROP_ISOLATED = 26;
 
 /** Names as shown by `vxtap stats`, in the order of the numbers above. */
 export const DROP_NAMES = [
@@ -57,6 +58,7 @@ export const DROP_NAMES = [
   'bad_gso', // a TSO/USO super-frame that cannot be split: not plain TCP/UDP after its IP header, or segments too long for an IP length
   'tso_no_room', // a TSO/USO super-frame whose segments did not fit what was left of the batch's split buffer
   'dev_error', // a TAP/TUN write the device refused (EIO while it is down, EINVAL for a frame it rejects)
+  'isolated', // a frame from a local port not given to another local port: the network isolates its ports (NetworkSpec.isolated)
 ] as const;
 
 export const DROP_COUNT = DROP_NAMES.length;

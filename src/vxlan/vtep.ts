@@ -31,7 +31,7 @@ import { CaptureHub } from '../capture/hub.js';
 import { NeighbourTable } from '../capture/neighbours.js';
 import { DROP, NO_REASON, TAP_RX, WIRE_TX } from '../capture/points.js';
 import {
-  DROP_BAD_SRC_MAC, DROP_HAIRPIN, DROP_INNER_RUNT, DROP_INNER_VLAN, DROP_NO_DESTINATION, DROP_NO_I_FLAG,
+  DROP_BAD_SRC_MAC, DROP_HAIRPIN, DROP_INNER_RUNT, DROP_ISOLATED, DROP_INNER_VLAN, DROP_NO_DESTINATION, DROP_NO_I_FLAG,
   DROP_REMOTE_DST, DROP_RESERVED_BITS, DROP_RX_ERROR, DROP_TAP_RUNT, DROP_TRUNCATED,
   DROP_UNKNOWN_VNI, countSendFailures, dropsToRecord, sendDropReason,
 } from '../core/drops.js';
@@ -98,6 +98,12 @@ export interface NetworkSpec {
   allowInnerVlan: boolean;
   /** Answer ARP requests and neighbour solicitations from local ports out of the neighbour table (switch/proxy.ts). */
   proxy: boolean;
+  /**
+   * Local ports do not reach each other, only the overlay (macvlan's private
+   * mode): a frame from a port is never given to another port of the network,
+   * and is counted once as `isolated` where it would have been.
+   */
+  isolated?: boolean;
   statics: StaticEntry[];
   ports: PortSpec[];
 }
@@ -191,7 +197,11 @@ class Network {
   readonly learning: boolean;
   readonly allowInnerVlan: boolean;
 
+  /** Ports do not reach each other (spec.isolated). */
+  readonly isolated: boolean;
+
   constructor(readonly spec: NetworkSpec) {
+    this.isolated = spec.isolated === true;
     this.vni = spec.vni;
     this.learning = spec.learning;
     this.allowInnerVlan = spec.allowInnerVlan;
@@ -680,6 +690,8 @@ export class Vtep extends Pipeline {
         }
       } else if (to === port.index) {
         this.dropFrame(DROP_HAIRPIN, b, off, len, vni);
+      } else if (net.isolated) {
+        this.dropFrame(DROP_ISOLATED, b, off, len, vni);
       } else {
         this.toPort(this.ports[to]!, b, off, len);
       }
@@ -701,8 +713,13 @@ export class Vtep extends Pipeline {
       this.dropFrame(DROP_NO_DESTINATION, b, off, len, net.vni);
       return;
     }
+    if (net.isolated && ports.length > 1) {
+      // Withheld from the other local ports (there are some): only the overlay gets it.
+      this.dropFrame(DROP_ISOLATED, b, off, len, net.vni);
+      if (flood.length === 0) return;
+    }
     net.counters[FLOODED]++;
-    for (let k = 0; k < ports.length; k++) if (ports[k] !== from) this.toPort(ports[k], b, off, len);
+    if (!net.isolated) for (let k = 0; k < ports.length; k++) if (ports[k] !== from) this.toPort(ports[k], b, off, len);
     if (flood.length === 0) return;
     if (tso) {
       this.splitter!.push(off, len, FLOOD);

@@ -168,7 +168,7 @@ const flannelEnv = fc.dictionary(
 const flagsTarget: Target = {
   name: 'flags',
   what: 'command lines: the flag parser under random flag tables, and vxtap flannel with FLANNELD_* variables',
-  cases: 20_000,
+  cases: 19_800,
   netns: false,
   open: async () => sync(fc.tuple(specTable, fc.array(argWord, { maxLength: 10 }), flannelArgv, flannelEnv), (specs, argv, fargv, env) => {
     const p = userErrorOnly(() => parseFlags(argv, specs));
