@@ -11,38 +11,39 @@ import { eventually, overlay } from '../helpers/peers.js';
 /** The warm-up hosts' MACs (warmup.ts), as tshark's `frame contains` takes bytes. */
 const WARM_MACS = ['02:76:78:77:00:01', '02:76:78:77:00:02'];
 const PROBE_PORT = 47801;
+/** The end probe's port: a late start probe must not pass for it. */
+const END_PORT = PROBE_PORT + 1;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
  * Counts the frames carrying a warm-up MAC that tshark sees on each device
  * of `host` while `action` runs. Probe datagrams to PROBE_PORT go until each
  * capture has seen one (tshark says "Capturing on" before it captures), and
- * one after the action marks the end.
+ * one to END_PORT after the action marks the end.
  */
 async function warmFramesDuring(host: Host, devs: Array<{ dev: string; probeTo: string }>, action: () => Promise<void>): Promise<number[]> {
-  const filter = [...WARM_MACS.map((m) => `frame contains ${m}`), `udp.dstport == ${PROBE_PORT}`].join(' or ');
+  const filter = [...WARM_MACS.map((m) => `frame contains ${m}`), `udp.dstport == ${PROBE_PORT}`, `udp.dstport == ${END_PORT}`].join(' or ');
   const caps = devs.map(({ dev }) => {
-    // The warm-up's burst (GSO trains of up to 64 KiB with offloads) overflows a
-    // capture ring of the default size: 128 bytes of each frame hold the MACs.
-    const p = host.spawn('tshark', ['-i', dev, '-s', '128', '-B', '32', '-l', '-n', '-Y', filter, '-T', 'fields', '-e', 'udp.dstport', '-e', 'frame.number']);
-    const c = { probes: 0, warm: 0, partial: '', proc: p };
+    const p = host.spawn('tshark', ['-i', dev, '-l', '-n', '-Y', filter, '-T', 'fields', '-e', 'udp.dstport', '-e', 'frame.number']);
+    const c = { probes: 0, ends: 0, warm: 0, partial: '', proc: p };
     p.stdout!.on('data', (d: Buffer) => {
       const rows = (c.partial + d.toString()).split('\n');
       c.partial = rows.pop()!;
       for (const r of rows) {
-        if (r.split('\t')[0] === String(PROBE_PORT)) c.probes++;
+        const port = r.split('\t')[0];
+        if (port === String(PROBE_PORT)) c.probes++;
+        else if (port === String(END_PORT)) c.ends++;
         else c.warm++;
       }
     });
     return c;
   });
-  const probe = (to: string) => host.exec(process.execPath, ['-e',
-    `const s = require('node:dgram').createSocket('udp4'); s.send('probe', ${PROBE_PORT}, '${to}', () => s.close());`]);
+  const probe = (to: string, port = PROBE_PORT) => host.exec(process.execPath, ['-e',
+    `const s = require('node:dgram').createSocket('udp4'); s.send('probe', ${port}, '${to}', () => s.close());`]);
   try {
     await eventually('tshark to capture', async () => caps.every((c) => c.probes > 0) || void (await Promise.all(devs.map((d) => probe(d.probeTo)))), 15_000);
-    const before = caps.map((c) => c.probes);
     await action();
-    await eventually('tshark to see the end probe', async () => caps.every((c, i) => c.probes > before[i]) || void (await Promise.all(devs.map((d) => probe(d.probeTo)))));
+    await eventually('tshark to see the end probe', async () => caps.every((c) => c.ends > 0) || void (await Promise.all(devs.map((d) => probe(d.probeTo, END_PORT)))));
     return caps.map((c) => c.warm);
   } finally {
     for (const c of caps) c.proc.kill('SIGINT');
