@@ -182,7 +182,9 @@ Napi::Value SetUdpOption(const Napi::CallbackInfo& info) {
 // 0 for a frame that was not split: with strides[i] 0 it cannot be split (not
 // plain TCP/UDP after its IP header, or a segment would not fit an IP length
 // field); with strides[i] > 0 (its stride) its segments did not fit what was
-// left of `out` or of outOffs. Returns the total number of segments.
+// left of `out` or of outOffs. A frame without GSO (gso_type none) is copied
+// whole after `prefix`, as one segment, so that a caller can keep the frames
+// of a batch in order. Returns the total number of segments.
 Napi::Value TsoSplitBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Args a(info, "tsoSplit");
@@ -219,6 +221,19 @@ Napi::Value TsoSplitBatch(const Napi::CallbackInfo& info) {
     strides[i] = 0;
     const uint8_t* frame = src + offs[i];
     vxtap::VnetHdr h = vxtap::ReadVnetHdr(frame - hdr_back);
+    if (h.gso_type == vxtap::kGsoNone) {  // no super-frame: copied whole, in its place among the others
+      const size_t need = prefix_len + lens[i];
+      strides[i] = static_cast<uint32_t>(need);
+      if (need > out_len - pos || total + 1 > nouto) continue;  // out of room
+      memcpy(out + pos, prefix, prefix_len);
+      memcpy(out + pos + prefix_len, frame, lens[i]);
+      out_offs[total] = static_cast<uint32_t>(pos);
+      out_lens[total] = static_cast<uint32_t>(need);
+      counts[i] = 1;
+      total += 1;
+      pos += need;
+      continue;
+    }
     if (h.gso_type != vxtap::kGsoTcpV4 && h.gso_type != vxtap::kGsoTcpV6 && h.gso_type != vxtap::kGsoUdpL4) continue;
     size_t l3off = 0;
     if (ethernet) l3off = lens[i] >= 14 && frame[12] == 0x81 && frame[13] == 0x00 ? 18 : 14;

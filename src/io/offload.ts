@@ -46,7 +46,9 @@ const MAX_SEGMENTS = 16384;
 /**
  * Collects the TSO super-frames of one receive batch, then splits them all
  * with one native call. Segments of frame j are contiguous in `out` at a
- * fixed stride, so they can go out as one UDP GSO send.
+ * fixed stride, so they can go out as one UDP GSO send. A frame without GSO
+ * pushed here (one that follows a super-frame in the batch) is copied whole,
+ * as one segment, and leaves in its place among them.
  */
 export class TsoSplitter {
   readonly out: Buffer;

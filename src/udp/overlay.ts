@@ -207,8 +207,10 @@ export class UdpOverlay extends Pipeline {
         this.dropFrame(DROP_TTL_EXPIRED, b, off, len, -1);
         continue;
       }
-      if (splitter !== null && b[off - rx.headroom + 1] !== 0) { // the vnet header's gso_type
-        splitter.push(off, len, r); // a TSO super-frame: split after the batch
+      // A TSO super-frame (the vnet header's gso_type), or a packet after one:
+      // split (or copied whole) after the batch, so that none overtakes another.
+      if (splitter !== null && (b[off - rx.headroom + 1] !== 0 || splitter.n > 0)) {
+        splitter.push(off, len, r);
         continue;
       }
       q.push(off, len, routes.peer[r], routes.port[r]);

@@ -670,19 +670,22 @@ export class Vtep extends Pipeline {
           continue;
         }
       }
+      // To the wire through the splitter: a super-frame, and every frame after
+      // one, so that none overtakes the segments sent after the batch.
+      const split = tso || (splitter !== null && splitter.n > 0);
       if ((b[off] & 1) !== 0) {
-        this.flood(port, b, off, len, tso);
+        this.flood(port, b, off, len, split);
         continue;
       }
       const slot = fdb.find(macHi(b, off), macLo(b, off));
       if (slot < 0) {
-        this.flood(port, b, off, len, tso);
+        this.flood(port, b, off, len, split);
         continue;
       }
       const to = fdb.port[slot];
       if (to === NO_PORT) {
-        if (tso) {
-          splitter.push(off, len, fdb.remote[slot]); // split after the batch
+        if (split) {
+          splitter!.push(off, len, fdb.remote[slot]); // split (or copied whole) after the batch
         } else {
           const vx = off - VXLAN_HLEN;
           writeVxlanHeader(b, vx, vni);
@@ -704,8 +707,8 @@ export class Vtep extends Pipeline {
     this.flushPorts(b);
   }
 
-  /** Head-end replication of a frame from a local port. */
-  private flood(from: Port, b: Buffer, off: number, len: number, tso: boolean): void {
+  /** Head-end replication of a frame from a local port; with `split`, to the flood list through the splitter. */
+  private flood(from: Port, b: Buffer, off: number, len: number, split: boolean): void {
     const net = from.network;
     const ports = net.ports;
     const flood = net.flood;
@@ -721,7 +724,7 @@ export class Vtep extends Pipeline {
     net.counters[FLOODED]++;
     if (!net.isolated) for (let k = 0; k < ports.length; k++) if (ports[k] !== from) this.toPort(ports[k], b, off, len);
     if (flood.length === 0) return;
-    if (tso) {
+    if (split) {
       this.splitter!.push(off, len, FLOOD);
       return;
     }
