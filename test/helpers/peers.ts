@@ -10,8 +10,8 @@ export interface KernelVxlan {
 }
 
 /** `ip link add vx0 type vxlan ...` plus a flood entry per remote. */
-export function kernelVxlan(h: Host, o: { vni: number; local: string; remotes: string[]; address: string; learning: boolean; dstport?: number }): KernelVxlan {
-  const dev = 'vx0';
+export function kernelVxlan(h: Host, o: { vni: number; local: string; remotes: string[]; address: string; learning: boolean; dstport?: number; dev?: string }): KernelVxlan {
+  const dev = o.dev ?? 'vx0';
   h.ip(
     `link add ${dev} type vxlan id ${o.vni} dstport ${o.dstport ?? 4789} local ${o.local} dev ul0${o.learning ? '' : ' nolearning'}`,
     `link set ${dev} mtu 1450`,

@@ -75,8 +75,7 @@ describe.each([1, 2])('vxtap run --config, reloaded (--queues %i)', (queues) => 
     [a, b] = [lab.host('a'), lab.host('b')];
     [ipA, ipB] = lab.underlay([a, b]);
     kernelVxlan(b, { vni: 42, local: ipB, remotes: [ipA], address: `${OVERLAY}.2/24`, learning: true });
-    b.ip(`link add vx1 type vxlan id 43 dstport 4789 local ${ipB} dev ul0`, 'link set vx1 mtu 1450', `address add ${BENCH}.2/24 dev vx1`, 'link set vx1 up');
-    b.run('bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vx1', 'dst', ipA);
+    kernelVxlan(b, { vni: 43, local: ipB, remotes: [ipA], address: `${BENCH}.2/24`, learning: true, dev: 'vx1' });
     write([vni42()]);
     v = await a.vxtap(['run', '--config', file], control);
   });

@@ -80,8 +80,7 @@ describe.each([1, 2])('networks and ports added and removed at runtime (--queues
     [a, b, c] = [lab.host('a'), lab.host('b'), lab.host('c')];
     [ipA, ipB] = lab.underlay([a, b]);
     kernelVxlan(b, { vni: 42, local: ipB, remotes: [ipA], address: `${OVERLAY}.2/24`, learning: true });
-    b.ip(`link add vx1 type vxlan id 43 dstport 4789 local ${ipB} dev ul0`, 'link set vx1 mtu 1450', `address add ${BENCH}.2/24 dev vx1`, 'link set vx1 up');
-    b.run('bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vx1', 'dst', ipA);
+    kernelVxlan(b, { vni: 43, local: ipB, remotes: [ipA], address: `${BENCH}.2/24`, learning: true, dev: 'vx1' });
     d = await driver(a, ipA, queues);
   });
   afterAll(() => lab.cleanup());
