@@ -639,7 +639,11 @@ export class Vtep extends Pipeline {
 
   /** Stops forwarding and closes everything it opened; the TAPs disappear. */
   close(): void {
+    this.capture.onActive = null;
     this.capture.close();
+    // What the caches forwarded stays counted; stats after close read no cache.
+    this.harvestFlows();
+    this.flowsOn = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.udp?.close();
