@@ -30,7 +30,7 @@ usage:
   vxtap vxlan --dev NAME --vni N --local IP [--remote IP]... [--dstport P]
               [--srcport MIN MAX] [--address CIDR] [--mtu N] [--ageing S]
               [--nolearning] [--no-sticky-local] [--maxaddress N] [--ignore-reserved]
-              [--proxy] [--no-offload] [--queues N] [--control PATH] [--control-group G]
+              [--proxy] [--no-offload] [--no-flow-cache] [--queues N] [--control PATH] [--control-group G]
               [--user NAME] [--metrics ADDR:PORT]
   vxtap udp --dev NAME --local IP --address CIDR [--port P] [--mtu N]
             [--route SUBNET=PEER[:PORT]]... [--no-offload] [--control PATH]
@@ -99,7 +99,7 @@ lists the entries (of DEV's VNI with dev DEV).
 run --config FILE reloads FILE on SIGHUP and on \`vxtap reload\`: VNIs, ports,
 flood lists (remotes) and statics are added and removed; networks that did
 not change are not touched. A file that does not validate, or that changes
-what is fixed at start (local, dstport, srcport, queues, offload, control,
+what is fixed at start (local, dstport, srcport, queues, offload, flow cache, control,
 user, metrics, udp...), is refused whole and the running config stays.
 
 udp runs the userspace UDP overlay (flannel's udp backend format): a TUN
@@ -145,6 +145,7 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
   'ignore-reserved': { arity: 0 },
   proxy: { arity: 0 },
   'no-offload': { arity: 0 },
+  'no-flow-cache': { arity: 0 },
   queues: { arity: 1, int: true },
   control: { arity: 1 },
   'control-group': { arity: 1 },
@@ -156,7 +157,7 @@ const VXLAN_FLAGS: Record<string, FlagSpec> = {
 function vxlanFlagOf(path: string): string {
   const m = /^networks\[0\]\.(?:ports\[0\]\.)?([a-z]+)(?:\[(\d+)\])?/.exec(path);
   const field = m ? m[1] : path.replace(/\[.*$/, '');
-  const flag = { remotes: 'remote', learning: 'nolearning', stickyLocal: 'no-sticky-local', ignoreReserved: 'ignore-reserved', offload: 'no-offload', controlGroup: 'control-group' }[field] ?? field;
+  const flag = { remotes: 'remote', learning: 'nolearning', stickyLocal: 'no-sticky-local', ignoreReserved: 'ignore-reserved', offload: 'no-offload', flowCache: 'no-flow-cache', controlGroup: 'control-group' }[field] ?? field;
   return m?.[2] !== undefined ? `--${flag} #${Number(m[2]) + 1}` : `--${flag}`;
 }
 
@@ -171,6 +172,7 @@ function vxlanConfig(argv: string[]): Config {
     srcport,
     ignoreReserved: has(p, 'ignore-reserved'),
     offload: !has(p, 'no-offload'),
+    flowCache: !has(p, 'no-flow-cache'),
     queues: one<number>(p, 'queues'),
     control: one<string>(p, 'control'),
     controlGroup: one<string>(p, 'control-group'),

@@ -53,14 +53,15 @@ class Args {
   const char* fn_;
 };
 
-// The element type of T's typed array (the addon takes these four).
+// The element type of T's typed array (the addon takes these five).
 template <typename T>
 constexpr napi_typedarray_type TypedType() {
   if constexpr (std::is_same_v<T, uint8_t>) return napi_uint8_array;
   else if constexpr (std::is_same_v<T, uint16_t>) return napi_uint16_array;
   else if constexpr (std::is_same_v<T, uint32_t>) return napi_uint32_array;
+  else if constexpr (std::is_same_v<T, double>) return napi_float64_array;
   else {
-    static_assert(std::is_same_v<T, int32_t>, "a typed array of uint8, uint16, uint32 or int32");
+    static_assert(std::is_same_v<T, int32_t>, "a typed array of uint8, uint16, uint32, int32 or float64");
     return napi_int32_array;
   }
 }

@@ -48,6 +48,10 @@ Napi::Function Endpoint::Define(Napi::Env env) {
                          InstanceMethod<&Endpoint::WriteFrames>("writeFrames"),
                          InstanceMethod<&Endpoint::SendDatagrams>("sendDatagrams"),
                          InstanceMethod<&Endpoint::Close>("close"),
+                         InstanceMethod<&Endpoint::FlowEnable>("flowEnable"),
+                         InstanceMethod<&Endpoint::FlowToWire>("flowToWire"),
+                         InstanceMethod<&Endpoint::FlowToDevice>("flowToDevice"),
+                         InstanceMethod<&Endpoint::FlowHarvest>("flowHarvest"),
                          InstanceAccessor<&Endpoint::GetFd>("fd"),
                          InstanceAccessor<&Endpoint::GetPartialChecksums>("partialChecksums"),
                      });
@@ -273,13 +277,24 @@ void Endpoint::OnPoll(uv_poll_t* handle, int status, int events) {
     stopped = true;
   }
   if (n == 0) return;
+  // The packets the flow cache forwards need no call into JavaScript; the
+  // rest of the batch, from the first it did not, goes there as before.
+  uint32_t start = 0;
+  bool missed = false;
+  if (n > 0 && self->flows_ != nullptr) {
+    start = self->Forward(static_cast<uint32_t>(n), &missed);
+    if (start == static_cast<uint32_t>(n) && !stopped) return;
+  }
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
   Napi::Object recv = self->Value();
   Napi::Function cb = self->rx_cb_.Value();
   // Released first, so that the callback may start receiving again.
   if (stopped) self->ReleaseRx();
-  cb.MakeCallback(recv, {Napi::Number::New(env, n), Napi::Boolean::New(env, stopped)}, *self->rx_ctx_);
+  cb.MakeCallback(recv,
+                  {Napi::Number::New(env, n), Napi::Boolean::New(env, stopped), Napi::Number::New(env, start),
+                   Napi::Boolean::New(env, missed)},
+                  *self->rx_ctx_);
   if (env.IsExceptionPending()) {
     // A throwing batch handler is a programmer error: report it the way Node
     // reports any uncaught exception instead of leaving it pending here.
@@ -318,6 +333,7 @@ void Endpoint::ReleaseRx() {
 
 Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
   ReleaseRx();
+  DropFlows();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -341,6 +357,15 @@ int Endpoint::WriteGather(const uint8_t* hdr, const iovec* pieces, size_t n) {
   } while (r < 0 && errno == EINTR);
   if (r >= 0) return 0;
   return IsAgain(errno) ? EAGAIN : errno;
+}
+
+// Without a virtio-net header the device cannot be asked to finish a partial
+// checksum (kInBuffer frames come from a device, finished), so it is
+// finished here.
+int Endpoint::WritePlain(uint8_t* frame, size_t len, bool* partial) {
+  L4Info l4;
+  *partial = FindPartialCsum(frame, len, l3off_, &l4) && FinishChecksum(frame, l4.end, l4.start, l4.offset);
+  return WriteOne(nullptr, frame, len);
 }
 
 int Endpoint::WriteSplit(uint8_t* frame, size_t len, uint16_t gso_size, bool* partial) {
@@ -423,13 +448,7 @@ Napi::Value Endpoint::WriteFrames(const Napi::CallbackInfo& info) {
       if (mode == WriteMode::kPlain && gso && gso[done] > 0) {
         e = WriteSplit(frame, lens[done], gso[done], &partial);
       } else {
-        // Without a virtio-net header the device cannot be asked to finish a
-        // partial checksum (kInBuffer frames come from a device, finished), so
-        // it is finished here.
-        L4Info l4;
-        partial = mode == WriteMode::kPlain && FindPartialCsum(frame, lens[done], l3off_, &l4) &&
-                  FinishChecksum(frame, l4.end, l4.start, l4.offset);
-        e = WriteOne(mode == WriteMode::kInBuffer ? frame - hdr_back : nullptr, frame, lens[done]);
+        e = mode == WriteMode::kPlain ? WritePlain(frame, lens[done], &partial) : WriteOne(frame - hdr_back, frame, lens[done]);
       }
       if (e == EAGAIN) break;
       status[done++] = e;

@@ -11,7 +11,10 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
+#include <memory>
 #include <vector>
+
+#include "flows.h"
 
 namespace vxtap {
 
@@ -20,6 +23,14 @@ enum class Kind : int {
   kDevice = 0,    // TAP/TUN: one frame per read()/write()
   kDatagram = 1,  // UDP socket: recvmmsg()/sendmmsg()
   kRaw = 2,       // raw IPv4 socket with IP_HDRINCL: sendmmsg() only
+};
+
+// How writeFrames treats the virtio-net header of a vnet device.
+enum class WriteMode : int {
+  kPlain = 0,     // no header (device without IFF_VNET_HDR)
+  kInBuffer = 1,  // each frame's header is hdrBack bytes before it (frames read from a vnet device)
+  kCoalesce = 2,     // build headers; merge consecutive TCP/IPv4 segments into super-frames (GRO)
+  kCoalesceUdp = 3,  // as kCoalesce, and equal UDP/IPv4 datagrams of a flow too (devices with USO)
 };
 
 class Endpoint : public Napi::ObjectWrap<Endpoint> {
@@ -36,6 +47,14 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   // sendDatagrams(hdr|null, hdrStride, hdrLen, payload, offs, lens, addrs, ports, n, status, gso|null) -> sent
   Napi::Value SendDatagrams(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  // flowEnable(on): a new, empty flow cache (flows.h), or none; either way the old one is dropped.
+  Napi::Value FlowEnable(const Napi::CallbackInfo& info);
+  // flowToWire(buf, off, len, outIdx, out, addr, port, vni, tag, evicted) -> 0 (not taken), 1, or 2 (an entry with counts was replaced: its record is in evicted)
+  Napi::Value FlowToWire(const Napi::CallbackInfo& info);
+  // flowToDevice(buf, off, len, src, outIdx, out, mode, maxLen, tag, evicted) -> as flowToWire
+  Napi::Value FlowToDevice(const Napi::CallbackInfo& info);
+  // flowHarvest(out) -> records written (kFlowRecord doubles each)
+  Napi::Value FlowHarvest(const Napi::CallbackInfo& info);
   Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetPartialChecksums(const Napi::CallbackInfo& info);
 
@@ -44,6 +63,25 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   static void OnEnvTeardown(void* arg);
   int Drain();
   int DrainDevice();
+  // The flow cache's part of a batch: forwards packets from the first on
+  // while each has an entry, and returns how many it forwarded. *missed: the
+  // packet it stopped at has a key but no entry (one JavaScript may install).
+  uint32_t Forward(uint32_t n, bool* missed);
+  uint32_t ForwardFromDevice(uint32_t n, bool* missed);
+  uint32_t ForwardFromWire(uint32_t n, bool* missed);
+  // Sends messages tx_msgs_[first, +count) on out; returns how many went.
+  uint32_t SendRun(Endpoint* out, uint32_t first, uint32_t count);
+  // Writes frames base[offs[i], +lens[i]) in order, stopping at the first
+  // that fails; returns how many were written.
+  uint32_t WriteInOrder(uint8_t* base, const uint32_t* offs, const uint32_t* lens, uint32_t n, WriteMode mode);
+  // A frame from the wire to a device without a virtio-net header, its
+  // partial checksum finished first; 0 or the errno.
+  int WritePlain(uint8_t* frame, size_t len, bool* partial);
+  // The flow's output `idx` is `out` (kept alive while the cache is).
+  Endpoint* FlowOutput(const Napi::CallbackInfo& info, const char* fn, size_t arg, uint32_t idx, Kind kind);
+  // The cache's install: Insert, then the entry's output and tag; returns what flowTo* returns.
+  Flow* FlowInstall(const FlowKey& key, uint32_t idx, uint32_t tag, double* evicted, bool* had_counts);
+  void DropFlows();
   void ReleaseRx();
   // The write calls return 0 or the errno (EAGAIN: the device queue is full).
   int WriteOne(const uint8_t* hdr, const uint8_t* frame, size_t len);
@@ -92,6 +130,16 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   std::vector<iovec> rx_iov_;
   std::vector<sockaddr_in> rx_names_;
 
+  // The flow cache, while JavaScript keeps one, and the endpoints its entries
+  // forward to (by index), each referenced so that it outlives the cache.
+  std::unique_ptr<FlowTable> flows_;
+  std::vector<Endpoint*> flow_outs_;
+  std::vector<Napi::ObjectReference> flow_out_refs_;
+  // Per packet of a Forward: its entry, and (from the wire) its inner frame.
+  std::vector<Flow*> fwd_flows_;
+  std::vector<uint32_t> fwd_offs_;
+  std::vector<uint32_t> fwd_lens_;
+
   // Send side scratch, grown on demand and then reused.
   std::vector<mmsghdr> tx_msgs_;
   std::vector<iovec> tx_iov_;
@@ -99,12 +147,6 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   std::vector<uint8_t> tx_ctrl_;
 };
 
-// How writeFrames treats the virtio-net header of a vnet device.
-enum class WriteMode : int {
-  kPlain = 0,     // no header (device without IFF_VNET_HDR)
-  kInBuffer = 1,  // each frame's header is hdrBack bytes before it (frames read from a vnet device)
-  kCoalesce = 2,     // build headers; merge consecutive TCP/IPv4 segments into super-frames (GRO)
-  kCoalesceUdp = 3,  // as kCoalesce, and equal UDP/IPv4 datagrams of a flow too (devices with USO)
-};
+
 
 }  // namespace vxtap

@@ -55,6 +55,8 @@ export interface CaptureStats {
 export class CaptureHub {
   /** True while a session is attached; the data path mirrors only then. */
   active = false;
+  /** Called when `active` changes (a pipeline that forwards some packets without looking at each turns that off). */
+  onActive: (() => void) | null = null;
   private sessions: CaptureSession[] = [];
   /** Union of the sessions' point masks: a frame no session wants is not even rebuilt. */
   private mask = 0;
@@ -135,7 +137,9 @@ export class CaptureHub {
   }
 
   private update(): void {
+    const was = this.active;
     this.active = this.sessions.length > 0;
+    if (this.active !== was) this.onActive?.();
     this.mask = this.sessions.reduce((m, s) => m | s.mask, 0);
   }
 

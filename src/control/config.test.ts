@@ -82,7 +82,7 @@ describe('toSpecs', () => {
     }));
     expect(spec.udp).toBeUndefined();
     expect(spec.vtep).toEqual({
-      local: 0xc6336401, dstPort: 8472, srcPortMin: 1000, srcPortMax: 2000, ignoreReserved: false, offload: true, queues: 1,
+      local: 0xc6336401, dstPort: 8472, srcPortMin: 1000, srcPortMax: 2000, ignoreReserved: false, offload: true, flowCache: true, queues: 1,
       networks: [{
         vni: 9, remotes: [0xc6336402], learning: false, stickyLocal: false, ageingSec: 5, maxAddress: 10, allowInnerVlan: false, proxy: true,
         statics: [{ mac: 0x02000000000a, remote: 0xc6336403 }, { mac: 0x02000000000b, dev: 'p' }],

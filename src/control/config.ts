@@ -121,6 +121,8 @@ export const configSchema = z.strictObject({
   ignoreReserved: z.boolean().default(false),
   /** TAP/TUN TSO and GRO, UDP GSO and GRO, each where the kernel has it. */
   offload: z.boolean().default(true),
+  /** Packets of a flow already forwarded go by the flow cache, in native code (README: Latency). */
+  flowCache: z.boolean().default(true),
   /** VXLAN pipelines, one per thread, on IFF_MULTI_QUEUE TAPs and SO_REUSEPORT sockets. */
   queues: z.number().int().min(1).max(16).default(1),
   control: socketPath.optional(),
@@ -223,6 +225,7 @@ function toVtepSpec(c: Config): VtepSpec {
     srcPortMax: c.srcport[1],
     ignoreReserved: c.ignoreReserved,
     offload: c.offload,
+    flowCache: c.flowCache,
     queues: c.queues,
     networks: c.networks.map(toNetworkSpec),
   };

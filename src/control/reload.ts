@@ -40,7 +40,7 @@ export interface ReloadStep {
 
 /** The config fields a running instance cannot change: a reload that changes one is refused. */
 export const RESTART_FIELDS = [
-  'local', 'dstport', 'srcport', 'ignoreReserved', 'offload', 'queues', 'control', 'controlGroup', 'user', 'metrics', 'udp',
+  'local', 'dstport', 'srcport', 'ignoreReserved', 'offload', 'flowCache', 'queues', 'control', 'controlGroup', 'user', 'metrics', 'udp',
 ] as const;
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

@@ -64,6 +64,8 @@ export abstract class Pipeline {
   protected udp: NativeEndpoint | null = null;
   protected udpRx: RxBatch | null = null;
   protected splitter: TsoSplitter | null = null;
+  /** The message of the wire batch being walked that the flow cache missed (a pipeline may install it), or -1. */
+  protected wireMiss = -1;
   private readonly tapTxPoint: number;
   private readonly wireRxPoint: number;
   private readonly dropPoint: number;
@@ -117,16 +119,17 @@ export abstract class Pipeline {
   protected startWireRx(rx: RxBatch): void {
     this.udpRx = rx;
     this.udp!.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, rx.addrs, rx.ports,
-      this.offloads.udpGro ? rx.segs : null, (n, stopped) => this.onWire(n, stopped));
+      this.offloads.udpGro ? rx.segs : null, (n, stopped, start, missed) => this.onWire(n, stopped, start, missed));
   }
 
   /**
    * A receive batch from the underlay. A GRO message holds datagrams of
    * segs[i] bytes (the last may be shorter), walked one by one; each is
    * mirrored at wire-rx, refused when its sender is not trusted, else
-   * handed to fromWire. The sender is looked up once per message.
+   * handed to fromWire. The sender is looked up once per message. Messages
+   * before `start` were forwarded by the socket's flow cache.
    */
-  private onWire(n: number, stopped: boolean): void {
+  private onWire(n: number, stopped: boolean, start: number, missed: boolean): void {
     if (n < 0) {
       this.drops[DROP_RX_ERROR]++;
       this.rxErrors.report(`udp ${formatIpv4Addr(this.local)}:${this.localPort}`, n, stopped);
@@ -141,7 +144,8 @@ export abstract class Pipeline {
     const mirror = this.capture.active;
     const trustedOnly = this.trustedOnly;
     this.beginWireBatch();
-    for (let i = 0; i < n; i++) {
+    this.wireMiss = missed ? start : -1;
+    for (let i = start; i < n; i++) {
       const off = rx.offset(i);
       const len = lens[i];
       if (len > cap) {

@@ -37,11 +37,16 @@ export interface NativeEndpoint {
    * It stops, and cb gets stopped = true, when the descriptor can never be
    * read again (EBADF, EBADFD, ENODEV, ENXIO) or after 64 poll errors with no
    * packet in between; startRx may then be called again.
+   *
+   * With a flow cache (flowEnable), the packets from the first on that have
+   * an entry are forwarded before cb runs, and cb gets the rest: packets
+   * [start, n), where `missed` says that packet `start` has a key the cache
+   * has no entry for. cb is not called when the cache forwarded them all.
    */
   startRx(
     slab: Buffer, slotSize: number, headroom: number, budget: number,
     lens: Uint32Array, addrs: Uint32Array | null, ports: Uint16Array | null, segs: Uint16Array | null,
-    cb: (n: number, stopped: boolean) => void,
+    cb: (n: number, stopped: boolean, start: number, missed: boolean) => void,
   ): void;
   /**
    * Writes frames buf[offs[i], +lens[i]) for i < n; returns how many were
@@ -69,6 +74,34 @@ export interface NativeEndpoint {
     addrs: Uint32Array, ports: Uint16Array, n: number, status: Int32Array, gso?: Uint16Array | null,
   ): number;
   close(): void;
+  /**
+   * Keeps a new, empty flow cache (on) or none (off); the old one's entries
+   * go either way, counts not harvested with them. See native/src/flows.h.
+   */
+  flowEnable(on: boolean): void;
+  /**
+   * Device endpoints: frames with the key of frame buf[off, +len) go to
+   * addr:port (host order) through `out`, a UDP socket known as output
+   * `outIdx`, behind a VXLAN header for `vni`; their counts are recorded
+   * under `tag`. Returns 0 when the frame has no key (or there is no cache),
+   * 1 when installed, 2 when installed in the place of an entry whose
+   * record (FLOW_RECORD numbers) is now in `evicted`.
+   */
+  flowToWire(
+    buf: Buffer, off: number, len: number, outIdx: number, out: NativeEndpoint, addr: number, port: number, vni: number,
+    tag: number, evicted: Float64Array,
+  ): number;
+  /**
+   * Datagram endpoints: VXLAN datagrams from `src` with the key of
+   * buf[off, +len) have their inner frame written to device `out` (output
+   * `outIdx`) in `mode`, when it is at most maxLen bytes. Returns as flowToWire.
+   */
+  flowToDevice(
+    buf: Buffer, off: number, len: number, src: number, outIdx: number, out: NativeEndpoint, mode: WriteMode, maxLen: number,
+    tag: number, evicted: Float64Array,
+  ): number;
+  /** Writes a record (FLOW_RECORD numbers) per entry that forwarded packets since the last harvest; returns how many. */
+  flowHarvest(out: Float64Array): number;
   /** Frames written whose partial TCP/UDP checksum was finished, or handed to the device to finish. */
   readonly partialChecksums: number;
 }
@@ -84,6 +117,13 @@ export const enum WriteMode {
   /** As Coalesce, and equal-size UDP/IPv4 datagrams of a flow too (for devices with USO). */
   CoalesceUdp = 3,
 }
+
+/**
+ * A flow cache record: tag, source MAC (high 16 bits, low 32 bits unsigned),
+ * address, packets, bytes. A cache has at most FLOW_ENTRIES entries.
+ */
+export const FLOW_RECORD = 6;
+export const FLOW_ENTRIES = 256;
 
 /** TUNSETOFFLOAD flags (linux/if_tun.h). */
 export const TUN_F_CSUM = 0x01;

@@ -127,6 +127,15 @@ export class Fdb {
   }
 
   /**
+   * Marks `hi:lo` seen at `now` if it is a learned entry still behind `port`
+   * (or at `remote` when port is NO_PORT): a refresh, never a move.
+   */
+  refresh(hi: number, lo: number, port: number, remote: number, now: number): void {
+    const i = this.find(hi, lo);
+    if (i >= 0 && !(this.flags[i] & FDB_STATIC) && this.port[i] === port && this.remote[i] === (remote | 0)) this.seen[i] = now;
+  }
+
+  /**
    * Adds or replaces a static entry. Returns false when the table is full
    * (like the kernel, maxaddress counts static entries too).
    */

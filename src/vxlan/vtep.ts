@@ -39,12 +39,12 @@ import { VxtapError } from '../core/errors.js';
 import { openOrClose } from '../dataplane/lifecycle.js';
 import { openPipelineDevice, Pipeline, type PipelineDevice, wireWriteMode } from '../dataplane/pipeline.js';
 import { configureLink, ipBatchAsync, linkCommands, type LinkSettings } from '../io/device.js';
-import { type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
+import { FLOW_ENTRIES, FLOW_RECORD, type NativeEndpoint, UDP_REUSE_PORT, WriteMode } from '../io/native.js';
 import { capDeviceSegments, enableUdpOffloads, segmentCap, TsoSplitter } from '../io/offload.js';
 import { BATCH, HEADROOM, type RxBatch, SlabPool, slotSizeFor } from '../io/pool.js';
 import { DatagramQueue, DEVICE_QUEUE, FrameQueue, HEADER_STRIDE } from '../io/queues.js';
 import { openRawSocket } from '../io/socket.js';
-import { Fdb, LEARN_REFUSED_FULL, NO_PORT } from '../switch/fdb.js';
+import { Fdb, LEARN_CREATED, LEARN_MOVED, LEARN_REFUSED_FULL, NO_PORT } from '../switch/fdb.js';
 import { FAMILY_IPV4, type NeighFamily, NeighTable } from '../switch/neigh.js';
 import { NeighProxy, PROXY_COUNTER_NAMES } from '../switch/proxy.js';
 import { ETH_HLEN, ETH_TYPE, VLAN_HLEN, isVlanType } from '../wire/ethernet.js';
@@ -118,6 +118,12 @@ export interface VtepSpec {
   ignoreReserved: boolean;
   /** Use TAP TSO/GRO and UDP GSO/GRO where the kernel has them. */
   offload: boolean;
+  /**
+   * Forward the packets of a flow already forwarded once in native code, in
+   * the poll callback, from the endpoints' flow caches (native/src/flows.h);
+   * default true.
+   */
+  flowCache?: boolean;
   /** Accept datagrams only from VTEPs made trusted with trust() (a flannel node's known leases). */
   trustedOnly?: boolean;
   /**
@@ -150,6 +156,12 @@ const RX_BYTES = 1;
 const TX_PACKETS = 2;
 const TX_BYTES = 3;
 const FLOODED = 4;
+
+// Flow cache counters, indexes into Vtep.flowCounters.
+const FLOW_PACKETS = 0;
+const FLOW_INSTALLS = 1;
+const FLOW_EVICTIONS = 2;
+const FLOW_RESETS = 3;
 
 // Learning outcomes other than a refresh, indexed by LEARN_* code - 1.
 const LEARN_NAMES = ['created', 'moved', 'refused_static', 'refused_full', 'refused_local'] as const;
@@ -315,6 +327,14 @@ export class Vtep extends Pipeline {
   private readonly unconfigured = new Map<string, PortSpec>();
   /** spec.ignoreReserved, as a field (see Network). */
   private readonly ignoreReserved: boolean;
+  /** Packets the flow caches forwarded, entries installed, installs that replaced an entry, caches emptied. */
+  readonly flowCounters = new Float64Array(4);
+  /** The endpoints keep flow caches: spec.flowCache, and no capture attached (a capture sees every packet). */
+  private flowsOn = false;
+  /** A decision a cached flow rests on changed in this batch: the caches are emptied at its end. */
+  private flowsStale = false;
+  private readonly flowRecords = new Float64Array(FLOW_ENTRIES * FLOW_RECORD);
+  private readonly evicted = new Float64Array(FLOW_RECORD);
 
   constructor(readonly spec: VtepSpec, private readonly devices: PortDevices = TAP_DEVICES) {
     super(new CaptureHub(spec.dstPort, new NeighbourTable(spec.local)), 0, spec.local, spec.dstPort, spec.trustedOnly === true);
@@ -323,6 +343,7 @@ export class Vtep extends Pipeline {
     this.multiQueue = (spec.queues ?? 1) > 1;
     this.leader = (spec.queue ?? 0) === 0 && devices.links;
     this.ignoreReserved = spec.ignoreReserved;
+    this.capture.onActive = () => this.setFlows();
   }
 
   /** Opens sockets and devices, programs the FDB and starts forwarding. */
@@ -351,6 +372,7 @@ export class Vtep extends Pipeline {
     this.startWireRx(udpRx);
     for (const ns of spec.networks) this.addNetwork(ns);
     this.resetSweep();
+    this.setFlows();
     this.running = true;
   }
 
@@ -423,7 +445,8 @@ export class Vtep extends Pipeline {
     // kind (and its map) at the first packet, after the warm-up (warmup.ts).
     while (this.dirty.length < this.ports.length) this.dirty.push(port);
     port.endpoint.startRx(rx.slab, rx.slotSize, rx.headroom, rx.budget, rx.lens, null, null, null,
-      (n, stopped) => this.onTap(port, n, stopped));
+      (n, stopped, start, missed) => this.onTap(port, n, stopped, start, missed));
+    if (this.flowsOn && this.pool !== null) port.endpoint.flowEnable(true);
   }
 
   /**
@@ -450,6 +473,7 @@ export class Vtep extends Pipeline {
   removePort(dev: string): void {
     const port = this.byName.get(dev);
     if (port === undefined) throw new VxtapError('E_CONFIG', `dev ${dev} is not a port of this instance`);
+    this.resetFlows();
     port.endpoint.close();
     this.unconfigured.delete(dev);
     const net = port.network;
@@ -531,6 +555,7 @@ export class Vtep extends Pipeline {
 
   /** Removes an FDB entry, static or learned. */
   removeEntry(vni: number, mac: number): boolean {
+    this.resetFlows();
     return this.networks.get(vni)?.fdb.delete(macNumberHi(mac), macNumberLo(mac)) ?? false;
   }
 
@@ -556,6 +581,7 @@ export class Vtep extends Pipeline {
   /** Applies a runtime FDB change between two batches. Returns false when the FDB is full (maxaddress). */
   applyFdb(c: FdbChange): boolean {
     const net = this.network(c.vni);
+    this.resetFlows();
     if (c.op === 'flood') {
       net.flood = Uint32Array.from(c.remotes);
       return true;
@@ -608,11 +634,16 @@ export class Vtep extends Pipeline {
 
   untrust(addr: number): void {
     this.trusted.remove(addr);
+    this.resetFlows();
   }
 
   /** Stops forwarding and closes everything it opened; the TAPs disappear. */
   close(): void {
+    this.capture.onActive = null;
     this.capture.close();
+    // What the caches forwarded stays counted; stats after close read no cache.
+    this.harvestFlows();
+    this.flowsOn = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     this.udp?.close();
@@ -624,7 +655,7 @@ export class Vtep extends Pipeline {
 
   // ---- data path --------------------------------------------------------
 
-  private onTap(port: Port, n: number, stopped: boolean): void {
+  private onTap(port: Port, n: number, stopped: boolean, start: number, missed: boolean): void {
     if (n < 0) {
       this.drops[DROP_RX_ERROR]++;
       this.rxErrors.report(port.name, n, stopped);
@@ -644,7 +675,9 @@ export class Vtep extends Pipeline {
     const headroom = rx.headroom;
     this.portMode = this.tapWrite;
     this.portHdrBack = headroom;
-    for (let i = 0; i < n; i++) {
+    // The frame the port's flow cache had no entry for: installed if it goes to one remote.
+    const miss = missed ? start : -1;
+    for (let i = start; i < n; i++) {
       const off = rx.offset(i);
       const len = lens[i];
       // A TSO super-frame: gso_type set in the virtio-net header at the slot's start.
@@ -688,8 +721,11 @@ export class Vtep extends Pipeline {
           splitter!.push(off, len, fdb.remote[slot]); // split (or copied whole) after the batch
         } else {
           const vx = off - VXLAN_HLEN;
+          const remote = fdb.remote[slot] >>> 0;
           writeVxlanHeader(b, vx, vni);
-          this.toWire(b, net, vx, len + VXLAN_HLEN, fdb.remote[slot] >>> 0, flowHash(b, off, len));
+          const k = this.toWire(b, net, vx, len + VXLAN_HLEN, remote, flowHash(b, off, len));
+          // Not IPv6 with the proxy on: a solicitation would take a ping's entry.
+          if (i === miss && code <= LEARN_CREATED && (proxy === null || b[off + ETH_TYPE] === 0x08)) this.installToWire(port, b, off, len, k, remote);
         }
       } else if (to === port.index) {
         this.dropFrame(DROP_HAIRPIN, b, off, len, vni);
@@ -705,6 +741,7 @@ export class Vtep extends Pipeline {
       this.sendSegments(b, splitter, splitter.split(b, headroom, true, net.header), vni);
     }
     this.flushPorts(b);
+    if (this.flowsStale) this.resetFlows();
   }
 
   /** Head-end replication of a frame from a local port; with `split`, to the flood list through the splitter. */
@@ -738,7 +775,7 @@ export class Vtep extends Pipeline {
    * Queues VXLAN payload b[off, +len) for dst, from the source port the flow
    * hash picks; with gso > 0 it is a train of `packets` datagrams of gso bytes.
    */
-  private toWire(b: Buffer, net: Network, off: number, len: number, dst: number, hash: number, gso = 0, packets = 1): void {
+  private toWire(b: Buffer, net: Network, off: number, len: number, dst: number, hash: number, gso = 0, packets = 1): number {
     const pool = this.pool;
     const k = pool === null ? 0 : pool.pick(hash);
     const sport = pool === null ? sourcePort(hash, this.srcMin, this.srcMax) : pool.ports[k];
@@ -749,6 +786,7 @@ export class Vtep extends Pipeline {
     writeOuterHeaders(q.hdr, h, this.local, dst, sport, this.localPort, gso > 0 ? gso : len);
     net.counters[TX_PACKETS] += packets;
     net.counters[TX_BYTES] += len - packets * VXLAN_HLEN;
+    return k;
   }
 
   /** A train of split frame j to the frame's destination, or to every VTEP of its flood list. */
@@ -840,6 +878,7 @@ export class Vtep extends Pipeline {
 
   protected endWireBatch(b: Buffer): void {
     this.flushPorts(b);
+    if (this.flowsStale) this.resetFlows();
   }
 
   /**
@@ -878,10 +917,8 @@ export class Vtep extends Pipeline {
     net.counters[RX_PACKETS]++;
     net.counters[RX_BYTES] += innerLen;
     const fdb = net.fdb;
-    if (net.learning) {
-      const code = fdb.learn(macHi(b, src), macLo(b, src), NO_PORT, src4, this.now);
-      if (code !== 0) this.countLearn(code);
-    }
+    const code = net.learning ? fdb.learn(macHi(b, src), macLo(b, src), NO_PORT, src4, this.now) : 0;
+    if (code !== 0) this.countLearn(code);
     const slot = (b[inner] & 1) !== 0 ? -1 : fdb.find(macHi(b, inner), macLo(b, inner));
     if (slot < 0) {
       const ports = net.ports;
@@ -890,8 +927,13 @@ export class Vtep extends Pipeline {
       return;
     }
     const to = fdb.port[slot];
-    if (to === NO_PORT) this.dropDatagram(DROP_REMOTE_DST, b, off, len, i);
-    else this.wireToPort(this.ports[to]!, b, inner, innerLen, udpSize);
+    if (to === NO_PORT) {
+      this.dropDatagram(DROP_REMOTE_DST, b, off, len, i);
+      return;
+    }
+    const port = this.ports[to]!;
+    this.wireToPort(port, b, inner, innerLen, udpSize);
+    if (i === this.wireMiss && code <= LEARN_CREATED && udpSize === 0 && innerLen <= port.maxFrame) this.installToDevice(b, off, len, src4, port);
   }
 
   /** A decapsulated frame to a port; a super-frame goes with its segment size for the port's MTU. */
@@ -901,16 +943,108 @@ export class Vtep extends Pipeline {
 
   private countLearn(code: number): void {
     this.learning[code - 1]++;
+    if (code === LEARN_MOVED) this.flowsStale = true;
   }
 
   private sweep(): void {
+    this.harvestFlows(); // the cached flows' sources were seen too
     const now = performance.now();
-    for (const net of this.networks.values()) net.fdb.sweep(now, net.spec.ageingSec * 1000);
+    let aged = 0;
+    for (const net of this.networks.values()) aged += net.fdb.sweep(now, net.spec.ageingSec * 1000);
+    if (aged > 0) this.resetFlows();
+  }
+
+  // ---- flow caches ----------------------------------------------------------
+  //
+  // A TAP's cache sends frames to a remote VTEP through a pool socket; the
+  // underlay socket's cache writes frames to a TAP. An entry is installed for
+  // a packet the batch handler has just forwarded so, where the next packet
+  // with its key (native/src/flows.h) would go the same way and count the
+  // same: not for a flood, a split, a learning outcome other than a refresh
+  // or a new entry, or a GRO train. The caches are emptied whenever such a
+  // decision may change: an FDB entry moves, ages out or is changed by the
+  // control plane, a port goes, a sender is no longer trusted. What the
+  // entries forwarded is harvested into the counters and the FDB's ageing
+  // before stats, FDB listings, sweeps and every emptying.
+
+  /** Turns the caches on or off as spec.flowCache and capture say, empty either way. */
+  private setFlows(): void {
+    this.harvestFlows();
+    this.flowsStale = false;
+    this.flowsOn = this.spec.flowCache !== false && !this.capture.active && this.udp !== null;
+    if (this.udp === null) return;
+    this.udp.flowEnable(this.flowsOn);
+    // A TAP's entries send through a pool socket, which writes the outer headers itself.
+    for (const p of this.ports) p?.endpoint.flowEnable(this.flowsOn && this.pool !== null);
+  }
+
+  private resetFlows(): void {
+    if (!this.flowsOn) return;
+    this.setFlows();
+    this.flowCounters[FLOW_RESETS]++;
+  }
+
+  private harvestFlows(): void {
+    if (!this.flowsOn) return;
+    const r = this.flowRecords;
+    const now = performance.now();
+    for (const p of this.ports) {
+      if (p === undefined) continue;
+      const n = p.endpoint.flowHarvest(r);
+      for (let k = 0; k < n; k++) this.tapFlowDone(p, r, k * FLOW_RECORD, now);
+    }
+    const n = this.udp!.flowHarvest(r);
+    for (let k = 0; k < n; k++) this.wireFlowDone(r, k * FLOW_RECORD, now);
+  }
+
+  private installToWire(port: Port, b: Buffer, off: number, len: number, k: number, remote: number): void {
+    const r = port.endpoint.flowToWire(b, off, len, k, this.senders[k], remote, this.localPort, port.network.vni, port.index, this.evicted);
+    if (r > 0) this.flowCounters[FLOW_INSTALLS]++;
+    if (r === 2) {
+      this.flowCounters[FLOW_EVICTIONS]++;
+      this.tapFlowDone(port, this.evicted, 0, performance.now());
+    }
+  }
+
+  private installToDevice(b: Buffer, off: number, len: number, src4: number, port: Port): void {
+    const r = this.udp!.flowToDevice(b, off, len, src4, port.index, port.endpoint, this.wireWrite, port.maxFrame, port.index, this.evicted);
+    if (r > 0) this.flowCounters[FLOW_INSTALLS]++;
+    if (r === 2) {
+      this.flowCounters[FLOW_EVICTIONS]++;
+      this.wireFlowDone(this.evicted, 0, performance.now());
+    }
+  }
+
+  /** What an entry of port p's cache sent to the wire, record r[o, +FLOW_RECORD): counted as onTap counts, its source seen. */
+  private tapFlowDone(p: Port, r: Float64Array, o: number, now: number): void {
+    const packets = r[o + 4];
+    const bytes = r[o + 5];
+    const net = p.network;
+    p.counters[0] += packets;
+    p.counters[1] += bytes;
+    net.counters[TX_PACKETS] += packets;
+    net.counters[TX_BYTES] += bytes;
+    net.fdb.refresh(r[o + 1], r[o + 2] | 0, p.index, 0, now);
+    this.flowCounters[FLOW_PACKETS] += packets;
+  }
+
+  /** What an entry of the underlay socket's cache wrote to port r[o] (its tag): counted as fromWire counts, its source seen. */
+  private wireFlowDone(r: Float64Array, o: number, now: number): void {
+    const p = this.ports[r[o]];
+    if (p === undefined) return; // gone, and its entries with it
+    const packets = r[o + 4];
+    const net = p.network;
+    net.counters[RX_PACKETS] += packets;
+    net.counters[RX_BYTES] += r[o + 5];
+    p.counters[2] += packets;
+    if (net.learning) net.fdb.refresh(r[o + 1], r[o + 2] | 0, NO_PORT, r[o + 3], now);
+    this.flowCounters[FLOW_PACKETS] += packets;
   }
 
   // ---- control plane views -----------------------------------------------
 
   fdbRows(): FdbRow[] {
+    this.harvestFlows();
     const now = performance.now();
     const rows: FdbRow[] = [];
     for (const net of this.networks.values()) {
@@ -931,6 +1065,7 @@ export class Vtep extends Pipeline {
   }
 
   stats(): object {
+    this.harvestFlows();
     const vnis: Record<string, object> = {};
     for (const net of this.networks.values()) {
       const c = net.counters;
@@ -954,6 +1089,10 @@ export class Vtep extends Pipeline {
     return {
       vnis, ports, drops: dropsToRecord(this.drops), learning, partial_csums: partials, offloads: this.offloads,
       rx_stopped: this.rxErrors.stopped, capture: this.capture.stats(),
+      flow_cache: {
+        packets: this.flowCounters[FLOW_PACKETS], installs: this.flowCounters[FLOW_INSTALLS],
+        evictions: this.flowCounters[FLOW_EVICTIONS], resets: this.flowCounters[FLOW_RESETS],
+      },
     };
   }
 

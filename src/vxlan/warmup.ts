@@ -73,7 +73,7 @@ export async function warmUp(spec: VtepSpec, rounds = WARM_ROUNDS, maxMs = WARM_
 }
 
 /** The host end of a warm port: the other end of the socket pair the VTEP takes for its TAP. */
-interface WarmEnd {
+export interface WarmEnd {
   host: NativeEndpoint;
 }
 
@@ -113,6 +113,8 @@ function warmSpec(spec: VtepSpec, local: number, remote: number, dstPort: number
     dstPort,
     queues: 1,
     queue: 0,
+    // The data path's JavaScript is what needs warming: a flow cache would forward the pings past it.
+    flowCache: false,
     networks: [{
       ...net, remotes: [remote], statics: net.learning ? [] : far.map((mac) => ({ mac, remote })), ports: [{ dev: 'warm', mtu: net.ports[0].mtu }],
     }],
@@ -131,7 +133,7 @@ function macNumber(mac: number[]): number {
 }
 
 /** Ports that are socket pairs: the VTEP reads and writes one end as its TAP, the driver the other. */
-function socketPairPorts(offload: boolean, ends: WarmEnd[]): PortDevices {
+export function socketPairPorts(offload: boolean, ends: WarmEnd[]): PortDevices {
   return {
     links: false,
     open(name) {
